@@ -1,0 +1,54 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
+import type { ResolvedCinemaOptions } from './interfaces/cinema-options.interface.js';
+import type { CinemaRun, NodeReport, RunStatus } from './interfaces/run.interface.js';
+import type { Lens } from './interfaces/lens.interface.js';
+
+/** The mutable record behind a `CinemaRun` handle. */
+export class RunRecord<P = unknown> implements CinemaRun<P> {
+  status: RunStatus = 'pending';
+  finishedAt?: Date;
+  durationMs?: number;
+  error?: Error;
+  readonly createdAt = new Date();
+  result!: Promise<P[]>;
+
+  constructor(
+    readonly id: string,
+    readonly projection: string,
+    readonly lens: Lens<P>,
+    readonly nodes: NodeReport[],
+  ) {}
+}
+
+/** Runs of this process, by id: the running ones and the last `runHistory` finished ones. */
+@Injectable()
+export class RunRegistry {
+  private readonly runs = new Map<string, RunRecord<any>>();
+
+  constructor(@Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions) {}
+
+  add(run: RunRecord<any>): void {
+    this.runs.set(run.id, run);
+  }
+
+  get(id: string): RunRecord<any> | undefined {
+    return this.runs.get(id);
+  }
+
+  active(): RunRecord<any>[] {
+    return [...this.runs.values()].filter((run) => run.status === 'pending' || run.status === 'running');
+  }
+
+  /** Forgets the oldest finished runs beyond the history limit. */
+  trim(): void {
+    let finished = [...this.runs.values()].filter((run) => run.finishedAt).length;
+    for (const [id, run] of this.runs) {
+      if (finished <= this.options.runHistory) break;
+      if (run.finishedAt) {
+        this.runs.delete(id);
+        finished--;
+      }
+    }
+  }
+}

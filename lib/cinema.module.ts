@@ -1,0 +1,98 @@
+import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { getMetadataArgsStorage } from 'typeorm';
+import { CinemaMetadataAccessor } from './cinema-metadata.accessor.js';
+import { resolveCinemaOptions } from './cinema-options.js';
+import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
+import { CinemaExplorer } from './cinema.explorer.js';
+import { ProjectionRegistry } from './cinema.registry.js';
+import { RunRegistry } from './cinema-run.registry.js';
+import { CinemaService } from './cinema.service.js';
+import { InlineEngine } from './engines/inline.engine.js';
+import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
+import type {
+  CinemaModuleAsyncOptions,
+  CinemaModuleOptions,
+  CinemaOptionsFactory,
+} from './interfaces/cinema-options.interface.js';
+import { CinemaMetadataAccessor as Accessor } from './cinema-metadata.accessor.js';
+import { Reflector } from '@nestjs/core';
+
+@Module({})
+export class CinemaModule {
+  /** Configures Cinema for the whole application (a global module). */
+  static forRoot(options: CinemaModuleOptions = {}): DynamicModule {
+    return CinemaModule.core([{ provide: CINEMA_MODULE_OPTIONS, useValue: resolveCinemaOptions(options) }]);
+  }
+
+  /** Configures Cinema from a factory, a class or an existing provider. */
+  static forRootAsync(options: CinemaModuleAsyncOptions): DynamicModule {
+    const { useFactory, useClass, useExisting } = options ?? {};
+    if ([useFactory, useClass, useExisting].filter(Boolean).length !== 1) {
+      throw new InvalidCinemaOptionsError('forRootAsync', 'give exactly one of useFactory, useClass or useExisting');
+    }
+    const providers: Provider[] = [...(options.extraProviders ?? [])];
+    if (useFactory) {
+      providers.push({
+        provide: CINEMA_MODULE_OPTIONS,
+        useFactory: async (...args: unknown[]) => resolveCinemaOptions(await useFactory(...args)),
+        inject: options.inject ?? [],
+      });
+    } else {
+      const factory = (useClass ?? useExisting)!;
+      if (useClass) providers.push({ provide: useClass, useClass });
+      providers.push({
+        provide: CINEMA_MODULE_OPTIONS,
+        useFactory: async (f: CinemaOptionsFactory) => resolveCinemaOptions(await f.createCinemaOptions()),
+        inject: [factory],
+      });
+    }
+    return CinemaModule.core(providers, options.imports ?? []);
+  }
+
+  /**
+   * Registers projection classes as providers and their entities with `@nestjs/typeorm`, on the
+   * given data sources (default `'default'`) and on any a projection names itself. Entities reach
+   * a data source's metadata when it is configured with `autoLoadEntities: true`.
+   */
+  static forFeature(projections: Type<unknown>[], dataSources: string | string[] = 'default'): DynamicModule {
+    const accessor = new Accessor(new Reflector());
+    const names = Array.isArray(dataSources) ? dataSources : [dataSources];
+    const entityTargets = new Set(getMetadataArgsStorage().tables.map((table) => table.target));
+    const byDataSource = new Map<string, Type<unknown>[]>();
+    for (const projection of projections) {
+      const options = accessor.getProjectionOptions(projection);
+      if (!options) {
+        throw new InvalidCinemaOptionsError('forFeature', `${projection?.name ?? String(projection)} is not decorated with @Projection()`);
+      }
+      if (!entityTargets.has(projection)) continue;
+      const targets = new Set([...names, options.readDataSource, options.writeDataSource].filter(Boolean) as string[]);
+      for (const name of targets) byDataSource.set(name, [...(byDataSource.get(name) ?? []), projection]);
+    }
+    return {
+      module: CinemaModule,
+      imports: [...byDataSource].map(([name, entities]) => TypeOrmModule.forFeature(entities, name)),
+      providers: projections,
+      exports: [...projections, TypeOrmModule],
+    };
+  }
+
+  private static core(optionProviders: Provider[], imports: DynamicModule['imports'] = []): DynamicModule {
+    return {
+      global: true,
+      module: CinemaModule,
+      imports: [DiscoveryModule, ...imports],
+      providers: [
+        ...optionProviders,
+        CinemaMetadataAccessor,
+        CinemaExplorer,
+        ProjectionRegistry,
+        RunRegistry,
+        { provide: InlineEngine, useFactory: () => new InlineEngine() },
+        CinemaService,
+      ],
+      exports: [CinemaService],
+    };
+  }
+}

@@ -1,0 +1,184 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type Type } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
+import { ProjectionRegistry } from './cinema.registry.js';
+import { RunRecord, RunRegistry } from './cinema-run.registry.js';
+import { InlineEngine } from './engines/inline.engine.js';
+import type { ProjectionModel } from './engines/projection.model.js';
+import { narrow, outputOf, tableQuery } from './engines/slice.queries.js';
+import { describeLens } from './errors/cinema.error.js';
+import type { ProjectionFailedError } from './errors/projection-failed.error.js';
+import { integer } from './cinema-options.js';
+import type { ResolvedCinemaOptions } from './interfaces/cinema-options.interface.js';
+import type { PlanStep, ProjectionGraphView, ProjectionPlan } from './interfaces/graph.interface.js';
+import type { Lens, LooseLens } from './interfaces/lens.interface.js';
+import type { CinemaRun, NodeReport, ProjectOptions } from './interfaces/run.interface.js';
+import { normalizeLens, type NormalizedLens } from './lens/lens.js';
+
+/** What users inject: rebuild a projection's slice, look at the graph and at runs. */
+@Injectable()
+export class CinemaService implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('Cinema');
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly registry: ProjectionRegistry,
+    private readonly runs: RunRegistry,
+    private readonly engine: InlineEngine,
+    @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
+  ) {}
+
+  /**
+   * Rebuilds the lens slice of `projection` and of every projection it reads from, then returns
+   * the projection's rows under the lens, read from its read data source.
+   */
+  project<P>(projection: Type<P>, lens?: Lens<P> | LooseLens, options?: ProjectOptions & { async?: false }): Promise<P[]>;
+  project<P>(projection: Type<P>, lens: Lens<P> | LooseLens | undefined, options: ProjectOptions & { async: true }): Promise<CinemaRun<P>>;
+  async project<P>(projection: Type<P>, lens?: Lens<P> | LooseLens, options: ProjectOptions = {}): Promise<P[] | CinemaRun<P>> {
+    const model = this.registry.get(projection);
+    const normalized = normalizeLens(model.name, lens);
+    const concurrency = options.concurrency ?? this.options.concurrency;
+    integer(concurrency, 'concurrency', 1);
+    integer(options.timeout ?? 0, 'timeout', 0);
+    const plan = await this.registry.plan(model, normalized, options.skipDependencies ?? false);
+    if (normalized.empty && !(options.allowEmptyLens ?? this.options.allowEmptyLens)) {
+      this.logger.warn(
+        `Rebuilding ${model.name} with an empty lens: every row of ${plan.filter((n) => !n.virtual).length} projection(s) is derived again. ` +
+          `Pass allowEmptyLens: true to say this is intended.`,
+      );
+    }
+    const reports = new Map<ProjectionModel, NodeReport>(
+      plan.map((node) => [node.key, { projection: node.name, virtual: node.virtual, status: 'pending', deleted: 0, written: 0, paths: [] }]),
+    );
+    const run = new RunRecord<P>(randomUUID(), model.name, (lens ?? {}) as Lens<P>, [...reports.values()]);
+    this.runs.add(run);
+    run.result = this.execute(run, model, normalized, plan, reports, { ...options, concurrency });
+    this.track(run.result);
+    if (options.async) {
+      run.result.catch(() => undefined);
+      return run;
+    }
+    return run.result;
+  }
+
+  /** A run of this process by id, running or among the last finished ones. */
+  getRun<P = unknown>(id: string): CinemaRun<P> | undefined {
+    return this.runs.get(id);
+  }
+
+  /** The projections and their inputs. */
+  graph(): ProjectionGraphView {
+    return this.registry.graph.view();
+  }
+
+  /** What `project()` would run, in order, without running it. Validates the lens the same way. */
+  async plan<P>(projection: Type<P>, lens?: Lens<P> | LooseLens, options: Pick<ProjectOptions, 'skipDependencies'> = {}): Promise<ProjectionPlan> {
+    const model = this.registry.get(projection);
+    const normalized = normalizeLens(model.name, lens);
+    const planned = await this.registry.plan(model, normalized, options.skipDependencies ?? false);
+    const steps: PlanStep[] = planned.map((node) => ({
+      projection: node.name,
+      virtual: node.virtual,
+      after: node.after.map((input) => input.name),
+      depth: node.depth,
+      readDataSource: node.key.readName,
+      writeDataSource: node.key.writeName,
+      lensKeys: node.key.table ? normalized.keys.filter((key) => node.key.table!.byProperty.has(key) || node.key.table!.byColumn.has(key)) : [],
+      dematerialize: !node.virtual && node.key.dematerialize,
+    }));
+    return {
+      projection: model.name,
+      lens: normalized.values,
+      steps,
+      toString: () =>
+        [`Plan for ${model.name} with lens ${describeLens(normalized.values)}:`]
+          .concat(
+            steps.map(
+              (step, i) =>
+                `  ${i + 1}. ${step.projection}${step.virtual ? ' (virtual, read in place)' : ''}` +
+                `${step.after.length ? ` after ${step.after.join(', ')}` : ''}` +
+                `${step.virtual ? '' : ` -> ${step.dematerialize ? 'delete slice, ' : ''}derive into "${step.writeDataSource}"`}`,
+            ),
+          )
+          .join('\n'),
+    };
+  }
+
+  /** Gives in-flight runs their rollback before TypeORM closes its connections. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.engine.abortAll(new Error('the application is shutting down'));
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async execute<P>(
+    run: RunRecord<P>,
+    model: ProjectionModel,
+    lens: NormalizedLens,
+    plan: Awaited<ReturnType<ProjectionRegistry['plan']>>,
+    reports: Map<ProjectionModel, NodeReport>,
+    options: ProjectOptions & { concurrency: number },
+  ): Promise<P[]> {
+    const started = performance.now();
+    run.status = 'running';
+    try {
+      const failures = await this.engine.execute(plan, {
+        lens,
+        concurrency: options.concurrency,
+        timeout: options.timeout ?? 0,
+        batchSize: this.options.batchSize,
+        streamBatchSize: this.options.streamBatchSize,
+        maxConcurrentProjections: this.options.maxConcurrentProjections,
+        reports,
+      });
+      if (failures.length > 0) throw this.failure(failures, run);
+      const rows = options.fetch === false ? [] : await this.fetch<P>(model, lens);
+      run.status = 'succeeded';
+      return rows;
+    } catch (error) {
+      run.status = 'failed';
+      run.error = error as Error;
+      throw error;
+    } finally {
+      run.finishedAt = new Date();
+      run.durationMs = performance.now() - started;
+      this.runs.trim();
+    }
+  }
+
+  private failure(failures: ProjectionFailedError[], run: RunRecord<any>): ProjectionFailedError {
+    const [first, ...others] = failures;
+    first.others = others;
+    first.skipped = run.nodes.filter((node) => node.status === 'skipped').map((node) => node.projection);
+    if (first.skipped.length > 0) first.message += ` Not run because of it: ${first.skipped.join(', ')}.`;
+    if (others.length > 0) first.message += ` Also failed: ${others.map((e) => e.projection).join(', ')}.`;
+    return first;
+  }
+
+  /** The projection's rows under the lens, from its read data source. */
+  private async fetch<P>(model: ProjectionModel, lens: NormalizedLens): Promise<P[]> {
+    if (model.table && !model.hasOutput && model.read.hasMetadata(model.target) && !lens.reducer) {
+      const source = tableQuery(model);
+      const raw = await narrow(source, lens, model.name).getRawMany();
+      return raw.map((row) => model.read.manager.create(model.target, row) as P);
+    }
+    const source = model.table && !model.hasOutput ? tableQuery(model) : await outputOf(model, {
+      projection: model.name,
+      lens: lens.values,
+      read: model.read.manager,
+      signal: new AbortController().signal,
+      query: () => {
+        throw new Error('output() cannot read inputs');
+      },
+      stream: () => {
+        throw new Error('output() cannot read inputs');
+      },
+    });
+    if (source.kind === 'rows') return (Array.isArray(source.rows) ? source.rows : []) as P[];
+    return (await narrow(source, lens, model.name).getRawMany()) as P[];
+  }
+
+  private track(promise: Promise<unknown>): void {
+    const settled = promise.catch(() => undefined).finally(() => this.inFlight.delete(settled));
+    this.inFlight.add(settled);
+  }
+}

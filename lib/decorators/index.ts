@@ -1,0 +1,2 @@
+export * from './input.decorator.js';
+export * from './projection.decorator.js';

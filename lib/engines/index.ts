@@ -1,0 +1,3 @@
+export * from './inline.engine.js';
+export * from './projection.model.js';
+export * from './slice.queries.js';

@@ -1,0 +1,148 @@
+import type { DataSource } from 'typeorm';
+import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/projection-failed.error.js';
+import type { PlannedNode } from '../graph/projection-graph.js';
+import type { NodeReport } from '../interfaces/run.interface.js';
+import type { NormalizedLens } from '../lens/lens.js';
+import type { ProjectionModel } from './projection.model.js';
+import { ProjectionRunner, RunTimeout } from './projection.runner.js';
+import { Semaphore } from './semaphore.js';
+
+export interface ExecuteOptions {
+  lens: NormalizedLens;
+  concurrency: number;
+  /** Milliseconds the whole run may take; 0 for none. */
+  timeout: number;
+  batchSize: number;
+  streamBatchSize: number;
+  /** Limit on write transactions per data source across runs; by default half its pool. */
+  maxConcurrentProjections?: number;
+  /** Reports to fill in, one per planned node. */
+  reports: Map<ProjectionModel, NodeReport>;
+}
+
+/**
+ * Runs a plan in this process. A projection starts as soon as all of its inputs in the plan
+ * have succeeded (not level by level), up to the run's concurrency; a failure skips its
+ * dependents and lets independent branches finish.
+ */
+export class InlineEngine {
+  private readonly runner = new ProjectionRunner();
+  private readonly slots = new Map<DataSource, Semaphore>();
+  private readonly active = new Set<AbortController>();
+
+  /** Aborts every run in flight: their transactions roll back, their pending nodes are skipped. */
+  abortAll(reason: unknown): void {
+    for (const controller of this.active) controller.abort(reason);
+  }
+
+  async execute(plan: readonly PlannedNode<ProjectionModel>[], options: ExecuteOptions): Promise<ProjectionFailedError[]> {
+    const runController = new AbortController();
+    this.active.add(runController);
+    const runTimer =
+      options.timeout > 0
+        ? setTimeout(() => runController.abort(new RunTimeout(options.timeout)), options.timeout)
+        : undefined;
+    const failures: ProjectionFailedError[] = [];
+    const state = new Map<ProjectionModel, 'pending' | 'running' | 'done' | 'failed' | 'skipped'>();
+    for (const node of plan) state.set(node.key, 'pending');
+
+    try {
+      await new Promise<void>((resolve) => {
+        let running = 0;
+        const skipDependents = (failed: ProjectionModel) => {
+          for (const node of plan) {
+            if (state.get(node.key) === 'pending' && node.after.some((input) => ['failed', 'skipped'].includes(state.get(input)!))) {
+              state.set(node.key, 'skipped');
+              options.reports.get(node.key)!.status = 'skipped';
+              skipDependents(node.key);
+            }
+          }
+          void failed;
+        };
+        const pump = () => {
+          for (const node of plan) {
+            if (state.get(node.key) !== 'pending') continue;
+            if (!node.after.every((input) => state.get(input) === 'done')) continue;
+            const report = options.reports.get(node.key)!;
+            if (node.virtual) {
+              // Read lazily by the projections that take it as input: nothing to run.
+              state.set(node.key, 'done');
+              report.status = 'succeeded';
+              continue;
+            }
+            if (runController.signal.aborted) {
+              state.set(node.key, 'skipped');
+              report.status = 'skipped';
+              continue;
+            }
+            if (running >= options.concurrency) continue;
+            running++;
+            state.set(node.key, 'running');
+            const started = performance.now();
+            this.runner
+              .run(
+                node.key,
+                {
+                  lens: options.lens,
+                  timeout: node.key.timeout,
+                  signal: runController.signal,
+                  slots: this.slotsFor(node.key.write!, options.maxConcurrentProjections),
+                  batchSize: options.batchSize,
+                  streamBatchSize: options.streamBatchSize,
+                },
+                report,
+              )
+              .then(
+                () => {
+                  state.set(node.key, 'done');
+                  report.status = 'succeeded';
+                },
+                (error: ProjectionFailedError) => {
+                  state.set(node.key, 'failed');
+                  report.status = 'failed';
+                  report.error = error;
+                  failures.push(error);
+                  skipDependents(node.key);
+                },
+              )
+              .finally(() => {
+                report.finishedAt = new Date();
+                report.durationMs = performance.now() - started;
+                running--;
+                pump();
+              });
+          }
+          // A virtual node finishing may have made others ready: loop until nothing changes.
+          if (plan.some((node) => node.virtual && state.get(node.key) === 'pending' && node.after.every((i) => state.get(i) === 'done'))) {
+            return pump();
+          }
+          if (running === 0) resolve();
+        };
+        pump();
+      });
+    } finally {
+      clearTimeout(runTimer);
+      this.active.delete(runController);
+    }
+    if (failures.length === 0 && runController.signal.aborted) {
+      const skipped = plan.find((node) => state.get(node.key) === 'skipped');
+      if (skipped) failures.push(new ProjectionTimeoutError(skipped.name, options.lens.values, options.timeout));
+    }
+    return failures;
+  }
+
+  private slotsFor(dataSource: DataSource, configured?: number): Semaphore {
+    let semaphore = this.slots.get(dataSource);
+    if (!semaphore) {
+      const pool = poolSize(dataSource);
+      semaphore = new Semaphore(configured ?? Math.max(1, Math.floor(pool / 2)));
+      this.slots.set(dataSource, semaphore);
+    }
+    return semaphore;
+  }
+}
+
+function poolSize(dataSource: DataSource): number {
+  const options = dataSource.options as { poolSize?: number; extra?: { max?: number } };
+  return options.poolSize ?? options.extra?.max ?? 10;
+}

@@ -1,0 +1,127 @@
+import type { Type } from '@nestjs/common';
+import type { DataSource, EntityMetadata } from 'typeorm';
+import type { InputMode } from '../interfaces/input-options.interface.js';
+import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
+import { valueKindOf, type ValueKind } from '../lens/lens-values.js';
+import { quoteIdent, quoteTable } from './sql.js';
+
+export interface ColumnModel {
+  /** Property name: the key of rows in and out of derivations, and of lenses. */
+  property: string;
+  /** Column name in the database. */
+  column: string;
+  primary: boolean;
+  /** Computed by the database (`GENERATED ... AS`): never written. */
+  computed: boolean;
+  kind: ValueKind;
+  /** Turns a JavaScript value into what the column stores (transformers, simple-json, ...). */
+  prepare?: (value: unknown) => unknown;
+}
+
+/** A projection's table as Cinema writes it. */
+export interface TableModel {
+  /** Quoted `"schema"."table"`. */
+  path: string;
+  columns: ColumnModel[];
+  byProperty: Map<string, ColumnModel>;
+  byColumn: Map<string, ColumnModel>;
+  /** Columns (database names) of the `ON CONFLICT` target. */
+  conflictTarget: string[];
+  /** `'replace'`, `'ignore'` or the database names of the columns to update. */
+  onConflict: 'replace' | 'ignore' | string[];
+  /** Property names every row must carry. */
+  required: string[];
+}
+
+export interface DerivationModel {
+  method: string;
+  inputs: ProjectionModel[];
+  mode: InputMode;
+}
+
+/** Everything the engine needs to know about one projection, resolved once at startup. */
+export interface ProjectionModel {
+  target: Type<any>;
+  name: string;
+  instance: any;
+  options: ProjectionOptions;
+  virtual: boolean;
+  readName: string;
+  read: DataSource;
+  writeName?: string;
+  write?: DataSource;
+  /** The entity's table: written when materialized, read when a virtual projection is an entity. */
+  table?: TableModel;
+  /** A virtual projection's own `output(ctx)`. */
+  hasOutput: boolean;
+  derivations: DerivationModel[];
+  /** Every projection read by any derivation, once. */
+  inputs: ProjectionModel[];
+  timeout: number;
+  dematerialize: boolean;
+  /** Property name of the locking partition key, if any. */
+  partitionKey?: string;
+}
+
+/** Builds the table model of an entity; `fail` throws the projection's error for a bad option. */
+export function tableModelOf(
+  metadata: EntityMetadata,
+  options: ProjectionOptions,
+  fail: (reason: string, fix: string) => never,
+): TableModel {
+  const driver = metadata.connection.driver;
+  const columns: ColumnModel[] = metadata.columns
+    .filter((column) => !column.isVirtual && !column.isVirtualProperty)
+    .map((column) => {
+      const special = column.transformer || /^simple-(json|array|enum)$/.test(String(column.type));
+      return {
+        property: column.propertyPath,
+        column: column.databaseName,
+        primary: column.isPrimary,
+        computed: Boolean(column.generatedType || column.asExpression),
+        kind: valueKindOf(column.type),
+        prepare: special ? (value: unknown) => driver.preparePersistentValue(value, column) : undefined,
+      };
+    });
+  const byProperty = new Map(columns.map((column) => [column.property, column]));
+  const byColumn = new Map(columns.map((column) => [column.column, column]));
+  const resolve = (name: string, option: string): ColumnModel => {
+    const column = byProperty.get(name) ?? byColumn.get(name);
+    if (!column) {
+      fail(
+        `${option} names "${name}", which is not a column of its entity`,
+        `Columns: ${columns.map((c) => c.property).join(', ')}.`,
+      );
+    }
+    return column!;
+  };
+  const conflictTarget = (options.conflictTarget ?? columns.filter((c) => c.primary).map((c) => c.property)).map(
+    (name) => resolve(name, 'conflictTarget').column,
+  );
+  if (conflictTarget.length === 0) {
+    fail('it has no primary key and no conflictTarget', 'Set conflictTarget to the columns of a unique index.');
+  }
+  const onConflict = options.onConflict ?? 'replace';
+  return {
+    path: quoteTable(metadata.schema, metadata.tableName),
+    columns,
+    byProperty,
+    byColumn,
+    conflictTarget,
+    onConflict:
+      onConflict === 'replace' || onConflict === 'ignore'
+        ? onConflict
+        : onConflict.map((name) => resolve(name, 'onConflict').column),
+    required: (options.requiredFields ?? []).map((name) => resolve(name, 'requiredFields').property),
+  };
+}
+
+/** The `ON CONFLICT` clause for rows written into `columns` (database names). */
+export function conflictClause(table: TableModel, columns: readonly string[]): string {
+  const target = `ON CONFLICT (${table.conflictTarget.map(quoteIdent).join(', ')})`;
+  if (table.onConflict === 'ignore') return `${target} DO NOTHING`;
+  const candidates = table.onConflict === 'replace' ? columns : table.onConflict.filter((c) => columns.includes(c));
+  const updates = candidates.filter((column) => !table.conflictTarget.includes(column));
+  if (updates.length === 0) return `${target} DO NOTHING`;
+  return `${target} DO UPDATE SET ${updates.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ')}`;
+}

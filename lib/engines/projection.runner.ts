@@ -1,0 +1,278 @@
+import type { Type } from '@nestjs/common';
+import { from, type Observable } from 'rxjs';
+import type { QueryRunner, SelectQueryBuilder } from 'typeorm';
+import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
+import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/projection-failed.error.js';
+import type { DerivationContext, OutputContext, Row } from '../interfaces/derivation-context.interface.js';
+import type { NodeReport } from '../interfaces/run.interface.js';
+import type { NormalizedLens } from '../lens/lens.js';
+import { lockExpressions } from './advisory-locks.js';
+import type { ProjectionModel } from './projection.model.js';
+import { ProjectionWriter, type PgClient } from './projection.writer.js';
+import { streamRows } from './row-stream.js';
+import type { Semaphore } from './semaphore.js';
+import { narrow, outputOf, type OutputSource } from './slice.queries.js';
+import { Valve } from './valve.js';
+
+export interface NodeRunOptions {
+  lens: NormalizedLens;
+  /** Milliseconds this projection may take; 0 for no limit. */
+  timeout: number;
+  /** Aborted when the run is given up (its own timeout). */
+  signal: AbortSignal;
+  /** Bounds write transactions across runs on this projection's write data source. */
+  slots: Semaphore;
+  batchSize: number;
+  streamBatchSize: number;
+}
+
+/** The reason a run is aborted when its own `timeout` runs out. */
+export class RunTimeout {
+  constructor(readonly timeoutMs: number) {}
+}
+
+/** How long to wait for `pg_cancel_backend` before rolling back regardless. */
+const CANCEL_GRACE_MS = 2_000;
+
+/**
+ * Rebuilds one materialized projection: one transaction on its write data source that locks
+ * the slice, deletes it and writes what the derivations return. Any failure or timeout rolls
+ * the transaction back, so the previous slice stays as it was.
+ */
+export class ProjectionRunner {
+  async run(model: ProjectionModel, options: NodeRunOptions, report: NodeReport): Promise<void> {
+    const controller = new AbortController();
+    const lensValues = options.lens.values;
+    const abortWith = (reason: unknown) => {
+      if (!controller.signal.aborted) controller.abort(reason);
+    };
+    const onRunAbort = () => abortWith(options.signal.reason);
+    options.signal.addEventListener('abort', onRunAbort, { once: true });
+    const timer =
+      options.timeout > 0
+        ? setTimeout(() => abortWith(new ProjectionTimeoutError(model.name, lensValues, options.timeout)), options.timeout)
+        : undefined;
+
+    let releaseSlot: (() => void) | undefined;
+    const transaction = new Transaction(model);
+    try {
+      releaseSlot = await options.slots.acquire(controller.signal);
+      report.status = 'running';
+      report.startedAt = new Date();
+      const work = this.rebuild(model, options, transaction, controller.signal, report);
+      work.catch(() => undefined);
+      const aborted = new Promise<never>((_, reject) => {
+        if (controller.signal.aborted) reject(controller.signal.reason);
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      });
+      await Promise.race([work, aborted]);
+    } catch (error) {
+      abortWith(error);
+      await transaction.abandon();
+      throw toFailure(model, lensValues, error);
+    } finally {
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', onRunAbort);
+      releaseSlot?.();
+    }
+  }
+
+  private async rebuild(
+    model: ProjectionModel,
+    options: NodeRunOptions,
+    transaction: Transaction,
+    signal: AbortSignal,
+    report: NodeReport,
+  ): Promise<void> {
+    const { lens } = options;
+    const client = await transaction.begin();
+    const params: unknown[] = [String(options.timeout > 0 ? options.timeout : 0)];
+    const locks = lockExpressions(model, lens, params);
+    // One round trip: bound every later statement, then wait for the slice's locks.
+    await client.query({
+      text: `SELECT set_config('statement_timeout', $1, true)${locks.map((l) => `, ${l}`).join('')}`,
+      values: params,
+    });
+
+    const valve = new Valve();
+    const writer = new ProjectionWriter(model, lens, client, {
+      batchSize: options.batchSize,
+      streamBatchSize: options.streamBatchSize,
+      signal,
+      valve,
+    });
+    const inputs = await this.prepareInputs(model, lens, signal);
+    const queryOf = <I>(input: Type<I>): SelectQueryBuilder<any> => {
+      const source = this.inputSource(model, inputs, input);
+      if (source.kind !== 'query') {
+        throw new InvalidProjectionError(
+          model.name,
+          `its input ${nameOf(input)} has an output() that returns rows, so it cannot be read as a query`,
+          `Read it with as: 'stream', or make ${nameOf(input)}.output() return a SelectQueryBuilder.`,
+        );
+      }
+      return source.qb;
+    };
+    const streamOf = <I>(input: Type<I>): Observable<Partial<I>> => {
+      const source = this.inputSource(model, inputs, input);
+      if (source.kind === 'rows') return from(source.rows as Observable<Row>) as Observable<Partial<I>>;
+      const [sql, values] = source.qb.getQueryAndParameters();
+      return streamRows(source.qb.connection, sql, values, {
+        batchSize: options.streamBatchSize,
+        valve,
+        signal,
+      }) as Observable<Partial<I>>;
+    };
+    const ctx: DerivationContext = {
+      projection: model.name,
+      lens: lens.values,
+      read: model.read.manager,
+      write: transaction.manager,
+      signal,
+      materialize: async (source) => {
+        const written = await writer.materialize(await source);
+        report.written += written;
+        return written;
+      },
+      dematerialize: async () => {
+        const deleted = await writer.deleteSlice();
+        report.deleted += deleted;
+        return deleted;
+      },
+      query: queryOf,
+      stream: streamOf,
+    };
+
+    if (model.dematerialize) await ctx.dematerialize();
+    for (const derivation of model.derivations) {
+      const args = derivation.inputs.map((input) =>
+        derivation.mode === 'query' ? queryOf(input.target) : streamOf(input.target),
+      );
+      const result = await model.instance[derivation.method](...args, ctx);
+      signal.throwIfAborted();
+      await ctx.materialize(result);
+    }
+    signal.throwIfAborted();
+    report.paths = [...writer.paths];
+    await transaction.commit();
+  }
+
+  private async prepareInputs(model: ProjectionModel, lens: NormalizedLens, signal: AbortSignal) {
+    const sources = new Map<Type<unknown>, OutputSource>();
+    for (const input of model.inputs) {
+      const ctx: OutputContext = {
+        projection: input.name,
+        lens: lens.values,
+        read: input.read.manager,
+        signal,
+        query: () => {
+          throw new InvalidProjectionError(input.name, 'output() asked for an input', 'A virtual projection reads tables through ctx.read.');
+        },
+        stream: () => {
+          throw new InvalidProjectionError(input.name, 'output() asked for an input', 'A virtual projection reads tables through ctx.read.');
+        },
+      };
+      const source = await outputOf(input, ctx);
+      sources.set(input.target, source.kind === 'query' ? { ...source, qb: narrow(source, lens, input.name) } : source);
+    }
+    return sources;
+  }
+
+  private inputSource(model: ProjectionModel, sources: Map<Type<unknown>, OutputSource>, input: Type<unknown>): OutputSource {
+    const source = sources.get(input);
+    if (!source) {
+      throw new InvalidProjectionError(
+        model.name,
+        `a derivation asked for ${nameOf(input)}, which is not one of its @Input projections`,
+        `Declare it with @Input(() => ${nameOf(input)}) so the graph rebuilds it first.`,
+      );
+    }
+    return source;
+  }
+}
+
+/** One write transaction; closes exactly once, whether the work finishes or is abandoned. */
+class Transaction {
+  pid?: number;
+  private runner?: QueryRunner;
+  private client?: PgClient;
+  private inFlight = 0;
+  private closed = false;
+  private closing?: Promise<void>;
+
+  constructor(private readonly model: ProjectionModel) {}
+
+  get manager() {
+    return this.runner!.manager;
+  }
+
+  async begin(): Promise<PgClient> {
+    this.runner = this.model.write!.createQueryRunner('master');
+    const raw = (await this.runner.connect()) as PgClient & { processID?: number };
+    this.pid = raw.processID;
+    await this.runner.startTransaction();
+    // Refuses statements once closed: a derivation still running after a timeout must not reach
+    // the pooled connection after it was handed to someone else.
+    this.client = {
+      query: async (config) => {
+        if (this.closed) throw new Error('the transaction was closed');
+        this.inFlight++;
+        try {
+          return await raw.query(config);
+        } finally {
+          this.inFlight--;
+        }
+      },
+    };
+    return this.client;
+  }
+
+  async commit(): Promise<void> {
+    if (this.closed) throw new Error('the transaction was closed');
+    await this.runner!.commitTransaction();
+    await this.close();
+  }
+
+  /** Rolls back (cancelling a running statement first) and releases the connection. */
+  abandon(): Promise<void> {
+    this.closing ??= (async () => {
+      if (!this.runner) return;
+      if (this.pid !== undefined && !this.closed && this.inFlight > 0) {
+        await withTimeout(this.model.write!.query('SELECT pg_cancel_backend($1)', [this.pid]), CANCEL_GRACE_MS).catch(
+          () => undefined,
+        );
+      }
+      let failure: Error | undefined;
+      try {
+        if (this.runner.isTransactionActive) await this.runner.rollbackTransaction();
+      } catch (error) {
+        failure = error as Error;
+      }
+      await this.close(failure);
+    })();
+    return this.closing;
+  }
+
+  private async close(failure?: Error): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // A connection whose rollback failed is destroyed rather than returned to the pool.
+    const runner = this.runner as QueryRunner & { releasePostgresConnection?(error?: Error): Promise<void> };
+    const release = failure && runner.releasePostgresConnection ? runner.releasePostgresConnection(failure) : runner.release();
+    await release.catch(() => undefined);
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([promise, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
+}
+
+function toFailure(model: ProjectionModel, lens: Readonly<Record<string, unknown>>, error: unknown): ProjectionFailedError {
+  if (error instanceof ProjectionFailedError && error.projection === model.name) return error;
+  if (error instanceof RunTimeout) return new ProjectionTimeoutError(model.name, lens, error.timeoutMs);
+  return new ProjectionFailedError(model.name, lens, error);
+}
+
+function nameOf(type: Type<unknown>): string {
+  return type?.name ?? String(type);
+}

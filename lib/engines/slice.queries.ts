@@ -1,0 +1,107 @@
+import { isObservable, type Observable } from 'rxjs';
+import { SelectQueryBuilder, type DataSource } from 'typeorm';
+import { LENS_ALIAS } from '../cinema.constants.js';
+import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
+import type { OutputContext, Row } from '../interfaces/derivation-context.interface.js';
+import { namedBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
+import type { ProjectionModel } from './projection.model.js';
+import { quoteIdent, snakeCase } from './sql.js';
+
+/** A projection's output as a query, with the names of the columns it selects. */
+export interface QuerySource {
+  kind: 'query';
+  qb: SelectQueryBuilder<any>;
+  columns: readonly string[];
+}
+
+/** A virtual projection whose `output()` produced rows rather than a query. */
+export interface RowsSource {
+  kind: 'rows';
+  rows: Observable<Row> | readonly Row[];
+}
+
+export type OutputSource = QuerySource | RowsSource;
+
+const describeCache = new WeakMap<DataSource, Map<string, readonly string[]>>();
+const DESCRIBE_CACHE_LIMIT = 500;
+
+/** The columns a query selects, asked of PostgreSQL once per SQL text (`LIMIT 0`). */
+export async function describeColumns(qb: SelectQueryBuilder<any>): Promise<readonly string[]> {
+  const dataSource = qb.connection;
+  const [sql, params] = qb.getQueryAndParameters();
+  let cache = describeCache.get(dataSource);
+  if (!cache) describeCache.set(dataSource, (cache = new Map()));
+  const hit = cache.get(sql);
+  if (hit) return hit;
+  const runner = dataSource.createQueryRunner('slave');
+  try {
+    const client = await runner.connect();
+    const result = await client.query({ text: `SELECT * FROM (${sql}) AS "cinema_describe" LIMIT 0`, values: params });
+    const columns = result.fields.map((field: { name: string }) => field.name) as string[];
+    if (cache.size >= DESCRIBE_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+    cache.set(sql, columns);
+    return columns;
+  } finally {
+    await runner.release();
+  }
+}
+
+/** The rows of a projection's table, selected under their property names. */
+export function tableQuery(model: ProjectionModel, dataSource: DataSource = model.read): QuerySource {
+  const table = model.table!;
+  let qb = dataSource.createQueryBuilder().from(`(SELECT * FROM ${table.path})`, 't');
+  table.columns.forEach((column, index) => {
+    const expression = `${quoteIdent('t')}.${quoteIdent(column.column)}`;
+    qb = index === 0 ? qb.select(expression, column.property) : qb.addSelect(expression, column.property);
+  });
+  return { kind: 'query', qb, columns: table.columns.map((column) => column.property) };
+}
+
+/** What a projection outputs when read as an input: its `output()`, or its table. */
+export async function outputOf(model: ProjectionModel, ctx: OutputContext): Promise<OutputSource> {
+  if (!model.hasOutput) return tableQuery(model);
+  const output = await model.instance.output(ctx);
+  if (output instanceof SelectQueryBuilder) {
+    const columns = model.options.columns ?? (await describeColumns(output));
+    return { kind: 'query', qb: output, columns };
+  }
+  if (Array.isArray(output) || isObservable(output)) return { kind: 'rows', rows: output as Observable<Row> | Row[] };
+  throw new InvalidProjectionError(
+    model.name,
+    `output() returned ${output === null ? 'null' : typeof output}`,
+    'Return a SelectQueryBuilder (preferred: the lens is applied inside PostgreSQL), an array or an Observable of rows.',
+  );
+}
+
+/** The output column a lens key applies to: the key itself, or its snake_case form. */
+export function columnFor(columns: readonly string[], key: string): string | undefined {
+  if (columns.includes(key)) return key;
+  const snake = snakeCase(key);
+  return columns.includes(snake) ? snake : undefined;
+}
+
+/**
+ * Narrows a query to the lens by wrapping it as a subquery aliased `src`, so the joins and aliases
+ * inside it do not matter. Keys the query does not expose are left out; values are parameters.
+ */
+export function narrow(source: QuerySource, lens: NormalizedLens, projection: string): SelectQueryBuilder<any> {
+  const ref = (key: string) => {
+    const column = columnFor(source.columns, key);
+    return column === undefined ? undefined : `${quoteIdent(LENS_ALIAS)}.${quoteIdent(column)}`;
+  };
+  const parameters: Record<string, unknown> = { ...source.qb.getParameters() };
+  // Named after the projection: inputs composed into one query keep their parameters apart.
+  const bind = namedBinder(parameters, `cinema_${projection.replace(/[^A-Za-z0-9]/g, '_')}_`);
+  const conditions = renderConditions(lens.conditions, ref, bind);
+  if (conditions.length === 0 && !lens.reducer) return source.qb;
+  let outer = source.qb.connection
+    .createQueryBuilder()
+    .select(`${quoteIdent(LENS_ALIAS)}.*`)
+    .from(`(${source.qb.getQuery()})`, LENS_ALIAS)
+    .setParameters(parameters);
+  if (conditions.length > 0) outer = outer.where(conditions.join(' AND '));
+  if (lens.reducer) {
+    outer = lens.reducer(outer, lens.values, { projection, alias: LENS_ALIAS, columns: source.columns }) ?? outer;
+  }
+  return outer;
+}

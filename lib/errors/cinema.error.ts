@@ -1,0 +1,31 @@
+import { FindOperator } from 'typeorm';
+
+/** Base class of every error Cinema throws. */
+export class CinemaError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Renders a lens for messages: values as JSON, operators by name, the reducer as `$reduce`. */
+export function describeLens(lens: Readonly<Record<string, unknown>> | undefined): string {
+  if (!lens || Object.keys(lens).length === 0) return '{} (everything)';
+  const parts = Object.keys(lens).map((key) => {
+    const value = lens[key];
+    if (typeof value === 'function') return `${key}: <reducer>`;
+    if (value instanceof FindOperator) return `${key}: ${value.type}(${safeJson(value.value)})`;
+    return `${key}: ${safeJson(value)}`;
+  });
+  return `{ ${parts.join(', ')} }`;
+}
+
+function safeJson(value: unknown): string {
+  try {
+    const text = JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    if (text === undefined) return String(value);
+    return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,1 @@
+export * from './projection-graph.js';

