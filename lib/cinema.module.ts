@@ -1,5 +1,5 @@
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
+import { DiscoveryModule, Reflector } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { getMetadataArgsStorage } from 'typeorm';
 import { CinemaMetadataAccessor } from './cinema-metadata.accessor.js';
@@ -16,8 +16,6 @@ import type {
   CinemaModuleOptions,
   CinemaOptionsFactory,
 } from './interfaces/cinema-options.interface.js';
-import { CinemaMetadataAccessor as Accessor } from './cinema-metadata.accessor.js';
-import { Reflector } from '@nestjs/core';
 
 @Module({})
 export class CinemaModule {
@@ -52,29 +50,27 @@ export class CinemaModule {
   }
 
   /**
-   * Registers projection classes as providers and their entities with `@nestjs/typeorm`, on the
-   * given data sources (default `'default'`) and on any a projection names itself. Entities reach
-   * a data source's metadata when it is configured with `autoLoadEntities: true`.
+   * Registers projection classes as providers, and their entities with `@nestjs/typeorm` on the
+   * given data sources (default `'default'`): name every data source a projection reads or
+   * writes its own table on. Entities reach a data source's metadata when it is configured with
+   * `autoLoadEntities: true` (or list them in its `entities`).
    */
   static forFeature(projections: Type<unknown>[], dataSources: string | string[] = 'default'): DynamicModule {
-    const accessor = new Accessor(new Reflector());
-    const names = Array.isArray(dataSources) ? dataSources : [dataSources];
+    const accessor = new CinemaMetadataAccessor(new Reflector());
+    const names = [...new Set(Array.isArray(dataSources) ? dataSources : [dataSources])];
     const entityTargets = new Set(getMetadataArgsStorage().tables.map((table) => table.target));
-    const byDataSource = new Map<string, Type<unknown>[]>();
     for (const projection of projections) {
-      const options = accessor.getProjectionOptions(projection);
-      if (!options) {
+      if (!accessor.getProjectionOptions(projection)) {
         throw new InvalidCinemaOptionsError('forFeature', `${projection?.name ?? String(projection)} is not decorated with @Projection()`);
       }
-      if (!entityTargets.has(projection)) continue;
-      const targets = new Set([...names, options.readDataSource, options.writeDataSource].filter(Boolean) as string[]);
-      for (const name of targets) byDataSource.set(name, [...(byDataSource.get(name) ?? []), projection]);
     }
+    const entities = projections.filter((projection) => entityTargets.has(projection));
+    const typeOrm = entities.length > 0 ? names.map((name) => TypeOrmModule.forFeature(entities, name)) : [];
     return {
       module: CinemaModule,
-      imports: [...byDataSource].map(([name, entities]) => TypeOrmModule.forFeature(entities, name)),
+      imports: typeOrm,
       providers: projections,
-      exports: [...projections, TypeOrmModule],
+      exports: [...projections, ...typeOrm],
     };
   }
 

@@ -84,7 +84,7 @@ export class ProjectionRegistry implements OnModuleInit {
     for (const columns of exposed.values()) for (const column of columns) available.add(column);
     for (const key of lens.keys) {
       const applies = [...exposed.values()].some((columns) => columnFor(columns, key) !== undefined);
-      if (!applies) throw new UnknownLensKeyError(model.name, lens.values, key, [...available].sort());
+      if (!applies) throw new UnknownLensKeyError(model.name, lens.display, key, [...available].sort());
     }
     for (const node of touched) {
       const table = node.table;
@@ -92,11 +92,11 @@ export class ProjectionRegistry implements OnModuleInit {
         const column = table && (table.byProperty.get(condition.key) ?? table.byColumn.get(condition.key));
         if (column) {
           const reason = misfit(column.kind, condition);
-          if (reason) throw new InvalidLensError(node.name, lens.values, condition.key, `${reason} (column ${column.column})`);
+          if (reason) throw new InvalidLensError(node.name, lens.display, condition.key, `${reason} (column ${column.column})`);
         } else if (!node.virtual && node.dematerialize && plan.some((p) => p.key === node)) {
           throw new InvalidLensError(
             node.name,
-            lens.values,
+            lens.display,
             condition.key,
             `${node.name} has no column "${condition.key}", so its slice cannot be told apart from the rest of its table. ` +
               `Add the column to ${node.name}, leave the key out, or set @Projection({ dematerialize: false }) to only upsert.`,

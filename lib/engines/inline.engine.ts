@@ -126,7 +126,7 @@ export class InlineEngine {
     }
     if (failures.length === 0 && runController.signal.aborted) {
       const skipped = plan.find((node) => state.get(node.key) === 'skipped');
-      if (skipped) failures.push(new ProjectionTimeoutError(skipped.name, options.lens.values, options.timeout));
+      if (skipped) failures.push(new ProjectionTimeoutError(skipped.name, options.lens.display, options.timeout));
     }
     return failures;
   }

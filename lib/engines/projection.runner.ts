@@ -42,7 +42,7 @@ const CANCEL_GRACE_MS = 2_000;
 export class ProjectionRunner {
   async run(model: ProjectionModel, options: NodeRunOptions, report: NodeReport): Promise<void> {
     const controller = new AbortController();
-    const lensValues = options.lens.values;
+    const lensValues = options.lens.display;
     const abortWith = (reason: unknown) => {
       if (!controller.signal.aborted) controller.abort(reason);
     };
@@ -67,8 +67,10 @@ export class ProjectionRunner {
       });
       await Promise.race([work, aborted]);
     } catch (error) {
+      // Aborted (timeout, run given up): a statement may still be running, so cancel it first.
+      const interrupted = controller.signal.aborted;
       abortWith(error);
-      await transaction.abandon();
+      await transaction.abandon(interrupted);
       throw toFailure(model, lensValues, error);
     } finally {
       clearTimeout(timer);
@@ -195,8 +197,6 @@ export class ProjectionRunner {
 class Transaction {
   pid?: number;
   private runner?: QueryRunner;
-  private client?: PgClient;
-  private inFlight = 0;
   private closed = false;
   private closing?: Promise<void>;
 
@@ -213,18 +213,9 @@ class Transaction {
     await this.runner.startTransaction();
     // Refuses statements once closed: a derivation still running after a timeout must not reach
     // the pooled connection after it was handed to someone else.
-    this.client = {
-      query: async (config) => {
-        if (this.closed) throw new Error('the transaction was closed');
-        this.inFlight++;
-        try {
-          return await raw.query(config);
-        } finally {
-          this.inFlight--;
-        }
-      },
+    return {
+      query: (config) => (this.closed ? Promise.reject(new Error('the transaction was closed')) : raw.query(config)),
     };
-    return this.client;
   }
 
   async commit(): Promise<void> {
@@ -233,11 +224,14 @@ class Transaction {
     await this.close();
   }
 
-  /** Rolls back (cancelling a running statement first) and releases the connection. */
-  abandon(): Promise<void> {
+  /**
+   * Rolls back and releases the connection. With `cancel`, first cancels whatever statement the
+   * connection runs (a cancel that reaches an idle backend is ignored by PostgreSQL).
+   */
+  abandon(cancel: boolean): Promise<void> {
     this.closing ??= (async () => {
       if (!this.runner) return;
-      if (this.pid !== undefined && !this.closed && this.inFlight > 0) {
+      if (cancel && this.pid !== undefined && !this.closed) {
         await withTimeout(this.model.write!.query('SELECT pg_cancel_backend($1)', [this.pid]), CANCEL_GRACE_MS).catch(
           () => undefined,
         );

@@ -49,9 +49,8 @@ export class ProjectionWriter {
     const params: unknown[] = [];
     let sql: string;
     if (this.lens.reducer) {
-      const source = tableQuery(this.model, this.write);
-      source.qb.addSelect(`${quoteIdent('t')}.ctid`, 'cinema_ctid');
-      const narrowed = narrow({ ...source, columns: [...source.columns, 'cinema_ctid'] }, this.lens, this.model.name);
+      const source = tableQuery(this.model, this.write, true);
+      const narrowed = narrow(source, this.lens, this.model.name);
       const [inner, innerParams] = narrowed.getQueryAndParameters();
       params.push(...innerParams);
       sql = `DELETE FROM ${this.table.path} WHERE ctid IN (SELECT "cinema_ctid" FROM (${inner}) AS "cinema_slice")`;

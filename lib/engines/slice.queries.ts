@@ -47,13 +47,14 @@ export async function describeColumns(qb: SelectQueryBuilder<any>): Promise<read
 }
 
 /** The rows of a projection's table, selected under their property names. */
-export function tableQuery(model: ProjectionModel, dataSource: DataSource = model.read): QuerySource {
+export function tableQuery(model: ProjectionModel, dataSource: DataSource = model.read, withRowId = false): QuerySource {
   const table = model.table!;
-  let qb = dataSource.createQueryBuilder().from(`(SELECT * FROM ${table.path})`, 't');
+  let qb = dataSource.createQueryBuilder().from(`(SELECT ${withRowId ? 'ctid AS "cinema_ctid", ' : ''}* FROM ${table.path})`, 't');
   table.columns.forEach((column, index) => {
     const expression = `${quoteIdent('t')}.${quoteIdent(column.column)}`;
     qb = index === 0 ? qb.select(expression, column.property) : qb.addSelect(expression, column.property);
   });
+  if (withRowId) qb = qb.addSelect(`${quoteIdent('t')}."cinema_ctid"`, 'cinema_ctid');
   return { kind: 'query', qb, columns: table.columns.map((column) => column.property) };
 }
 

@@ -17,6 +17,8 @@ export interface LensCondition {
 export interface NormalizedLens {
   /** The lens as given, without its reducer: what contexts and messages show. */
   readonly values: Readonly<Record<string, unknown>>;
+  /** The lens as messages show it: the values, and `$reduce` when there is a reducer. */
+  readonly display: Readonly<Record<string, unknown>>;
   readonly conditions: readonly LensCondition[];
   readonly keys: readonly string[];
   readonly reducer?: LensReducer;
@@ -42,7 +44,7 @@ const OPERATORS: Partial<Record<string, LensOp>> = {
 /** Checks the lens's shape and turns it into conditions; throws `InvalidLensError`. */
 export function normalizeLens(projection: string, lens: unknown): NormalizedLens {
   if (lens === undefined || lens === null) {
-    return { values: {}, conditions: [], keys: [], empty: true };
+    return { values: {}, display: {}, conditions: [], keys: [], empty: true };
   }
   if (typeof lens !== 'object' || Array.isArray(lens)) {
     throw new InvalidLensError(projection, {}, undefined, `a lens is a plain object, got ${typeName(lens)}`);
@@ -67,7 +69,9 @@ export function normalizeLens(projection: string, lens: unknown): NormalizedLens
     conditions.push(toCondition(projection, source, key, value, false));
   }
   const keys = conditions.map((condition) => condition.key);
-  return { values: { ...values }, conditions, keys, reducer, empty: keys.length === 0 && !reducer };
+  const plain = { ...values };
+  const display = reducer ? { ...plain, [LENS_REDUCER_KEY]: reducer } : plain;
+  return { values: plain, display, conditions, keys, reducer, empty: keys.length === 0 && !reducer };
 }
 
 function toCondition(

@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Between, In, LessThan, MoreThan } from 'typeorm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { InvalidLensError, UnknownLensKeyError, type LooseLens } from '../../lib/index.js';
 import { Account } from '../../sample-app/src/billing/account.entity.js';
 import { Invoice } from '../../sample-app/src/billing/invoice.entity.js';
 import { CreateBilling1764000000000 } from '../../sample-app/src/database/migrations/1764000000000-create-billing.js';
@@ -11,9 +13,27 @@ import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
 import { orgReceivablesOf, receivablesOf, truthOrgReceivables, truthReceivables } from '../support/receivables.js';
 
+const ORGS = 6;
+
 describe('receivables graph on PostgreSQL', () => {
   let db: Awaited<ReturnType<typeof createDatabase>>;
   let t: TestApp;
+  const ds = () => t.dataSource();
+
+  /** Pays every open invoice of `orgs`: their slices go stale until refreshed. */
+  async function payInvoices(orgs: number[]) {
+    await ds().query(`UPDATE invoices SET status = 'paid' WHERE org_id = ANY($1) AND status = 'open'`, [orgs]);
+  }
+
+  /** Which orgs' receivables match the ground truth now. */
+  async function freshOrgs(): Promise<number[]> {
+    const fresh: number[] = [];
+    for (let org = 1; org <= ORGS; org++) {
+      const ar = (await receivablesOf(ds(), 'org_id = $1', [org])).join() === (await truthReceivables(ds(), 'org_id = $1', [org])).join();
+      if (ar) fresh.push(org);
+    }
+    return fresh;
+  }
 
   beforeAll(async () => {
     db = await createDatabase('receivables');
@@ -22,27 +42,138 @@ describe('receivables graph on PostgreSQL', () => {
       projections: [Accounts, Invoices, AccountsReceivable, OrgReceivables],
       cinema: { allowEmptyLens: true },
     });
-    await seedBilling(t.dataSource(), { orgs: 6, accountsPerOrg: 8, invoicesPerAccount: 10, seed: 7 });
   });
-
+  beforeEach(async () => {
+    await seedBilling(ds(), { orgs: ORGS, accountsPerOrg: 8, invoicesPerAccount: 10, seed: 7 });
+    await t.cinema.project(OrgReceivables, {});
+  });
   afterAll(async () => {
     await t?.close();
     await db?.drop();
   });
 
-  it('rebuilds the whole graph with an empty lens', async () => {
-    const rows = await t.cinema.project(AccountsReceivable, {});
-    expect(rows).toHaveLength(48);
-    expect(await receivablesOf(t.dataSource())).toEqual(await truthReceivables(t.dataSource()));
+  it('rebuilds the whole graph with an empty lens, inside PostgreSQL', async () => {
+    await ds().query(`TRUNCATE accounts_receivable, org_receivables`);
+    const run = await t.cinema.project(OrgReceivables, {}, { async: true });
+    const rows = await run.result;
+    expect(rows).toHaveLength((await truthOrgReceivables(ds())).length);
+    expect(await receivablesOf(ds())).toEqual(await truthReceivables(ds()));
+    expect(await orgReceivablesOf(ds())).toEqual(await truthOrgReceivables(ds()));
+    expect(run.nodes.map((node) => [node.projection, node.status, node.paths])).toEqual([
+      ['Accounts', 'succeeded', []],
+      ['Invoices', 'succeeded', []],
+      ['AccountsReceivable', 'succeeded', ['insert-select']],
+      ['OrgReceivables', 'succeeded', ['insert-select']],
+    ]);
+    expect(run.nodes[2].written).toBe(ORGS * 8);
   });
 
-  it('rebuilds one org slice and returns its rows', async () => {
-    await t.cinema.project(OrgReceivables, {});
-    await t.dataSource().query(`UPDATE invoices SET status = 'paid' WHERE org_id = 3 AND status = 'open'`);
+  it('rebuilds only the lens slice of every table on the way, and returns it', async () => {
+    await payInvoices([2, 3, 4]);
     const rows = await t.cinema.project(OrgReceivables, { orgId: 3 });
-    expect(rows.length).toBeGreaterThan(0);
-    expect(rows.every((row) => row.orgId === 3)).toBe(true);
-    expect(await orgReceivablesOf(t.dataSource())).toEqual(await truthOrgReceivables(t.dataSource()));
-    expect(await receivablesOf(t.dataSource())).toEqual(await truthReceivables(t.dataSource()));
+    expect(new Set(rows.map((row) => row.orgId))).toEqual(new Set([3]));
+    expect(rows[0]).toBeInstanceOf(OrgReceivables);
+    expect(await orgReceivablesOf(ds(), 'org_id = 3')).toEqual(await truthOrgReceivables(ds(), 'org_id = 3'));
+    expect(await freshOrgs()).toEqual([1, 3, 5, 6]);
+  });
+
+  it.each([
+    ['a list', { orgId: [2, 4] }, [1, 2, 4, 5, 6]],
+    ['In()', { orgId: In([2, 3]) }, [1, 2, 3, 5, 6]],
+    ['Between()', { orgId: Between(3, 4) }, [1, 3, 4, 5, 6]],
+    ['MoreThan()', { orgId: MoreThan(3) }, [1, 4, 5, 6]],
+    ['LessThan()', { orgId: LessThan(3) }, [1, 2, 5, 6]],
+    ['a reducer', { $reduce: (qb: any, _lens: unknown, target: { columns: readonly string[] }) => (target.columns.includes('orgId') ? qb.andWhere('"src"."orgId" IN (2, 4)') : qb) }, [1, 2, 4, 5, 6]],
+  ])('applies %s to every input and table', async (_label, lens, fresh) => {
+    await payInvoices([2, 3, 4]);
+    await t.cinema.project(AccountsReceivable, lens as LooseLens);
+    expect(await freshOrgs()).toEqual(fresh);
+  });
+
+  it('slices by a key that only some inputs expose', async () => {
+    const [{ id }] = await ds().query(`SELECT id FROM accounts WHERE org_id = 2 ORDER BY id LIMIT 1`);
+    await payInvoices([2]);
+    const rows = await t.cinema.project(AccountsReceivable, { accountId: id });
+    expect(rows.map((row) => row.accountId)).toEqual([id]);
+    expect(await receivablesOf(ds(), 'account_id = $1', [id])).toEqual(await truthReceivables(ds(), 'account_id = $1', [id]));
+    expect(await receivablesOf(ds(), 'org_id = 2 AND account_id <> $1', [id])).not.toEqual(
+      await truthReceivables(ds(), 'org_id = 2 AND account_id <> $1', [id]),
+    );
+  });
+
+  describe('refuses a lens before deleting anything', () => {
+    let before: string[];
+    beforeEach(async () => {
+      await payInvoices([1, 2, 3, 4, 5, 6]);
+      before = await receivablesOf(ds());
+    });
+
+    it('with a key no projection has, suggesting the right one', async () => {
+      const error = await t.cinema.project(AccountsReceivable, { orgid: 1 } as LooseLens).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnknownLensKeyError);
+      expect((error as Error).message).toContain('no projection in its graph has a column "orgid" (did you mean "orgId"?)');
+      expect(await receivablesOf(ds())).toEqual(before);
+    });
+
+    it('with a key a materialized projection of the run cannot be sliced by', async () => {
+      const error = await t.cinema.project(OrgReceivables, { accountId: 3 } as LooseLens).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidLensError);
+      expect((error as Error).message).toMatch(/OrgReceivables has no column "accountId"/);
+      expect(await receivablesOf(ds())).toEqual(before);
+    });
+
+    it.each([
+      [{ orgId: '1; DELETE FROM accounts_receivable' }, /is not an integer \(column org_id\)/],
+      [{ orgId: [1, 'x'] }, /"x" is not an integer/],
+      [{ orgId: undefined }, /undefined/],
+      [{ orgId: { not: 1 } }, /object \(Object\)/],
+    ])('with a value that does not fit: %o', async (lens, message) => {
+      await expect(t.cinema.project(AccountsReceivable, lens as LooseLens)).rejects.toThrow(message);
+      expect(await receivablesOf(ds())).toEqual(before);
+    });
+  });
+
+  it('binds values, so an injection attempt is only a value that matches nothing', async () => {
+    const before = await receivablesOf(ds());
+    const rows = await t.cinema.project(AccountsReceivable, { name: "x' OR '1'='1" });
+    expect(rows).toEqual([]);
+    expect(await receivablesOf(ds())).toEqual(before);
+  });
+
+  it('rebuilds only the requested projection with skipDependencies', async () => {
+    await payInvoices([5]);
+    const run = await t.cinema.project(OrgReceivables, { orgId: 5 }, { async: true, skipDependencies: true });
+    await run.result;
+    expect(run.nodes.map((node) => node.projection)).toEqual(['OrgReceivables']);
+    // AccountsReceivable was not rebuilt, so the aging counts still read its stale rows.
+    expect(await receivablesOf(ds(), 'org_id = 5')).not.toEqual(await truthReceivables(ds(), 'org_id = 5'));
+  });
+
+  it('ends twenty concurrent overlapping refreshes with exactly the ground truth', async () => {
+    await payInvoices([1, 2, 3, 4, 5, 6]);
+    await ds().query(`UPDATE invoices SET status = 'open' WHERE id % 7 = 0 AND status <> 'void'`);
+    const lenses: LooseLens[] = [{}, { orgId: 1 }, { orgId: [1, 2] }, { orgId: 2 }, { orgId: In([2, 3, 4]) }, { orgId: MoreThan(3) }, { orgId: 6 }];
+    const calls = Array.from({ length: 20 }, (_, i) =>
+      t.cinema.project(i % 3 === 0 ? AccountsReceivable : OrgReceivables, lenses[i % lenses.length], { fetch: false }),
+    );
+    const outcomes = await Promise.allSettled(calls);
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+    expect(await receivablesOf(ds())).toEqual(await truthReceivables(ds()));
+    expect(await orgReceivablesOf(ds())).toEqual(await truthOrgReceivables(ds()));
+  });
+
+  it('plans without running, and draws the graph', async () => {
+    await payInvoices([1]);
+    const plan = await t.cinema.plan(OrgReceivables, { orgId: 1 });
+    expect(plan.steps.map((step) => [step.projection, step.depth, step.after])).toEqual([
+      ['Accounts', 0, []],
+      ['Invoices', 0, []],
+      ['AccountsReceivable', 1, ['Accounts', 'Invoices']],
+      ['OrgReceivables', 2, ['Invoices', 'AccountsReceivable']],
+    ]);
+    expect(plan.toString()).toContain('3. AccountsReceivable after Accounts, Invoices -> delete slice, derive into "default"');
+    expect(await freshOrgs()).not.toContain(1);
+    await expect(t.cinema.plan(OrgReceivables, { orgid: 1 } as LooseLens)).rejects.toBeInstanceOf(UnknownLensKeyError);
+    expect(t.cinema.graph().toMermaid()).toContain('AccountsReceivable --> OrgReceivables');
   });
 });

@@ -1,0 +1,80 @@
+import { Between, In, IsNull, LessThan, Like, MoreThan, MoreThanOrEqual, Not, Raw } from 'typeorm';
+import { describe, expect, it } from 'vitest';
+import { InvalidLensError } from '../../lib/index.js';
+import { misfit } from '../../lib/lens/lens-values.js';
+import { normalizeLens, positionalBinder, renderConditions } from '../../lib/lens/lens.js';
+
+function sql(lens: unknown) {
+  const params: unknown[] = [];
+  const where = renderConditions(normalizeLens('P', lens).conditions, (key) => `"${key}"`, positionalBinder(params));
+  return { where: where.join(' AND '), params };
+}
+
+describe('lens', () => {
+  it('binds every value as a parameter', () => {
+    expect(sql({ orgId: 42 })).toEqual({ where: '"orgId" = $1', params: [42] });
+    expect(sql({ orgId: [1, 2, 3] })).toEqual({ where: '"orgId" = ANY($1)', params: [[1, 2, 3]] });
+    expect(sql({ orgId: In([4, 5]) })).toEqual({ where: '"orgId" = ANY($1)', params: [[4, 5]] });
+    expect(sql({ day: Between('2026-01-01', '2026-02-01') })).toEqual({
+      where: '"day" BETWEEN $1 AND $2',
+      params: ['2026-01-01', '2026-02-01'],
+    });
+    expect(sql({ a: MoreThan(1), b: LessThan(9), c: MoreThanOrEqual(2) })).toEqual({
+      where: '"a" > $1 AND "b" < $2 AND "c" >= $3',
+      params: [1, 9, 2],
+    });
+    expect(sql({ closedOn: IsNull(), name: Like("x'; DROP TABLE t; --%") })).toEqual({
+      where: '"closedOn" IS NULL AND "name" LIKE $1',
+      params: ["x'; DROP TABLE t; --%"],
+    });
+    expect(sql({ orgId: Not(In([1])), x: null })).toEqual({ where: 'NOT ("orgId" = ANY($1)) AND "x" IS NULL', params: [[1]] });
+  });
+
+  it('keeps a lens of 100,000 values to one parameter', () => {
+    const ids = Array.from({ length: 100_000 }, (_, i) => i);
+    const { params } = sql({ accountId: ids });
+    expect(params).toHaveLength(1);
+    expect(params[0]).toHaveLength(100_000);
+  });
+
+  it('separates the reducer from the columns', () => {
+    const reduce = () => undefined;
+    const lens = normalizeLens('P', { orgId: 1, $reduce: reduce });
+    expect(lens.keys).toEqual(['orgId']);
+    expect(lens.reducer).toBe(reduce);
+    expect(lens.values).toEqual({ orgId: 1 });
+    expect(normalizeLens('P', {}).empty).toBe(true);
+    expect(normalizeLens('P', undefined).empty).toBe(true);
+  });
+
+  it.each([
+    ['undefined value', { orgId: undefined }, /undefined/],
+    ['a function value', { orgId: () => 1 }, /function is not a value/],
+    ['an object value', { orgId: { $gt: 1 } }, /object \(Object\)/],
+    ['a SQL fragment as key', { 'orgId = 1 OR 1': 1 }, /property name/],
+    ['a raw operator', { orgId: Raw('1=1') }, /raw\(\) operator is not supported/],
+    ['NaN', { orgId: Number.NaN }, /finite/],
+    ['a lens that is not an object', 'orgId=1', /plain object/],
+    ['a non-function reducer', { $reduce: 'x' }, /must be a function/],
+  ])('rejects %s', (_label, lens, message) => {
+    expect(() => normalizeLens('Report', lens)).toThrow(InvalidLensError);
+    expect(() => normalizeLens('Report', lens)).toThrow(message);
+  });
+
+  it('rejects prototype keys', () => {
+    const lens = JSON.parse('{"__proto__": {"polluted": 1}, "constructor": 1}');
+    expect(() => normalizeLens('Report', lens)).toThrow(/property name/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('tells values that do not fit a column', () => {
+    const condition = (lens: unknown) => normalizeLens('P', lens).conditions[0];
+    expect(misfit('integer', condition({ a: "1 OR 1=1" }))).toMatch(/not an integer/);
+    expect(misfit('integer', condition({ a: '12' }))).toBeUndefined();
+    expect(misfit('integer', condition({ a: [1, 2.5] }))).toMatch(/2.5 is not an integer/);
+    expect(misfit('uuid', condition({ a: 'nope' }))).toMatch(/not a UUID/);
+    expect(misfit('date', condition({ a: 'yesterday-ish' }))).toMatch(/not a date/);
+    expect(misfit('text', condition({ a: 5 }))).toMatch(/not a string/);
+    expect(misfit('boolean', condition({ a: IsNull() }))).toBeUndefined();
+  });
+});
