@@ -4,3 +4,4 @@ export { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
 export * from './decorators/index.js';
 export * from './errors/index.js';
 export * from './interfaces/index.js';
+export { looseLens } from './lens/loose-lens.js';

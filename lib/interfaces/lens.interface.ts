@@ -39,5 +39,10 @@ export type Lens<P = any> = {
   $reduce?: LensReducer;
 };
 
-/** A lens whose keys are not checked at compile time (keys of upstream projections). */
-export type LooseLens = Record<string, unknown> & { $reduce?: LensReducer };
+declare const LOOSE_LENS: unique symbol;
+
+/**
+ * A lens whose keys are not checked at compile time, e.g. keys that only upstream projections
+ * have. Make one with `looseLens({...})`; it is still checked at run time.
+ */
+export type LooseLens = Record<string, unknown> & { $reduce?: LensReducer; readonly [LOOSE_LENS]: true };

@@ -1,6 +1,6 @@
 import { Between, In, LessThan, MoreThan } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidLensError, UnknownLensKeyError, type LooseLens } from '../../lib/index.js';
+import { InvalidLensError, UnknownLensKeyError, looseLens } from '../../lib/index.js';
 import { Account } from '../../sample-app/src/billing/account.entity.js';
 import { Invoice } from '../../sample-app/src/billing/invoice.entity.js';
 import { CreateBilling1764000000000 } from '../../sample-app/src/database/migrations/1764000000000-create-billing.js';
@@ -86,7 +86,7 @@ describe('receivables graph on PostgreSQL', () => {
     ['a reducer', { $reduce: (qb: any, _lens: unknown, target: { columns: readonly string[] }) => (target.columns.includes('orgId') ? qb.andWhere('"src"."orgId" IN (2, 4)') : qb) }, [1, 2, 4, 5, 6]],
   ])('applies %s to every input and table', async (_label, lens, fresh) => {
     await payInvoices([2, 3, 4]);
-    await t.cinema.project(AccountsReceivable, lens as LooseLens);
+    await t.cinema.project(AccountsReceivable, looseLens(lens));
     expect(await freshOrgs()).toEqual(fresh);
   });
 
@@ -109,14 +109,14 @@ describe('receivables graph on PostgreSQL', () => {
     });
 
     it('with a key no projection has, suggesting the right one', async () => {
-      const error = await t.cinema.project(AccountsReceivable, { orgid: 1 } as LooseLens).catch((e: unknown) => e);
+      const error = await t.cinema.project(AccountsReceivable, looseLens({ orgid: 1 })).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UnknownLensKeyError);
       expect((error as Error).message).toContain('no projection in its graph has a column "orgid" (did you mean "orgId"?)');
       expect(await receivablesOf(ds())).toEqual(before);
     });
 
     it('with a key a materialized projection of the run cannot be sliced by', async () => {
-      const error = await t.cinema.project(OrgReceivables, { accountId: 3 } as LooseLens).catch((e: unknown) => e);
+      const error = await t.cinema.project(OrgReceivables, looseLens({ accountId: 3 })).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(InvalidLensError);
       expect((error as Error).message).toMatch(/OrgReceivables has no column "accountId"/);
       expect(await receivablesOf(ds())).toEqual(before);
@@ -128,7 +128,7 @@ describe('receivables graph on PostgreSQL', () => {
       [{ orgId: undefined }, /undefined/],
       [{ orgId: { not: 1 } }, /object \(Object\)/],
     ])('with a value that does not fit: %o', async (lens, message) => {
-      await expect(t.cinema.project(AccountsReceivable, lens as LooseLens)).rejects.toThrow(message);
+      await expect(t.cinema.project(AccountsReceivable, looseLens(lens))).rejects.toThrow(message);
       expect(await receivablesOf(ds())).toEqual(before);
     });
   });
@@ -152,10 +152,13 @@ describe('receivables graph on PostgreSQL', () => {
   it('ends twenty concurrent overlapping refreshes with exactly the ground truth', async () => {
     await payInvoices([1, 2, 3, 4, 5, 6]);
     await ds().query(`UPDATE invoices SET status = 'open' WHERE id % 7 = 0 AND status <> 'void'`);
-    const lenses: LooseLens[] = [{}, { orgId: 1 }, { orgId: [1, 2] }, { orgId: 2 }, { orgId: In([2, 3, 4]) }, { orgId: MoreThan(3) }, { orgId: 6 }];
-    const calls = Array.from({ length: 20 }, (_, i) =>
-      t.cinema.project(i % 3 === 0 ? AccountsReceivable : OrgReceivables, lenses[i % lenses.length], { fetch: false }),
-    );
+    const lenses = [{}, { orgId: 1 }, { orgId: [1, 2] }, { orgId: 2 }, { orgId: In([2, 3, 4]) }, { orgId: MoreThan(3) }, { orgId: 6 }];
+    const calls = Array.from({ length: 20 }, (_, i) => {
+      const lens = lenses[i % lenses.length];
+      return i % 3 === 0
+        ? t.cinema.project(AccountsReceivable, lens, { fetch: false })
+        : t.cinema.project(OrgReceivables, lens, { fetch: false });
+    });
     const outcomes = await Promise.allSettled(calls);
     expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
     expect(await receivablesOf(ds())).toEqual(await truthReceivables(ds()));
@@ -173,7 +176,7 @@ describe('receivables graph on PostgreSQL', () => {
     ]);
     expect(plan.toString()).toContain('3. AccountsReceivable after Accounts, Invoices -> delete slice, derive into "default"');
     expect(await freshOrgs()).not.toContain(1);
-    await expect(t.cinema.plan(OrgReceivables, { orgid: 1 } as LooseLens)).rejects.toBeInstanceOf(UnknownLensKeyError);
+    await expect(t.cinema.plan(OrgReceivables, looseLens({ orgid: 1 }))).rejects.toBeInstanceOf(UnknownLensKeyError);
     expect(t.cinema.graph().toMermaid()).toContain('AccountsReceivable --> OrgReceivables');
   });
 });

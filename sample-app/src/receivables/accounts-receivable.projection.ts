@@ -1,4 +1,4 @@
-import { Column, Entity, Index, PrimaryColumn, type SelectQueryBuilder } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn, type ObjectLiteral, type SelectQueryBuilder } from 'typeorm';
 import { Input, Projection } from '../../../lib/index.js';
 import { Accounts } from './accounts.projection.js';
 import { Invoices } from './invoices.projection.js';
@@ -28,7 +28,7 @@ export class AccountsReceivable {
 
   /** One `INSERT ... SELECT` inside PostgreSQL: accounts joined to their open invoices. */
   @Input(() => [Accounts, Invoices], { as: 'query' })
-  derive(accounts: SelectQueryBuilder<unknown>, invoices: SelectQueryBuilder<unknown>) {
+  derive(accounts: SelectQueryBuilder<ObjectLiteral>, invoices: SelectQueryBuilder<ObjectLiteral>) {
     return accounts.connection
       .createQueryBuilder()
       .select('a."accountId"', 'accountId')

@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryColumn, type SelectQueryBuilder } from 'typeorm';
+import { Column, Entity, PrimaryColumn, type ObjectLiteral, type SelectQueryBuilder } from 'typeorm';
 import { Input, Projection } from '../../../lib/index.js';
 import { AccountsReceivable } from './accounts-receivable.projection.js';
 import { Invoices } from './invoices.projection.js';
@@ -26,7 +26,7 @@ export class OrgReceivables {
   accountsAgingFromDay: number;
 
   @Input(() => [Invoices, AccountsReceivable], { as: 'query' })
-  derive(invoices: SelectQueryBuilder<unknown>, receivables: SelectQueryBuilder<unknown>) {
+  derive(invoices: SelectQueryBuilder<ObjectLiteral>, receivables: SelectQueryBuilder<ObjectLiteral>) {
     const days = `SELECT i."orgId", i."issuedOn" AS day, SUM(i."amountCents") AS invoiced,
         COALESCE(SUM(i."amountCents") FILTER (WHERE i.status = 'open'), 0) AS open
       FROM (${invoices.getQuery()}) i GROUP BY 1, 2`;
