@@ -5,13 +5,12 @@ import { DataSource } from 'typeorm';
 import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
 import { CinemaExplorer, type DiscoveredProjection } from './cinema.explorer.js';
 import { tableModelOf, type ProjectionModel } from './engines/projection.model.js';
-import { columnFor, outputOf } from './engines/slice.queries.js';
+import { columnFor, outputContext, outputOf } from './engines/slice.queries.js';
 import { InvalidLensError, UnknownLensKeyError } from './errors/invalid-lens.error.js';
 import { InvalidProjectionError } from './errors/invalid-projection.error.js';
 import { UnregisteredProjectionError } from './errors/unregistered-projection.error.js';
 import { ProjectionGraph, type PlannedNode } from './graph/projection-graph.js';
 import type { ResolvedCinemaOptions } from './interfaces/cinema-options.interface.js';
-import type { OutputContext } from './interfaces/derivation-context.interface.js';
 import { misfit } from './lens/lens-values.js';
 import type { NormalizedLens } from './lens/lens.js';
 import { integer } from './cinema-options.js';
@@ -113,19 +112,7 @@ export class ProjectionRegistry implements OnModuleInit {
       return [...model.table.columns.map((c) => c.property), ...model.table.columns.map((c) => c.column)];
     }
     if (model.options.columns) return model.options.columns;
-    const ctx: OutputContext = {
-      projection: model.name,
-      lens: lens.values,
-      read: model.read.manager,
-      signal: new AbortController().signal,
-      query: () => {
-        throw new InvalidProjectionError(model.name, 'output() asked for an input', 'Read tables through ctx.read.');
-      },
-      stream: () => {
-        throw new InvalidProjectionError(model.name, 'output() asked for an input', 'Read tables through ctx.read.');
-      },
-    };
-    const source = await outputOf(model, ctx);
+    const source = await outputOf(model, outputContext(model, lens));
     return source.kind === 'query' ? source.columns : [];
   }
 

@@ -5,7 +5,7 @@ import { ProjectionRegistry } from './cinema.registry.js';
 import { RunRecord, RunRegistry } from './cinema-run.registry.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import type { ProjectionModel } from './engines/projection.model.js';
-import { narrow, outputOf, tableQuery } from './engines/slice.queries.js';
+import { narrow, outputContext, outputOf, tableQuery } from './engines/slice.queries.js';
 import { describeLens } from './errors/cinema.error.js';
 import type { ProjectionFailedError } from './errors/projection-failed.error.js';
 import { integer } from './cinema-options.js';
@@ -161,18 +161,7 @@ export class CinemaService implements BeforeApplicationShutdown {
       const raw = await narrow(source, lens, model.name).getRawMany();
       return raw.map((row) => model.read.manager.create(model.target, row) as P);
     }
-    const source = model.table && !model.hasOutput ? tableQuery(model) : await outputOf(model, {
-      projection: model.name,
-      lens: lens.values,
-      read: model.read.manager,
-      signal: new AbortController().signal,
-      query: () => {
-        throw new Error('output() cannot read inputs');
-      },
-      stream: () => {
-        throw new Error('output() cannot read inputs');
-      },
-    });
+    const source = model.table && !model.hasOutput ? tableQuery(model) : await outputOf(model, outputContext(model, lens));
     if (source.kind === 'rows') return (Array.isArray(source.rows) ? source.rows : []) as P[];
     return (await narrow(source, lens, model.name).getRawMany()) as P[];
   }

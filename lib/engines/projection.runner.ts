@@ -3,7 +3,7 @@ import { from, type Observable } from 'rxjs';
 import type { QueryRunner, SelectQueryBuilder } from 'typeorm';
 import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
 import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/projection-failed.error.js';
-import type { DerivationContext, OutputContext, Row } from '../interfaces/derivation-context.interface.js';
+import type { DerivationContext, Row } from '../interfaces/derivation-context.interface.js';
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import { lockExpressions } from './advisory-locks.js';
@@ -11,7 +11,7 @@ import type { ProjectionModel } from './projection.model.js';
 import { ProjectionWriter, type PgClient } from './projection.writer.js';
 import { streamRows } from './row-stream.js';
 import type { Semaphore } from './semaphore.js';
-import { narrow, outputOf, type OutputSource } from './slice.queries.js';
+import { narrow, outputContext, outputOf, type OutputSource } from './slice.queries.js';
 import { Valve } from './valve.js';
 
 export interface NodeRunOptions {
@@ -162,19 +162,7 @@ export class ProjectionRunner {
   private async prepareInputs(model: ProjectionModel, lens: NormalizedLens, signal: AbortSignal) {
     const sources = new Map<Type<unknown>, OutputSource>();
     for (const input of model.inputs) {
-      const ctx: OutputContext = {
-        projection: input.name,
-        lens: lens.values,
-        read: input.read.manager,
-        signal,
-        query: () => {
-          throw new InvalidProjectionError(input.name, 'output() asked for an input', 'A virtual projection reads tables through ctx.read.');
-        },
-        stream: () => {
-          throw new InvalidProjectionError(input.name, 'output() asked for an input', 'A virtual projection reads tables through ctx.read.');
-        },
-      };
-      const source = await outputOf(input, ctx);
+      const source = await outputOf(input, outputContext(input, lens, signal));
       sources.set(input.target, source.kind === 'query' ? { ...source, qb: narrow(source, lens, input.name) } : source);
     }
     return sources;

@@ -58,6 +58,14 @@ export function tableQuery(model: ProjectionModel, dataSource: DataSource = mode
   return { kind: 'query', qb, columns: table.columns.map((column) => column.property) };
 }
 
+/** The context a virtual projection's `output()` gets: the lens and its read manager, no inputs. */
+export function outputContext(model: ProjectionModel, lens: NormalizedLens, signal: AbortSignal = new AbortController().signal): OutputContext {
+  const noInputs = (): never => {
+    throw new InvalidProjectionError(model.name, 'output() asked for an input', 'A virtual projection reads tables through ctx.read.');
+  };
+  return { projection: model.name, lens: lens.values, read: model.read.manager, signal, query: noInputs, stream: noInputs };
+}
+
 /** What a projection outputs when read as an input: its `output()`, or its table. */
 export async function outputOf(model: ProjectionModel, ctx: OutputContext): Promise<OutputSource> {
   if (!model.hasOutput) return tableQuery(model);
