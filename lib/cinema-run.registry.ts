@@ -19,6 +19,22 @@ export class RunRecord<P = unknown> implements CinemaRun<P> {
     readonly lens: Lens<P>,
     readonly nodes: NodeReport[],
   ) {}
+
+  /** A plain summary (errors as name and message), e.g. for an HTTP response or a log line. */
+  toJSON(): Record<string, unknown> {
+    const error = (e?: Error) => (e ? { name: e.name, message: e.message } : undefined);
+    return {
+      id: this.id,
+      projection: this.projection,
+      lens: this.lens,
+      status: this.status,
+      createdAt: this.createdAt,
+      finishedAt: this.finishedAt,
+      durationMs: this.durationMs,
+      error: error(this.error),
+      nodes: this.nodes.map((node) => ({ ...node, error: error(node.error) })),
+    };
+  }
 }
 
 /** Runs of this process, by id: the running ones and the last `runHistory` finished ones. */

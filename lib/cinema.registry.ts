@@ -56,8 +56,9 @@ export class ProjectionRegistry implements OnModuleInit {
   }
 
   get(target: Type<unknown>): ProjectionModel {
+    const graph = this.graph;
     const model = this.models.get(target);
-    if (!model || !this.graph.has(model)) throw new UnregisteredProjectionError(target?.name ?? String(target));
+    if (!model || !graph.has(model)) throw new UnregisteredProjectionError(target?.name ?? String(target));
     return model;
   }
 
@@ -88,7 +89,7 @@ export class ProjectionRegistry implements OnModuleInit {
     for (const node of touched) {
       const table = node.table;
       for (const condition of lens.conditions) {
-        const column = table && (table.byProperty.get(condition.key) ?? table.byColumn.get(condition.key));
+        const column = table?.byProperty.get(condition.key);
         if (column) {
           const reason = misfit(column.kind, condition);
           if (reason) throw new InvalidLensError(node.name, lens.display, condition.key, `${reason} (column ${column.column})`);
@@ -109,7 +110,7 @@ export class ProjectionRegistry implements OnModuleInit {
   /** The column names a projection's output exposes to lenses. */
   private async columnsOf(model: ProjectionModel, lens: NormalizedLens): Promise<readonly string[]> {
     if (model.table && !model.hasOutput) {
-      return [...model.table.columns.map((c) => c.property), ...model.table.columns.map((c) => c.column)];
+      return model.table.columns.map((c) => c.property);
     }
     if (model.options.columns) return model.options.columns;
     const source = await outputOf(model, outputContext(model, lens));

@@ -5,7 +5,7 @@ import { ProjectionRegistry } from './cinema.registry.js';
 import { RunRecord, RunRegistry } from './cinema-run.registry.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import type { ProjectionModel } from './engines/projection.model.js';
-import { narrow, outputContext, outputOf, tableQuery } from './engines/slice.queries.js';
+import { readSlice } from './engines/slice.queries.js';
 import { describeLens } from './errors/cinema.error.js';
 import type { ProjectionFailedError } from './errors/projection-failed.error.js';
 import { integer } from './cinema-options.js';
@@ -83,7 +83,7 @@ export class CinemaService implements BeforeApplicationShutdown {
       depth: node.depth,
       readDataSource: node.key.readName,
       writeDataSource: node.key.writeName,
-      lensKeys: node.key.table ? normalized.keys.filter((key) => node.key.table!.byProperty.has(key) || node.key.table!.byColumn.has(key)) : [],
+      lensKeys: node.key.table ? normalized.keys.filter((key) => node.key.table!.byProperty.has(key)) : [],
       dematerialize: !node.virtual && node.key.dematerialize,
     }));
     return {
@@ -131,7 +131,7 @@ export class CinemaService implements BeforeApplicationShutdown {
         reports,
       });
       if (failures.length > 0) throw this.failure(failures, run);
-      const rows = options.fetch === false ? [] : await this.fetch<P>(model, lens);
+      const rows = options.fetch === false ? [] : ((await readSlice(model, lens)) as P[]);
       run.status = 'succeeded';
       return rows;
     } catch (error) {
@@ -152,18 +152,6 @@ export class CinemaService implements BeforeApplicationShutdown {
     if (first.skipped.length > 0) first.message += ` Not run because of it: ${first.skipped.join(', ')}.`;
     if (others.length > 0) first.message += ` Also failed: ${others.map((e) => e.projection).join(', ')}.`;
     return first;
-  }
-
-  /** The projection's rows under the lens, from its read data source. */
-  private async fetch<P>(model: ProjectionModel, lens: NormalizedLens): Promise<P[]> {
-    if (model.table && !model.hasOutput && model.read.hasMetadata(model.target) && !lens.reducer) {
-      const source = tableQuery(model);
-      const raw = await narrow(source, lens, model.name).getRawMany();
-      return raw.map((row) => model.read.manager.create(model.target, row) as P);
-    }
-    const source = model.table && !model.hasOutput ? tableQuery(model) : await outputOf(model, outputContext(model, lens));
-    if (source.kind === 'rows') return (Array.isArray(source.rows) ? source.rows : []) as P[];
-    return (await narrow(source, lens, model.name).getRawMany()) as P[];
   }
 
   private track(promise: Promise<unknown>): void {

@@ -101,7 +101,7 @@ export class ProjectionWriter {
     const where = renderConditions(
       this.lens.conditions,
       (key) => {
-        const column = this.table.byProperty.get(key) ?? this.table.byColumn.get(key);
+        const column = this.table.byProperty.get(key);
         const output = column && byProperty.get(column.property);
         return output === undefined ? undefined : `"src".${quoteIdent(output)}`;
       },
@@ -206,7 +206,7 @@ export class ProjectionWriter {
     const where = renderConditions(
       this.lens.conditions,
       (lensKey) => {
-        const column = this.table.byProperty.get(lensKey) ?? this.table.byColumn.get(lensKey);
+        const column = this.table.byProperty.get(lensKey);
         return column ? `"src".${quoteIdent(column.column)}` : undefined;
       },
       positionalBinder(values),
@@ -275,7 +275,7 @@ export class ProjectionWriter {
   }
 
   private columnRef(key: string): string | undefined {
-    const column = this.table.byProperty.get(key) ?? this.table.byColumn.get(key);
+    const column = this.table.byProperty.get(key);
     return column ? quoteIdent(column.column) : undefined;
   }
 }

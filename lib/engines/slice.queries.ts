@@ -114,3 +114,23 @@ export function narrow(source: QuerySource, lens: NormalizedLens, projection: st
   }
   return outer;
 }
+
+/**
+ * The rows of a projection under the lens, from its read data source: entities hydrated the way
+ * TypeORM hydrates them (dates, transformers) when it is an entity there, plain rows otherwise.
+ */
+export async function readSlice(model: ProjectionModel, lens: NormalizedLens): Promise<unknown[]> {
+  const source = model.table && !model.hasOutput ? tableQuery(model) : await outputOf(model, outputContext(model, lens));
+  if (source.kind === 'rows') return isObservable(source.rows) ? [] : [...source.rows];
+  const raw: Row[] = await narrow(source, lens, model.name).getRawMany();
+  if (!model.table || model.hasOutput || !model.read.hasMetadata(model.target)) return raw;
+  const metadata = model.read.getMetadata(model.target);
+  const driver = model.read.driver;
+  return raw.map((row) => {
+    const entity = metadata.create(undefined, { fromDeserializer: true });
+    for (const column of metadata.columns) {
+      if (column.propertyPath in row) column.setEntityValue(entity, driver.prepareHydratedValue(row[column.propertyPath], column));
+    }
+    return entity;
+  });
+}

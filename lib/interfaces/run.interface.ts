@@ -67,4 +67,6 @@ export interface CinemaRun<P = unknown> {
   readonly error?: Error;
   /** Settles with the requested projection's rows (or `[]` when `fetch: false`). */
   readonly result: Promise<P[]>;
+  /** A plain summary for logs and HTTP responses: errors as `{ name, message }`, no promise. */
+  toJSON(): Record<string, unknown>;
 }

@@ -1,7 +1,13 @@
 import type { LensCondition } from './lens.js';
 
 /** The kind of value a column holds, as far as checking a lens value goes. */
-export type ValueKind = 'integer' | 'number' | 'boolean' | 'uuid' | 'date' | 'text' | 'other';
+export type ValueKind = 'smallint' | 'integer' | 'bigint' | 'number' | 'boolean' | 'uuid' | 'date' | 'text' | 'other';
+
+const INTEGER_RANGES = {
+  smallint: [-32_768n, 32_767n],
+  integer: [-2_147_483_648n, 2_147_483_647n],
+  bigint: [-9_223_372_036_854_775_808n, 9_223_372_036_854_775_807n],
+} as const;
 
 const INTEGER = /^-?\d+$/;
 const NUMBER = /^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
@@ -10,7 +16,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Maps a TypeORM column type to the kind of value it accepts. */
 export function valueKindOf(type: unknown): ValueKind {
   const name = typeof type === 'function' ? type.name.toLowerCase() : String(type).toLowerCase();
-  if (/^(int|int2|int4|int8|integer|smallint|bigint|serial|bigserial|smallserial)$/.test(name)) return 'integer';
+  if (/^(int2|smallint|smallserial)$/.test(name)) return 'smallint';
+  if (/^(int|int4|integer|serial)$/.test(name)) return 'integer';
+  if (/^(int8|bigint|bigserial)$/.test(name)) return 'bigint';
   if (/^(number|numeric|decimal|real|float|float4|float8|double precision|money)$/.test(name)) return 'number';
   if (/^(bool|boolean)$/.test(name)) return 'boolean';
   if (name === 'uuid') return 'uuid';
@@ -33,11 +41,21 @@ export function misfit(kind: ValueKind, condition: LensCondition): string | unde
 function misfitOne(kind: ValueKind, value: unknown, op: LensCondition['op']): string | undefined {
   const shown = typeof value === 'string' ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value) : String(value);
   switch (kind) {
+    case 'smallint':
     case 'integer':
-      if (typeof value === 'bigint') return undefined;
-      if (typeof value === 'number' && Number.isInteger(value)) return undefined;
-      if (typeof value === 'string' && INTEGER.test(value) && value.length < 40) return undefined;
-      return `${shown} is not an integer`;
+    case 'bigint': {
+      const whole =
+        typeof value === 'bigint'
+          ? value
+          : typeof value === 'number' && Number.isSafeInteger(value)
+            ? BigInt(value)
+            : typeof value === 'string' && INTEGER.test(value) && value.length < 40
+              ? BigInt(value)
+              : undefined;
+      if (whole === undefined) return `${shown} is not an integer`;
+      const [min, max] = INTEGER_RANGES[kind];
+      return whole < min || whole > max ? `${shown} is out of range for ${kind}` : undefined;
+    }
     case 'number':
       if (typeof value === 'number' || typeof value === 'bigint') return undefined;
       if (typeof value === 'string' && NUMBER.test(value) && value.length < 200) return undefined;

@@ -47,6 +47,15 @@ describe('the empty lens', () => {
     expect(await run.result).toEqual([expect.objectContaining({ orgId: 2, value: 2 })]);
     expect(t.cinema.getRun(run.id)).toMatchObject({ status: 'succeeded', projection: 'a', lens: { orgId: 2 } });
     expect(t.cinema.getRun('no-such-run')).toBeUndefined();
+    expect(JSON.parse(JSON.stringify(run))).toMatchObject({
+      id: run.id,
+      status: 'succeeded',
+      lens: { orgId: 2 },
+      nodes: [
+        { projection: 'orgs', status: 'succeeded', virtual: true },
+        { projection: 'a', status: 'succeeded', deleted: 1, written: 1, paths: ['stream'] },
+      ],
+    });
   });
 
   it('refuses a class that is not a registered projection', async () => {

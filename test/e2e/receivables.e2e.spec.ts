@@ -73,6 +73,10 @@ describe('receivables graph on PostgreSQL', () => {
     const rows = await t.cinema.project(OrgReceivables, { orgId: 3 });
     expect(new Set(rows.map((row) => row.orgId))).toEqual(new Set([3]));
     expect(rows[0]).toBeInstanceOf(OrgReceivables);
+    // Hydrated the way TypeORM hydrates: a date column is a 'YYYY-MM-DD' string in any time zone.
+    expect(rows.every((row) => /^\d{4}-\d{2}-\d{2}$/.test(row.day))).toBe(true);
+    const [stored] = await ds().getRepository(OrgReceivables).find({ where: { orgId: 3 }, order: { day: 'ASC' }, take: 1 });
+    expect(rows.find((row) => row.day === stored.day)).toEqual(stored);
     expect(await orgReceivablesOf(ds(), 'org_id = 3')).toEqual(await truthOrgReceivables(ds(), 'org_id = 3'));
     expect(await freshOrgs()).toEqual([1, 3, 5, 6]);
   });
@@ -125,6 +129,7 @@ describe('receivables graph on PostgreSQL', () => {
     it.each([
       [{ orgId: '1; DELETE FROM accounts_receivable' }, /is not an integer \(column org_id\)/],
       [{ orgId: [1, 'x'] }, /"x" is not an integer/],
+      [{ orgId: 2_147_483_648 }, /2147483648 is out of range for integer \(column org_id\)/],
       [{ orgId: undefined }, /undefined/],
       [{ orgId: { not: 1 } }, /object \(Object\)/],
     ])('with a value that does not fit: %o', async (lens, message) => {

@@ -19,8 +19,9 @@ export const TRUTH_ORG_RECEIVABLES = `
          (SELECT COUNT(*) FROM ar WHERE ar.org_id = d.org_id AND ar.oldest_open_on = d.day)::int AS accounts_aging_from_day
   FROM days d`;
 
-const AR_COLUMNS = 'account_id, org_id, name, open_cents, open_invoices, oldest_open_on';
-const OR_COLUMNS = 'org_id, day, invoiced_cents, open_cents, accounts_aging_from_day';
+// Dates as text: the same 'YYYY-MM-DD' that TypeORM hydrates, in any time zone.
+const AR_COLUMNS = 'account_id, org_id, name, open_cents, open_invoices, oldest_open_on::text';
+const OR_COLUMNS = 'org_id, day::text, invoiced_cents, open_cents, accounts_aging_from_day';
 
 /** Rows of a query as sorted JSON lines: equal sets compare equal. */
 async function rows(dataSource: DataSource, sql: string, params: unknown[] = []): Promise<string[]> {

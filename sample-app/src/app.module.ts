@@ -1,0 +1,55 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { CinemaModule } from '../../lib/index.js';
+import { Account } from './billing/account.entity.js';
+import { Invoice } from './billing/invoice.entity.js';
+import { APP_CONFIG, type AppConfig } from './config/app-config.js';
+import { AppConfigModule } from './config/app-config.module.js';
+import { CreateBilling1764000000000 } from './database/migrations/1764000000000-create-billing.js';
+import { CinemaExceptionFilter } from './http/cinema-exception.filter.js';
+import { ProjectionsModule } from './projections/projections.module.js';
+import { ReceivablesModule } from './receivables/receivables.module.js';
+
+/** The sample application: billing tables, the receivables projections, HTTP and a nightly job. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    const configModule = AppConfigModule.forRoot(config);
+    return {
+      module: AppModule,
+      imports: [
+        configModule,
+        TypeOrmModule.forRootAsync({
+          imports: [configModule],
+          inject: [APP_CONFIG],
+          useFactory: (c: AppConfig) => ({
+            type: 'postgres' as const,
+            url: c.databaseUrl,
+            entities: [Account, Invoice],
+            // Projection entities arrive through CinemaModule.forFeature.
+            autoLoadEntities: true,
+            migrations: [CreateBilling1764000000000],
+            migrationsRun: true,
+            // TypeORM would otherwise call entity constructors once per loaded row.
+            entitySkipConstructor: true,
+            poolSize: c.poolSize ?? 10,
+            retryAttempts: c.retryAttempts ?? 3,
+            retryDelay: 1000,
+            logging: c.logging ?? false,
+          }),
+        }),
+        ScheduleModule.forRoot(),
+        CinemaModule.forRootAsync({
+          imports: [configModule],
+          inject: [APP_CONFIG],
+          useFactory: (c: AppConfig) => c.cinema ?? {},
+        }),
+        ReceivablesModule,
+        ProjectionsModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: CinemaExceptionFilter }],
+    };
+  }
+}

@@ -1,0 +1,17 @@
+import type { CinemaModuleOptions } from '../../../lib/index.js';
+
+/** Everything the application needs from its environment; main.ts, demo.ts and tests build it. */
+export interface AppConfig {
+  /** PostgreSQL database the application owns: its tables, migrations and projections. */
+  databaseUrl: string;
+  /** @default 10 */
+  poolSize?: number;
+  /** Connection attempts at boot before giving up. @default 3 */
+  retryAttempts?: number;
+  /** Log SQL statements. @default false */
+  logging?: boolean;
+  cinema?: CinemaModuleOptions;
+}
+
+/** Injection token of the `AppConfig`. */
+export const APP_CONFIG = Symbol('APP_CONFIG');

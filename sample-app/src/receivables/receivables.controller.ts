@@ -1,0 +1,34 @@
+import { Controller, Get, HttpCode, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
+import { CinemaService, type PlanStep } from '../../../lib/index.js';
+import { summarizeRun, type RunSummary } from '../projections/run-summary.js';
+import { AccountsReceivable } from './accounts-receivable.projection.js';
+import { OrgId } from './org-id.param.js';
+import { OrgReceivables } from './org-receivables.projection.js';
+
+@Controller()
+export class ReceivablesController {
+  constructor(private readonly cinema: CinemaService) {}
+
+  /** The org's receivables, rebuilt from the billing tables first: always current, one org's cost. */
+  @Get('orgs/:orgId/receivables')
+  receivables(@OrgId() orgId: number): Promise<AccountsReceivable[]> {
+    return this.cinema.project(AccountsReceivable, { orgId });
+  }
+
+  /** Rebuilds the org's whole slice (receivables and the daily aging view) and reports the run. */
+  @Post('orgs/:orgId/refresh')
+  @HttpCode(200)
+  async refresh(@OrgId() orgId: number): Promise<RunSummary> {
+    // async: the handle carries the run id and per-projection numbers besides the rows.
+    const run = await this.cinema.project(OrgReceivables, { orgId }, { async: true });
+    const rows = await run.result;
+    return summarizeRun(run, rows.length);
+  }
+
+  /** What a refresh with this lens (`?orgId=42`) would run; Cinema validates the query's keys. */
+  @Get('receivables/plan')
+  async plan(@Query() lens: Record<string, unknown>): Promise<{ projection: string; lens: Record<string, unknown>; steps: PlanStep[]; text: string }> {
+    const plan = await this.cinema.plan(OrgReceivables, { ...lens });
+    return { projection: plan.projection, lens: plan.lens, steps: plan.steps, text: plan.toString() };
+  }
+}
