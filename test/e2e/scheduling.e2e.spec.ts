@@ -54,12 +54,12 @@ describe('scheduling and failure', () => {
 
   it('starts a projection as soon as its own inputs are done, not level by level', async () => {
     Object.assign(behaviour, {
-      a: { delayMs: 200 },
-      b: { delayMs: 200 },
-      c: { delayMs: 200 },
-      d: { delayMs: 1200 },
-      e: { delayMs: 1200 },
-      f: { delayMs: 200 },
+      a: { delayMs: 300 },
+      b: { delayMs: 300 },
+      c: { delayMs: 300 },
+      d: { delayMs: 1800 },
+      e: { delayMs: 1800 },
+      f: { delayMs: 300 },
     });
     const started = performance.now();
     const run = await t.cinema.project(Z, {}, { async: true });
@@ -68,9 +68,9 @@ describe('scheduling and failure', () => {
     const node = (name: string): NodeReport => run.nodes.find((n) => n.projection === name)!;
     // d only needs c; by levels it would wait for e (same level as c) to finish.
     expect(node('d').startedAt!.getTime()).toBeLessThan(node('e').finishedAt!.getTime());
-    // Critical path a -> c -> d (or b -> e -> f): 1,600 ms. Level by level: 200 + 1,200 + 1,200 = 2,600 ms.
-    expect(wall).toBeGreaterThanOrEqual(1_600);
-    expect(wall).toBeLessThan(2_300);
+    // Critical path a -> c -> d (or b -> e -> f): 2,400 ms. Level by level: 300 + 1,800 + 1,800 = 3,900 ms.
+    expect(wall).toBeGreaterThanOrEqual(2_400);
+    expect(wall).toBeLessThan(3_300);
     await expectGraph(t.dataSource(), 1);
   });
 
