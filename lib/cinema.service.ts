@@ -55,7 +55,8 @@ export class CinemaService implements BeforeApplicationShutdown {
     run.result = this.execute(run, model, normalized, plan, reports, { ...options, concurrency });
     this.track(run.result);
     if (options.async) {
-      run.result.catch(() => undefined);
+      // Nobody may await a background run: its failure is logged, and kept on the handle.
+      run.result.catch((error: Error) => this.logger.error(`Run ${run.id} of ${model.name} failed: ${error.message}`));
       return run;
     }
     return run.result;
@@ -142,6 +143,7 @@ export class CinemaService implements BeforeApplicationShutdown {
       run.finishedAt = new Date();
       run.durationMs = performance.now() - started;
       this.runs.trim();
+      this.logger.debug(`${model.name} ${describeLens(lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
     }
   }
 
