@@ -51,15 +51,16 @@ export class ProjectionRunner {
     };
     const onRunAbort = () => abortWith(options.signal.reason);
     options.signal.addEventListener('abort', onRunAbort, { once: true });
-    const timer =
-      options.timeout > 0
-        ? setTimeout(() => abortWith(new ProjectionTimeoutError(model.name, lensValues, options.timeout)), options.timeout)
-        : undefined;
 
     let releaseSlot: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
     const transaction = new Transaction(model);
     try {
       releaseSlot = await options.slots.acquire(controller.signal);
+      // The projection's own time starts with its transaction, not while it waits for a slot.
+      if (options.timeout > 0) {
+        timer = setTimeout(() => abortWith(new ProjectionTimeoutError(model.name, lensValues, options.timeout)), options.timeout);
+      }
       report.status = 'running';
       report.startedAt = new Date();
       const work = this.rebuild(model, options, transaction, controller.signal, report);
@@ -68,7 +69,14 @@ export class ProjectionRunner {
         if (controller.signal.aborted) reject(controller.signal.reason);
         controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
       });
-      await Promise.race([work, aborted]);
+      aborted.catch(() => undefined);
+      try {
+        await Promise.race([work, aborted]);
+      } catch (error) {
+        // A timeout that lands while COMMIT is on the wire does not undo it: the commit decides.
+        if (transaction.committing) return await transaction.committing;
+        throw error;
+      }
     } catch (error) {
       // Aborted (timeout, run given up): a statement may still be running, so cancel it first.
       const interrupted = controller.signal.aborted;
@@ -188,7 +196,11 @@ export class ProjectionRunner {
 /** One write transaction; closes exactly once, whether the work finishes or is abandoned. */
 class Transaction {
   pid?: number;
+  /** Set once COMMIT is sent: from then on the outcome is the commit's, not a timeout's. */
+  committing?: Promise<void>;
   private runner?: QueryRunner;
+  private connecting?: Promise<unknown>;
+  private connected = false;
   private closed = false;
   private closing?: Promise<void>;
 
@@ -200,7 +212,10 @@ class Transaction {
 
   async begin(): Promise<PgClient> {
     this.runner = this.model.write!.createQueryRunner('master');
-    const raw = (await this.runner.connect()) as PgClient & { processID?: number };
+    this.connecting = this.runner.connect();
+    const raw = (await this.connecting) as PgClient & { processID?: number };
+    this.connected = true;
+    if (this.closed) throw new Error('the transaction was closed');
     this.pid = raw.processID;
     await this.runner.startTransaction();
     // Refuses statements once closed: a derivation still running after a timeout must not reach
@@ -210,10 +225,10 @@ class Transaction {
     };
   }
 
-  async commit(): Promise<void> {
-    if (this.closed) throw new Error('the transaction was closed');
-    await this.runner!.commitTransaction();
-    await this.close();
+  commit(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the transaction was closed'));
+    this.committing = this.runner!.commitTransaction().then(() => this.close());
+    return this.committing;
   }
 
   /**
@@ -223,6 +238,17 @@ class Transaction {
   abandon(cancel: boolean): Promise<void> {
     this.closing ??= (async () => {
       if (!this.runner) return;
+      if (!this.connected) {
+        // Still waiting for a pooled connection: hand it back as soon as it arrives.
+        this.closed = true;
+        const runner = this.runner;
+        const released = this.connecting!.then(
+          () => runner.release(),
+          () => undefined,
+        );
+        await withTimeout(released, CANCEL_GRACE_MS);
+        return;
+      }
       if (cancel && this.pid !== undefined && !this.closed) {
         await withTimeout(this.model.write!.query('SELECT pg_cancel_backend($1)', [this.pid]), CANCEL_GRACE_MS).catch(
           () => undefined,

@@ -124,6 +124,7 @@ export class ProjectionWriter {
       const jobs: (() => Promise<number>)[] = [];
       let batch: Record<string, unknown>[] = [];
       let total = 0;
+      let seen = 0;
       let draining = false;
       let completed = false;
       let failed = false;
@@ -180,7 +181,7 @@ export class ProjectionWriter {
             return;
           }
           try {
-            batch.push(this.toRecord(item as Row, total + jobs.length * batchSize + batch.length));
+            batch.push(this.toRecord(item as Row, seen++));
           } catch (error) {
             return fail(error);
           }

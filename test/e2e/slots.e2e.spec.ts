@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootApp, type TestApp } from '../support/app.js';
+import { createDatabase } from '../support/database.js';
+import { A, behaviour, dagNode, DagOrgs } from '../fixtures/dag.fixture.js';
+
+const Quick = dagNode('quick', () => [DagOrgs], { timeout: 300 });
+
+describe('write transactions shared by all runs', () => {
+  let db: Awaited<ReturnType<typeof createDatabase>>;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    db = await createDatabase('slots');
+    t = await bootApp({
+      dataSources: [{ url: db.url, synchronize: true }],
+      projections: [DagOrgs, A, Quick],
+      cinema: { allowEmptyLens: true, maxConcurrentProjections: 1 },
+    });
+  });
+  afterAll(async () => {
+    delete behaviour.a;
+    await t?.close();
+    await db?.drop();
+  });
+
+  it('queues projections of different runs for a slot, and times them from their own start', async () => {
+    behaviour.a = { delayMs: 800 };
+    const slow = await t.cinema.project(A, {}, { async: true });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Waits about 700 ms for the one slot, longer than its 300 ms timeout, and still succeeds.
+    const quick = await t.cinema.project(Quick, {}, { async: true });
+    await Promise.all([slow.result, quick.result]);
+    const a = slow.nodes.find((node) => node.projection === 'a')!;
+    const q = quick.nodes.find((node) => node.projection === 'quick')!;
+    expect(q.status).toBe('succeeded');
+    expect(q.startedAt!.getTime()).toBeGreaterThan(a.startedAt!.getTime() + 700);
+    expect(await t.dataSource().query(`SELECT COUNT(*)::int AS n FROM dag_quick`)).toEqual([{ n: 3 }]);
+  });
+});
