@@ -11,7 +11,7 @@ import { Valve } from './valve.js';
 
 /** The connection of a projection's write transaction, as `pg` hands it out. */
 export interface PgClient {
-  query(config: { text: string; values?: unknown[] }): Promise<{ rowCount: number | null; rows: any[] }>;
+  query(config: { text: string; values?: unknown[] }): Promise<{ rowCount: number | null; rows: any[]; fields?: { name: string }[] }>;
 }
 
 export interface WriterOptions {
@@ -91,7 +91,7 @@ export class ProjectionWriter {
       return this.writeStream(rows, valve);
     }
     this.paths.add('insert-select');
-    const outputs = await describeColumns(qb);
+    const outputs = await describeColumns(qb, this.client);
     const targets = outputs.map((name) => this.targetOf(name, `its query selects "${name}"`));
     const written = new Set(targets.map((column) => column.property));
     this.assertRequired((field) => written.has(field), 'its query does not select');

@@ -25,25 +25,35 @@ export type OutputSource = QuerySource | RowsSource;
 const describeCache = new WeakMap<DataSource, Map<string, readonly string[]>>();
 const DESCRIBE_CACHE_LIMIT = 500;
 
-/** The columns a query selects, asked of PostgreSQL once per SQL text (`LIMIT 0`). */
-export async function describeColumns(qb: SelectQueryBuilder<any>): Promise<readonly string[]> {
+/**
+ * The columns a query selects, asked of PostgreSQL once per SQL text (`LIMIT 0`): on `client`
+ * when given (the write transaction, which may see tables it created), else on a pooled connection.
+ */
+export async function describeColumns(
+  qb: SelectQueryBuilder<any>,
+  client?: { query(config: { text: string; values?: unknown[] }): Promise<{ fields?: { name: string }[] }> },
+): Promise<readonly string[]> {
   const dataSource = qb.connection;
   const [sql, params] = qb.getQueryAndParameters();
   let cache = describeCache.get(dataSource);
   if (!cache) describeCache.set(dataSource, (cache = new Map()));
   const hit = cache.get(sql);
   if (hit) return hit;
-  const runner = dataSource.createQueryRunner('slave');
-  try {
-    const client = await runner.connect();
-    const result = await client.query({ text: `SELECT * FROM (${sql}) AS "cinema_describe" LIMIT 0`, values: params });
-    const columns = result.fields.map((field: { name: string }) => field.name) as string[];
-    if (cache.size >= DESCRIBE_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-    cache.set(sql, columns);
-    return columns;
-  } finally {
-    await runner.release();
-  }
+  const text = `SELECT * FROM (${sql}) AS "cinema_describe" LIMIT 0`;
+  const ask = async () => {
+    if (client) return client.query({ text, values: params });
+    const runner = dataSource.createQueryRunner('slave');
+    try {
+      return await (await runner.connect()).query({ text, values: params });
+    } finally {
+      await runner.release();
+    }
+  };
+  const result = await ask();
+  const columns = (result.fields ?? []).map((field: { name: string }) => field.name);
+  if (cache.size >= DESCRIBE_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+  cache.set(sql, columns);
+  return columns;
 }
 
 /** The rows of a projection's table, selected under their property names. */
