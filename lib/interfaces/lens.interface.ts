@@ -11,9 +11,10 @@ export interface LensTarget {
 }
 
 /**
- * A filter that is not a plain column comparison. It is applied to every lens-filtered query of
- * the run (inputs, the slice delete, the derived output), on a query aliased `src` whose columns
- * are property names. Check `target.columns` before referring to one.
+ * A filter that is not a plain column comparison. It narrows every input of the run and the slice
+ * that is deleted, on a query aliased `src` whose columns are property names; check
+ * `target.columns` before referring to one. (The rows written are checked against the plain lens
+ * keys only, so a derivation must not produce rows outside the reducer's slice.)
  */
 export type LensReducer = (
   qb: SelectQueryBuilder<any>,
