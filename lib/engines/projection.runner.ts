@@ -98,6 +98,8 @@ export class ProjectionRunner {
     report: NodeReport,
   ): Promise<void> {
     const { lens } = options;
+    // Inputs are only built here (no rows are read); done before the locks are taken.
+    const inputs = await this.prepareInputs(model, lens, signal);
     const client = await transaction.begin();
     // PostgreSQL's own limit is a backstop, a little behind the timer that cancels and reports.
     const params: unknown[] = [String(options.timeout > 0 ? options.timeout + STATEMENT_TIMEOUT_SLACK_MS : 0)];
@@ -115,7 +117,6 @@ export class ProjectionRunner {
       signal,
       valve,
     });
-    const inputs = await this.prepareInputs(model, lens, signal);
     const queryOf = <I>(input: Type<I>): SelectQueryBuilder<any> => {
       const source = this.inputSource(model, inputs, input);
       if (source.kind !== 'query') {

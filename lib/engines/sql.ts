@@ -10,18 +10,27 @@ export function quoteTable(schema: string | undefined, table: string): string {
   return schema ? `${quoteIdent(schema)}.${quoteIdent(table)}` : quoteIdent(table);
 }
 
-/** Whether two data sources reach the same PostgreSQL database, so SQL can span them. */
+/**
+ * Whether two data sources write to the same PostgreSQL database (their primary, when they use
+ * replication), so that one statement can read through one and write through the other.
+ */
 export function sameDatabase(a: DataSource, b: DataSource): boolean {
   if (a === b) return true;
-  const x = a.options as unknown as Record<string, unknown>;
-  const y = b.options as unknown as Record<string, unknown>;
-  if (x.type !== y.type) return false;
-  if (x.url || y.url) return x.url === y.url && x.database === y.database;
-  return (
-    (x.host ?? 'localhost') === (y.host ?? 'localhost') &&
-    (x.port ?? 5432) === (y.port ?? 5432) &&
-    x.database === y.database
-  );
+  const x = primaryOf(a);
+  const y = primaryOf(b);
+  return x !== undefined && x === y;
+}
+
+function primaryOf(dataSource: DataSource): string | undefined {
+  const options = dataSource.options as unknown as Record<string, any>;
+  const target = options.replication?.master ?? options;
+  const database = target.database ?? options.database;
+  if (target.url) {
+    const url = new URL(target.url);
+    return `${url.hostname}:${url.port || 5432}/${database ?? url.pathname.slice(1)}`;
+  }
+  if (!target.host && !database) return undefined;
+  return `${target.host ?? 'localhost'}:${target.port ?? 5432}/${database}`;
 }
 
 /** 32-bit FNV-1a, as a signed int4 for `pg_advisory_xact_lock(int, int)`. */

@@ -4,7 +4,7 @@ import { CreateBilling1764000000000 } from '../../sample-app/src/database/migrat
 import { seedBilling } from '../../sample-app/src/database/seed.js';
 import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
-import { AccountBalances, InvoiceFacts, REPORTING } from '../fixtures/reporting.fixture.js';
+import { AccountBalances, AppInvoicesOnReplica, BalancesFromReplica, InvoiceFacts, REPORTING } from '../fixtures/reporting.fixture.js';
 
 const FACTS = `SELECT invoice_id::text, org_id, account_id, amount_cents::text, issued_on::text, is_open FROM invoice_facts`;
 const TRUTH_FACTS = `SELECT id::text AS invoice_id, org_id, account_id, amount_cents::text, issued_on::text, status = 'open' AS is_open FROM invoices`;
@@ -65,5 +65,36 @@ describe('a read data source and a different write data source', () => {
     expect(await rows(t.dataSource('reporting'), FACTS, 'org_id = 4')).toEqual(await rows(t.dataSource('app'), TRUTH_FACTS, 'org_id = 4'));
     // Org 5 was not in the lens: still the old rows.
     expect(await rows(t.dataSource('reporting'), FACTS, 'org_id = 5')).not.toEqual(await rows(t.dataSource('app'), TRUTH_FACTS, 'org_id = 5'));
+  });
+});
+
+describe('a replicated read data source over the write database', () => {
+  let db: Awaited<ReturnType<typeof createDatabase>>;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    db = await createDatabase('replicated');
+    t = await bootApp({
+      dataSources: [
+        { url: db.url, migrations: [CreateBilling1764000000000], synchronize: true },
+        { name: 'replica', url: db.url, replicated: true },
+      ],
+      projections: [AppInvoicesOnReplica, BalancesFromReplica],
+      cinema: { readDataSource: 'replica', allowEmptyLens: true },
+    });
+    await seedBilling(t.dataSource(), { orgs: 4, accountsPerOrg: 5, invoicesPerAccount: 6, seed: 9 });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  it('reads through the replica and still writes in one INSERT ... SELECT on the primary', async () => {
+    const run = await t.cinema.project(BalancesFromReplica, { orgId: 2 }, { async: true });
+    const rows = await run.result;
+    expect(run.nodes.at(-1)!.paths).toEqual(['insert-select']);
+    expect(rows).toHaveLength(5);
+    const truth = await rows(t.dataSource(), `${TRUTH_BALANCES} HAVING MIN(org_id) = 2`);
+    expect(await rows(t.dataSource(), BALANCES)).toEqual(truth);
   });
 });

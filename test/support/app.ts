@@ -12,6 +12,8 @@ export interface TestDataSource {
   migrations?: Type<unknown>[];
   synchronize?: boolean;
   poolSize?: number;
+  /** Configure it as TypeORM replication: writes on the master, reads on a slave (both `url`). */
+  replicated?: boolean;
 }
 
 export interface TestApp {
@@ -36,7 +38,7 @@ export async function bootApp(options: {
         TypeOrmModule.forRoot({
           name: source.name,
           type: 'postgres',
-          url: source.url,
+          ...(source.replicated ? { replication: { master: { url: source.url }, slaves: [{ url: source.url }] } } : { url: source.url }),
           entities: source.entities ?? [],
           migrations: source.migrations ?? [],
           migrationsRun: (source.migrations ?? []).length > 0,
