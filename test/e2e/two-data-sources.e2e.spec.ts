@@ -91,9 +91,9 @@ describe('a replicated read data source over the write database', () => {
 
   it('reads through the replica and still writes in one INSERT ... SELECT on the primary', async () => {
     const run = await t.cinema.project(BalancesFromReplica, { orgId: 2 }, { async: true });
-    const rows = await run.result;
+    const balances = await run.result;
     expect(run.nodes.at(-1)!.paths).toEqual(['insert-select']);
-    expect(rows).toHaveLength(5);
+    expect(balances).toHaveLength(5);
     const truth = await rows(t.dataSource(), `${TRUTH_BALANCES} HAVING MIN(org_id) = 2`);
     expect(await rows(t.dataSource(), BALANCES)).toEqual(truth);
   });
