@@ -1,4 +1,4 @@
-export * from './cinema.error.js';
+export { CinemaError } from './cinema.error.js';
 export * from './invalid-lens.error.js';
 export * from './invalid-options.error.js';
 export * from './invalid-projection.error.js';
