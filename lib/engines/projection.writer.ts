@@ -197,9 +197,25 @@ export class ProjectionWriter {
     });
   }
 
+  /**
+   * One statement per set of fields: a field a row leaves out gets the column's default, not the
+   * NULL that `json_populate_recordset` would give it beside rows that set it.
+   */
   private async writeBatch(records: Record<string, unknown>[]): Promise<number> {
-    const present = new Set<string>();
-    for (const record of records) for (const key in record) present.add(key);
+    const groups = new Map<string, Record<string, unknown>[]>();
+    for (const record of records) {
+      const key = Object.keys(record).join('\u0000');
+      const group = groups.get(key);
+      if (group) group.push(record);
+      else groups.set(key, [record]);
+    }
+    let written = 0;
+    for (const group of groups.values()) written += await this.writeGroup(group);
+    return written;
+  }
+
+  private async writeGroup(records: Record<string, unknown>[]): Promise<number> {
+    const present = new Set(Object.keys(records[0]));
     const columns = this.table.columns.map((column) => column.column).filter((column) => present.has(column));
     const key = columns.join('\u0000');
     let text = this.statements.get(key);
@@ -236,6 +252,9 @@ export class ProjectionWriter {
       if (value === undefined) continue;
       const column = this.targetOf(key, `row ${index} has a field "${key}"`);
       record[column.column] = toJsonValue(column.prepare ? column.prepare(value) : value);
+    }
+    if (Object.keys(record).length === 0) {
+      throw new InvalidRowError(this.model.name, '', `row ${index} has no fields`, 'Derivations emit objects with at least one column set.');
     }
     for (const field of this.table.required) {
       const column = this.table.byProperty.get(field)!;

@@ -35,6 +35,15 @@ describe('rows from Node, lazy inputs, and the lens on what is written', () => {
     ]);
   });
 
+  it('gives a field a row leaves out its column default, not NULL', async () => {
+    const notes = await t.dataSource().query(`SELECT org_id, note FROM region_seats ORDER BY org_id`);
+    expect(notes).toEqual([
+      { org_id: 1, note: 'first' },
+      { org_id: 2, note: 'unset' },
+      { org_id: 3, note: 'unset' },
+    ]);
+  });
+
   it('writes only inside the slice, even when an input ignores the lens', async () => {
     regions.rows = regions.rows.map((row) => ({ ...row, seats: row.seats + 100 }));
     const rows = await t.cinema.project(RegionSeats, { orgId: 2 });
