@@ -49,15 +49,14 @@ export class InlineEngine {
     try {
       await new Promise<void>((resolve) => {
         let running = 0;
-        const skipDependents = (failed: ProjectionModel) => {
+        // Plan order puts inputs first, so one pass reaches every transitive dependent.
+        const skipDependents = () => {
           for (const node of plan) {
             if (state.get(node.key) === 'pending' && node.after.some((input) => ['failed', 'skipped'].includes(state.get(input)!))) {
               state.set(node.key, 'skipped');
               options.reports.get(node.key)!.status = 'skipped';
-              skipDependents(node.key);
             }
           }
-          void failed;
         };
         const pump = () => {
           for (const node of plan) {
@@ -78,7 +77,6 @@ export class InlineEngine {
             if (running >= options.concurrency) continue;
             running++;
             state.set(node.key, 'running');
-            const started = performance.now();
             this.runner
               .run(
                 node.key,
@@ -102,20 +100,18 @@ export class InlineEngine {
                   report.status = 'failed';
                   report.error = error;
                   failures.push(error);
-                  skipDependents(node.key);
+                  skipDependents();
                 },
               )
               .finally(() => {
                 report.finishedAt = new Date();
-                report.durationMs = performance.now() - started;
+                // From the start of its transaction (after waiting for a slot), as startedAt says.
+                if (report.startedAt) report.durationMs = report.finishedAt.getTime() - report.startedAt.getTime();
                 running--;
                 pump();
               });
           }
-          // A virtual node finishing may have made others ready: loop until nothing changes.
-          if (plan.some((node) => node.virtual && state.get(node.key) === 'pending' && node.after.every((i) => state.get(i) === 'done'))) {
-            return pump();
-          }
+          // Virtual nodes have no inputs and precede their dependents in the plan: one pass settles them.
           if (running === 0) resolve();
         };
         pump();

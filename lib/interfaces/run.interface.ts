@@ -1,7 +1,5 @@
 import type { Lens } from './lens.interface.js';
 
-export type EngineName = 'inline';
-
 export interface ProjectOptions {
   /**
    * Return a run handle as soon as the run is planned instead of waiting for its rows.
