@@ -220,14 +220,7 @@ export class ProjectionWriter {
     const key = columns.join('\u0000');
     let text = this.statements.get(key);
     const values: unknown[] = [JSON.stringify(records)];
-    const where = renderConditions(
-      this.lens.conditions,
-      (lensKey) => {
-        const column = this.table.byProperty.get(lensKey);
-        return column ? `"src".${quoteIdent(column.column)}` : undefined;
-      },
-      positionalBinder(values),
-    );
+    const where = renderConditions(this.lens.conditions, (key) => this.columnRef(key, 'src'), positionalBinder(values));
     if (!text) {
       const list = columns.map(quoteIdent).join(', ');
       text =
@@ -294,9 +287,11 @@ export class ProjectionWriter {
     }
   }
 
-  private columnRef(key: string): string | undefined {
+  /** The table column a lens key names, quoted (and qualified by `alias` when given). */
+  private columnRef(key: string, alias?: string): string | undefined {
     const column = this.table.byProperty.get(key);
-    return column ? quoteIdent(column.column) : undefined;
+    if (!column) return undefined;
+    return alias ? `${quoteIdent(alias)}.${quoteIdent(column.column)}` : quoteIdent(column.column);
   }
 }
 
