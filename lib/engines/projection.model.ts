@@ -2,6 +2,7 @@ import type { Type } from '@nestjs/common';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import type { InputMode } from '../interfaces/input-options.interface.js';
 import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
+import type { CopyEncoding } from './copy-text.js';
 import { valueKindOf, type ValueKind } from '../lens/lens-values.js';
 import { quoteIdent, quoteTable } from './sql.js';
 
@@ -16,6 +17,8 @@ export interface ColumnModel {
   kind: ValueKind;
   /** Turns a JavaScript value into what the column stores (transformers, simple-json, ...). */
   prepare?: (value: unknown) => unknown;
+  /** How a derived value (after `prepare`) is written as COPY text. */
+  encoding: CopyEncoding;
 }
 
 /** A projection's table as Cinema writes it. */
@@ -81,6 +84,8 @@ export function tableModelOf(
         computed: Boolean(column.generatedType || column.asExpression),
         kind: valueKindOf(column.type),
         prepare: special ? (value: unknown) => driver.preparePersistentValue(value, column) : undefined,
+        // TypeORM's own preparation already turns json into text.
+        encoding: !special && /^jsonb?$/.test(String(column.type)) ? 'json' : 'plain',
       };
     });
   const byProperty = new Map(columns.map((column) => [column.property, column]));

@@ -7,6 +7,7 @@ import type { DerivationContext, Row } from '../interfaces/derivation-context.in
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import { lockExpressions } from './advisory-locks.js';
+import { copyIn } from './copy-text.js';
 import type { ProjectionModel } from './projection.model.js';
 import { ProjectionWriter, type PgClient } from './projection.writer.js';
 import { streamRows } from './row-stream.js';
@@ -54,10 +55,12 @@ export class ProjectionRunner {
 
     let releaseSlot: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let started: number | undefined;
     const transaction = new Transaction(model);
     try {
       releaseSlot = await options.slots.acquire(controller.signal);
       // The projection's own time starts with its transaction, not while it waits for a slot.
+      started = performance.now();
       if (options.timeout > 0) {
         timer = setTimeout(() => abortWith(new ProjectionTimeoutError(model.name, lensValues, options.timeout)), options.timeout);
       }
@@ -80,9 +83,10 @@ export class ProjectionRunner {
     } catch (error) {
       // Aborted (timeout, run given up): a statement may still be running, so cancel it first.
       const interrupted = controller.signal.aborted;
+      const overdue = options.timeout > 0 && started !== undefined && performance.now() - started >= options.timeout;
       abortWith(error);
       await transaction.abandon(interrupted);
-      throw toFailure(model, lensValues, error);
+      throw toFailure(model, lensValues, error, overdue ? options.timeout : undefined);
     } finally {
       clearTimeout(timer);
       options.signal.removeEventListener('abort', onRunAbort);
@@ -214,7 +218,7 @@ class Transaction {
   async begin(): Promise<PgClient> {
     this.runner = this.model.write!.createQueryRunner('master');
     this.connecting = this.runner.connect();
-    const raw = (await this.connecting) as PgClient & { processID?: number };
+    const raw = (await this.connecting) as PgClient & { processID?: number; query<T>(stream: T): T };
     this.connected = true;
     if (this.closed) throw new Error('the transaction was closed');
     this.pid = raw.processID;
@@ -223,6 +227,7 @@ class Transaction {
     // the pooled connection after it was handed to someone else.
     return {
       query: (config) => (this.closed ? Promise.reject(new Error('the transaction was closed')) : raw.query(config)),
+      copy: (text, data) => (this.closed ? Promise.reject(new Error('the transaction was closed')) : copyIn(raw, text, data)),
     };
   }
 
@@ -280,12 +285,19 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined>
   return Promise.race([promise, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
 }
 
-function toFailure(model: ProjectionModel, lens: Readonly<Record<string, unknown>>, error: unknown): ProjectionFailedError {
+/** `overdueMs`: the projection's timeout, when it has run that long (else `undefined`). */
+function toFailure(
+  model: ProjectionModel,
+  lens: Readonly<Record<string, unknown>>,
+  error: unknown,
+  overdueMs?: number,
+): ProjectionFailedError {
   if (error instanceof ProjectionFailedError && error.projection === model.name) return error;
   if (error instanceof RunTimeout) return new ProjectionTimeoutError(model.name, lens, error.timeoutMs);
-  // The statement_timeout backstop fired first (a blocked event loop delays the timer).
-  if ((error as { code?: string })?.code === '57014' && /statement timeout/.test((error as Error).message)) {
-    return new ProjectionTimeoutError(model.name, lens, model.timeout);
+  // The statement_timeout backstop fired first (a blocked event loop delays the timer). A
+  // statement timeout before the projection's own (one the derivation set) is a plain failure.
+  if (overdueMs !== undefined && (error as { code?: string })?.code === '57014' && /statement timeout/.test((error as Error).message)) {
+    return new ProjectionTimeoutError(model.name, lens, overdueMs);
   }
   return new ProjectionFailedError(model.name, lens, error);
 }

@@ -13,12 +13,33 @@ export interface RowStreamOptions {
   signal?: AbortSignal;
 }
 
+/** A row as PostgreSQL prints it: each field's text, in the order the statement selects them. */
+export type TextRow = (string | null)[];
+
+/** Every type read as the text PostgreSQL sends: no parsing, ready to be copied elsewhere. */
+const TEXT_TYPES = { getTypeParser: () => (text: string) => text };
+
 /**
  * Rows of a statement, read with a server-side cursor on a connection of its own. Lazy: nothing
  * runs until subscription, and unsubscribing closes the cursor and releases the connection.
  */
 export function streamRows(dataSource: DataSource, sql: string, params: unknown[], options: RowStreamOptions): Observable<Row> {
-  return new Observable<Row>((subscriber) => {
+  return cursorRows<Row>(dataSource, sql, params, options, {});
+}
+
+/** Like {@link streamRows}, but each row is its fields' text: what a `COPY` into another database needs. */
+export function streamTextRows(dataSource: DataSource, sql: string, params: unknown[], options: RowStreamOptions): Observable<TextRow> {
+  return cursorRows<TextRow>(dataSource, sql, params, options, { rowMode: 'array', types: TEXT_TYPES });
+}
+
+function cursorRows<T>(
+  dataSource: DataSource,
+  sql: string,
+  params: unknown[],
+  options: RowStreamOptions,
+  mode: { rowMode?: 'array'; types?: typeof TEXT_TYPES },
+): Observable<T> {
+  return new Observable<T>((subscriber) => {
     let closed = false;
     let stream: QueryStream | undefined;
     let stopValve: (() => void) | undefined;
@@ -39,14 +60,14 @@ export function streamRows(dataSource: DataSource, sql: string, params: unknown[
       if (options.signal?.aborted) throw options.signal.reason;
       const client = await runner.connect();
       if (closed) return;
-      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize }));
+      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode } as any));
       stream = current;
       if (options.valve) {
         stopValve = options.valve.onOpen(() => {
           if (!current.destroyed) current.resume();
         });
       }
-      current.on('data', (row: Row) => {
+      current.on('data', (row: T) => {
         subscriber.next(row);
         if (options.valve && !options.valve.open) current.pause();
       });

@@ -35,7 +35,7 @@ export interface CinemaModuleOptions {
    */
   allowEmptyLens?: boolean;
   /**
-   * Rows per statement when derived rows are written from Node (the streamed path).
+   * Rows per `COPY` when derived rows are written from Node (the streamed path).
    * @default 5000
    */
   batchSize?: number;
