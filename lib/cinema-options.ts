@@ -1,5 +1,6 @@
 import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
 import type { CinemaModuleOptions, ResolvedCinemaOptions } from './interfaces/cinema-options.interface.js';
+import type { CinemaQueueOptions, ResolvedQueueOptions } from './interfaces/queue-options.interface.js';
 
 const DEFAULTS: ResolvedCinemaOptions = {
   writeDataSource: 'default',
@@ -10,7 +11,21 @@ const DEFAULTS: ResolvedCinemaOptions = {
   batchSize: 5_000,
   streamBatchSize: 5_000,
   runHistory: 1_000,
+  engine: 'inline',
 };
+
+const QUEUE_DEFAULTS: Omit<ResolvedQueueOptions, 'dataSource'> = {
+  worker: false,
+  queues: ['default'],
+  concurrency: 2,
+  attempts: 3,
+  pollInterval: 2_000,
+  sweepInterval: 2_000,
+  jobSchema: 'graphile_worker',
+};
+
+/** Queue names become part of graphile-worker task identifiers. */
+const QUEUE_NAME = /^[A-Za-z0-9_-]{1,48}$/;
 
 /** Merges defaults into the module options and validates them, once, for every way of configuring. */
 export function resolveCinemaOptions(options: CinemaModuleOptions | undefined | null): ResolvedCinemaOptions {
@@ -18,11 +33,12 @@ export function resolveCinemaOptions(options: CinemaModuleOptions | undefined | 
     throw new InvalidCinemaOptionsError('options', 'CinemaModule options must be an object');
   }
   const given = options ?? {};
-  const known = new Set([...Object.keys(DEFAULTS), 'maxConcurrentProjections']);
+  const known = new Set([...Object.keys(DEFAULTS), 'maxConcurrentProjections', 'queue']);
   for (const key of Object.keys(given)) {
     if (!known.has(key)) throw new InvalidCinemaOptionsError(key, `unknown option; known options: ${[...known].join(', ')}`);
   }
-  const resolved: ResolvedCinemaOptions = { ...DEFAULTS, ...stripUndefined(given) };
+  const { queue, ...rest } = given;
+  const resolved: ResolvedCinemaOptions = { ...DEFAULTS, ...stripUndefined(rest) };
   name(resolved.writeDataSource, 'writeDataSource');
   name(resolved.readDataSource, 'readDataSource');
   integer(resolved.concurrency, 'concurrency', 1);
@@ -32,7 +48,47 @@ export function resolveCinemaOptions(options: CinemaModuleOptions | undefined | 
   integer(resolved.runHistory, 'runHistory', 0);
   if (resolved.maxConcurrentProjections !== undefined) integer(resolved.maxConcurrentProjections, 'maxConcurrentProjections', 1);
   if (typeof resolved.allowEmptyLens !== 'boolean') throw new InvalidCinemaOptionsError('allowEmptyLens', 'must be a boolean');
+  if (resolved.engine !== 'inline' && resolved.engine !== 'queue') {
+    throw new InvalidCinemaOptionsError('engine', `must be 'inline' or 'queue', got ${String(resolved.engine)}`);
+  }
+  if (queue !== undefined) resolved.queue = resolveQueueOptions(queue, resolved.writeDataSource);
+  if (resolved.engine === 'queue' && !resolved.queue) {
+    throw new InvalidCinemaOptionsError('engine', "'queue' needs the queue option (queue: {} for its defaults)");
+  }
   return Object.freeze(resolved);
+}
+
+function resolveQueueOptions(queue: CinemaQueueOptions, writeDataSource: string): ResolvedQueueOptions {
+  if (queue === null || typeof queue !== 'object' || Array.isArray(queue)) {
+    throw new InvalidCinemaOptionsError('queue', 'must be an object');
+  }
+  const known = new Set([...Object.keys(QUEUE_DEFAULTS), 'dataSource']);
+  for (const key of Object.keys(queue)) {
+    if (!known.has(key)) throw new InvalidCinemaOptionsError(`queue.${key}`, `unknown option; known options: ${[...known].join(', ')}`);
+  }
+  const resolved: ResolvedQueueOptions = { ...QUEUE_DEFAULTS, dataSource: writeDataSource, ...stripUndefined(queue) };
+  name(resolved.dataSource, 'queue.dataSource');
+  if (typeof resolved.worker !== 'boolean') throw new InvalidCinemaOptionsError('queue.worker', 'must be a boolean');
+  if (!Array.isArray(resolved.queues) || resolved.queues.length === 0) {
+    throw new InvalidCinemaOptionsError('queue.queues', 'must be a non-empty array of queue names');
+  }
+  for (const name of resolved.queues) queueName(name, 'queue.queues');
+  integer(resolved.concurrency, 'queue.concurrency', 1, 1_000);
+  integer(resolved.attempts, 'queue.attempts', 1, 100);
+  integer(resolved.pollInterval, 'queue.pollInterval', 10);
+  integer(resolved.sweepInterval, 'queue.sweepInterval', 100);
+  if (typeof resolved.jobSchema !== 'string' || !/^[a-z_][a-z0-9_]*$/.test(resolved.jobSchema)) {
+    throw new InvalidCinemaOptionsError('queue.jobSchema', 'must be a lower-case SQL identifier');
+  }
+  return Object.freeze({ ...resolved, queues: Object.freeze([...resolved.queues]) });
+}
+
+/** Checks a queue name (letters, digits, `_` and `-`). */
+export function queueName(value: unknown, option: string): string {
+  if (typeof value !== 'string' || !QUEUE_NAME.test(value)) {
+    throw new InvalidCinemaOptionsError(option, `a queue name is 1 to 48 letters, digits, _ or -; got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 export function integer(value: unknown, option: string, min: number, max = Number.MAX_SAFE_INTEGER): void {

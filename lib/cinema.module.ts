@@ -1,6 +1,6 @@
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
-import { DiscoveryModule, Reflector } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { DiscoveryModule, ModuleRef, Reflector } from '@nestjs/core';
+import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import { getMetadataArgsStorage } from 'typeorm';
 import { CinemaMetadataAccessor } from './cinema-metadata.accessor.js';
 import { resolveCinemaOptions } from './cinema-options.js';
@@ -10,11 +10,14 @@ import { ProjectionRegistry } from './cinema.registry.js';
 import { RunRegistry } from './cinema-run.registry.js';
 import { CinemaService } from './cinema.service.js';
 import { InlineEngine } from './engines/inline.engine.js';
+import { QueueEngine } from './engines/queue/queue.engine.js';
+import { WriteSlots } from './engines/write-slots.js';
 import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
 import type {
   CinemaModuleAsyncOptions,
   CinemaModuleOptions,
   CinemaOptionsFactory,
+  ResolvedCinemaOptions,
 } from './interfaces/cinema-options.interface.js';
 
 @Module({})
@@ -85,7 +88,20 @@ export class CinemaModule {
         CinemaExplorer,
         ProjectionRegistry,
         RunRegistry,
-        { provide: InlineEngine, useFactory: () => new InlineEngine() },
+        {
+          provide: WriteSlots,
+          useFactory: (options: ResolvedCinemaOptions) => new WriteSlots(options.maxConcurrentProjections),
+          inject: [CINEMA_MODULE_OPTIONS],
+        },
+        { provide: InlineEngine, useFactory: (slots: WriteSlots) => new InlineEngine(slots), inject: [WriteSlots] },
+        {
+          provide: QueueEngine,
+          useFactory: (options: ResolvedCinemaOptions, registry: ProjectionRegistry, slots: WriteSlots, moduleRef: ModuleRef) =>
+            options.queue
+              ? new QueueEngine(registry, slots, options, (name) => moduleRef.get(getDataSourceToken(name), { strict: false }))
+              : null,
+          inject: [CINEMA_MODULE_OPTIONS, ProjectionRegistry, WriteSlots, ModuleRef],
+        },
         CinemaService,
       ],
       exports: [CinemaService],

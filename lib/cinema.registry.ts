@@ -62,6 +62,13 @@ export class ProjectionRegistry implements OnModuleInit {
     return model;
   }
 
+  /** A projection by its name (as plans, runs and the queue's jobs name it). */
+  named(name: string): ProjectionModel {
+    const model = this.graph.keys().find((candidate) => candidate.name === name);
+    if (!model) throw new UnregisteredProjectionError(name);
+    return model;
+  }
+
   all(): ProjectionModel[] {
     return this.graph.keys();
   }

@@ -1,18 +1,23 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type Type } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type Type } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
 import { ProjectionRegistry } from './cinema.registry.js';
 import { RunRecord, RunRegistry } from './cinema-run.registry.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import type { ProjectionModel } from './engines/projection.model.js';
+import { QueueEngine } from './engines/queue/queue.engine.js';
+import { QueuedRun } from './engines/queue/queued-run.js';
 import { readSlice } from './engines/slice.queries.js';
 import { describeLens } from './errors/cinema.error.js';
+import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
 import type { ProjectionFailedError } from './errors/projection-failed.error.js';
-import { integer } from './cinema-options.js';
+import { RunNotRetryableError, UnknownRunError } from './errors/queue.error.js';
+import { integer, queueName } from './cinema-options.js';
 import type { ResolvedCinemaOptions } from './interfaces/cinema-options.interface.js';
 import type { PlanStep, ProjectionGraphView, ProjectionPlan } from './interfaces/graph.interface.js';
 import type { Lens, LooseLens } from './interfaces/lens.interface.js';
 import type { CinemaRun, NodeReport, ProjectOptions } from './interfaces/run.interface.js';
+import { decodeLens } from './lens/lens-codec.js';
 import { normalizeLens, type NormalizedLens } from './lens/lens.js';
 
 /** What users inject: rebuild a projection's slice, look at the graph and at runs. */
@@ -26,6 +31,7 @@ export class CinemaService implements BeforeApplicationShutdown {
     private readonly runs: RunRegistry,
     private readonly engine: InlineEngine,
     @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
+    @Optional() @Inject(QueueEngine) private readonly queue: QueueEngine | null = null,
   ) {}
 
   /**
@@ -40,12 +46,32 @@ export class CinemaService implements BeforeApplicationShutdown {
     const concurrency = options.concurrency ?? this.options.concurrency;
     integer(concurrency, 'concurrency', 1);
     integer(options.timeout ?? 0, 'timeout', 0);
+    const queue = (options.engine ?? this.options.engine) === 'queue' ? this.queueEngine(options) : undefined;
     const plan = await this.registry.plan(model, normalized, options.skipDependencies ?? false);
     if (normalized.empty && !(options.allowEmptyLens ?? this.options.allowEmptyLens)) {
       this.logger.warn(
         `Rebuilding ${model.name} with an empty lens: every row of ${plan.filter((n) => !n.virtual).length} projection(s) is derived again. ` +
           `Pass allowEmptyLens: true to say this is intended.`,
       );
+    }
+    if (queue) {
+      const { id } = await queue.enqueue({
+        model,
+        plan,
+        // With the reducer, if any: the queue refuses what cannot cross processes.
+        lens: normalized.display,
+        skipDependencies: options.skipDependencies ?? false,
+        queue: options.queue ?? 'default',
+        priority: options.priority ?? 0,
+        attempts: options.attempts,
+        runAt: options.runAt,
+      });
+      const run = await this.queuedRun<P>(queue, id, options.fetch ?? true);
+      if (options.async) {
+        run.result.catch((error: Error) => this.logger.error(`Queued run ${run.id} of ${model.name} failed: ${error.message}`));
+        return run;
+      }
+      return run.result;
     }
     const reports = new Map<ProjectionModel, NodeReport>(
       plan.map((node) => [node.key, { projection: node.name, virtual: node.virtual, status: 'pending', deleted: 0, written: 0, paths: [] }]),
@@ -65,6 +91,42 @@ export class CinemaService implements BeforeApplicationShutdown {
   /** A run of this process by id, running or among the last finished ones. */
   getRun<P = unknown>(id: string): CinemaRun<P> | undefined {
     return this.runs.get(id);
+  }
+
+  /**
+   * A run by id: one of this process (as `getRun`), else a queued run as the queue's tables
+   * record it, whichever process enqueued or worked it. Its `result` settles when it finishes.
+   */
+  async findRun<P = unknown>(id: string): Promise<CinemaRun<P> | undefined> {
+    const local = this.runs.get(id);
+    if (local || !this.queue) return local;
+    const stored = await this.queue.store.load(id);
+    if (!stored) return undefined;
+    const run = await this.queuedRun<P>(this.queue, id, true);
+    run.result.catch(() => undefined);
+    return run;
+  }
+
+  /** Waits until the run has succeeded or failed and returns it; `run.error` says why it failed. */
+  async awaitRun<P = unknown>(id: string): Promise<CinemaRun<P>> {
+    const run = await this.findRun<P>(id);
+    if (!run) throw new UnknownRunError(id);
+    await run.result.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Runs a failed queued run again from the projections that failed or were cancelled; those
+   * that succeeded are not redone. Returns the run's handle; await its `result`.
+   */
+  async retryRun<P = unknown>(id: string): Promise<CinemaRun<P>> {
+    const queue = this.queueEngine({});
+    const before = await queue.store.retry(id);
+    if (before === undefined) throw new UnknownRunError(id);
+    if (before !== 'failed') throw new RunNotRetryableError(id, before);
+    const run = await this.queuedRun<P>(queue, id, true);
+    run.result.catch(() => undefined);
+    return run;
   }
 
   /** The projections and their inputs. */
@@ -128,7 +190,6 @@ export class CinemaService implements BeforeApplicationShutdown {
         timeout: options.timeout ?? 0,
         batchSize: this.options.batchSize,
         streamBatchSize: this.options.streamBatchSize,
-        maxConcurrentProjections: this.options.maxConcurrentProjections,
         reports,
       });
       if (failures.length > 0) throw this.failure(failures, run);
@@ -154,6 +215,35 @@ export class CinemaService implements BeforeApplicationShutdown {
     if (first.skipped.length > 0) first.message += ` Not run because of it: ${first.skipped.join(', ')}.`;
     if (others.length > 0) first.message += ` Also failed: ${others.map((e) => e.projection).join(', ')}.`;
     return first;
+  }
+
+  private queueEngine(options: ProjectOptions): QueueEngine {
+    if (!this.queue) {
+      throw new InvalidCinemaOptionsError('engine', "'queue' needs the queue engine: set CinemaModule.forRoot({ queue: { ... } })");
+    }
+    if (options.queue !== undefined) queueName(options.queue, 'queue');
+    if (options.priority !== undefined) integer(options.priority, 'priority', -32_768, 32_767);
+    if (options.attempts !== undefined) integer(options.attempts, 'attempts', 1, 100);
+    if (options.runAt !== undefined && !(options.runAt instanceof Date && !Number.isNaN(options.runAt.getTime()))) {
+      throw new InvalidCinemaOptionsError('runAt', 'must be a valid Date');
+    }
+    return this.queue;
+  }
+
+  /** The handle of a queued run; its result reads the projection's rows once the run succeeded. */
+  private async queuedRun<P>(queue: QueueEngine, id: string, fetch: boolean): Promise<QueuedRun<P>> {
+    const stored = await queue.store.load(id);
+    if (!stored) throw new UnknownRunError(id);
+    const model = this.registry.named(stored.projection);
+    const run = new QueuedRun<P>(id, stored, decodeLens(stored.lens) as Lens<P>);
+    run.result = queue.wait(id).then(async (finished) => {
+      run.update(finished);
+      if (run.error) throw run.error;
+      if (!fetch) return [];
+      return (await readSlice(model, normalizeLens(model.name, run.lens))) as P[];
+    });
+    // Not tracked for shutdown: the run lives in the queue, and waiting for it ends with the process.
+    return run;
   }
 
   private track(promise: Promise<unknown>): void {

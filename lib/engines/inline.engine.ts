@@ -1,11 +1,10 @@
-import type { DataSource } from 'typeorm';
 import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/projection-failed.error.js';
 import type { PlannedNode } from '../graph/projection-graph.js';
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import type { ProjectionModel } from './projection.model.js';
 import { ProjectionRunner, RunTimeout } from './projection.runner.js';
-import { Semaphore } from './semaphore.js';
+import type { WriteSlots } from './write-slots.js';
 
 export interface ExecuteOptions {
   lens: NormalizedLens;
@@ -14,8 +13,6 @@ export interface ExecuteOptions {
   timeout: number;
   batchSize: number;
   streamBatchSize: number;
-  /** Limit on write transactions per data source across runs; by default half its pool. */
-  maxConcurrentProjections?: number;
   /** Reports to fill in, one per planned node. */
   reports: Map<ProjectionModel, NodeReport>;
 }
@@ -27,8 +24,9 @@ export interface ExecuteOptions {
  */
 export class InlineEngine {
   private readonly runner = new ProjectionRunner();
-  private readonly slots = new Map<DataSource, Semaphore>();
   private readonly active = new Set<AbortController>();
+
+  constructor(private readonly slots: WriteSlots) {}
 
   /** Aborts every run in flight: their transactions roll back, their pending nodes are skipped. */
   abortAll(reason: unknown): void {
@@ -84,7 +82,7 @@ export class InlineEngine {
                   lens: options.lens,
                   timeout: node.key.timeout,
                   signal: runController.signal,
-                  slots: this.slotsFor(node.key.write!, options.maxConcurrentProjections),
+                  slots: this.slots.of(node.key.write!),
                   batchSize: options.batchSize,
                   streamBatchSize: options.streamBatchSize,
                 },
@@ -126,19 +124,4 @@ export class InlineEngine {
     }
     return failures;
   }
-
-  private slotsFor(dataSource: DataSource, configured?: number): Semaphore {
-    let semaphore = this.slots.get(dataSource);
-    if (!semaphore) {
-      const pool = poolSize(dataSource);
-      semaphore = new Semaphore(configured ?? Math.max(1, Math.floor(pool / 2)));
-      this.slots.set(dataSource, semaphore);
-    }
-    return semaphore;
-  }
-}
-
-function poolSize(dataSource: DataSource): number {
-  const options = dataSource.options as { poolSize?: number; extra?: { max?: number } };
-  return options.poolSize ?? options.extra?.max ?? 10;
 }

@@ -25,6 +25,8 @@ export interface NodeRunOptions {
   slots: Semaphore;
   batchSize: number;
   streamBatchSize: number;
+  /** Last statements of the write transaction, after the slice is written (the queue's bookkeeping). */
+  beforeCommit?: (client: PgClient) => Promise<void>;
 }
 
 /** The reason a run is aborted when its own `timeout` runs out. */
@@ -173,6 +175,10 @@ export class ProjectionRunner {
     }
     signal.throwIfAborted();
     report.paths = [...writer.paths];
+    if (options.beforeCommit) {
+      await options.beforeCommit(client);
+      signal.throwIfAborted();
+    }
     await transaction.commit();
   }
 

@@ -7,3 +7,4 @@ export * from './missing-input.error.js';
 export * from './projection-cycle.error.js';
 export * from './projection-failed.error.js';
 export * from './unregistered-projection.error.js';
+export * from './queue.error.js';

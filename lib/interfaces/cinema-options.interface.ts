@@ -1,4 +1,5 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
+import type { CinemaQueueOptions, ResolvedQueueOptions } from './queue-options.interface.js';
 
 export interface CinemaModuleOptions {
   /**
@@ -49,11 +50,19 @@ export interface CinemaModuleOptions {
    * @default 1000
    */
   runHistory?: number;
+  /**
+   * Where `project()` runs a graph by default: in this process (`'inline'`), or as jobs on the
+   * PostgreSQL job queue that any worker process may take (`'queue'`, see `queue`).
+   * @default 'inline'
+   */
+  engine?: 'inline' | 'queue';
+  /** The durable runtime. Set it (even to `{}`) to use `engine: 'queue'`. */
+  queue?: CinemaQueueOptions;
 }
 
 /** Options after defaults were merged and validated. */
-export type ResolvedCinemaOptions = Required<Omit<CinemaModuleOptions, 'maxConcurrentProjections'>> &
-  Pick<CinemaModuleOptions, 'maxConcurrentProjections'>;
+export type ResolvedCinemaOptions = Required<Omit<CinemaModuleOptions, 'maxConcurrentProjections' | 'queue'>> &
+  Pick<CinemaModuleOptions, 'maxConcurrentProjections'> & { queue?: ResolvedQueueOptions };
 
 export interface CinemaOptionsFactory {
   createCinemaOptions(): Promise<CinemaModuleOptions> | CinemaModuleOptions;

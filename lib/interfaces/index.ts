@@ -5,3 +5,4 @@ export * from './input-options.interface.js';
 export * from './lens.interface.js';
 export * from './projection-options.interface.js';
 export * from './run.interface.js';
+export * from './queue-options.interface.js';

@@ -1,6 +1,7 @@
 import type { Lens } from './lens.interface.js';
+import type { QueueRunOptions } from './queue-options.interface.js';
 
-export interface ProjectOptions {
+export interface ProjectOptions extends QueueRunOptions {
   /**
    * Return a run handle as soon as the run is planned instead of waiting for its rows.
    * @default false
@@ -31,6 +32,12 @@ export interface ProjectOptions {
    * @default true
    */
   fetch?: boolean;
+  /**
+   * Run in this process (`'inline'`) or as jobs on the PostgreSQL queue (`'queue'`), which any
+   * worker process takes; `runAt`, `priority`, `queue` and `attempts` apply to the queue.
+   * @default the module's `engine`
+   */
+  engine?: 'inline' | 'queue';
 }
 
 export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed';
@@ -50,6 +57,10 @@ export interface NodeReport {
   finishedAt?: Date;
   durationMs?: number;
   error?: Error;
+  /** Queue engine: attempts taken so far. */
+  attempts?: number;
+  /** Queue engine: the worker of the latest attempt. */
+  worker?: string;
 }
 
 export interface CinemaRun<P = unknown> {

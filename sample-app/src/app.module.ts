@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CinemaModule } from '../../lib/index.js';
+import { CinemaModule, CinemaQueueMigration1764200000000 } from '../../lib/index.js';
 import { Account } from './billing/account.entity.js';
 import { Invoice } from './billing/invoice.entity.js';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
@@ -30,7 +30,7 @@ export class AppModule {
             entities: [Account, Invoice],
             // Projection entities arrive through CinemaModule.forFeature.
             autoLoadEntities: true,
-            migrations: [CreateBilling1764000000000],
+            migrations: [CreateBilling1764000000000, CinemaQueueMigration1764200000000],
             migrationsRun: true,
             // TypeORM would otherwise call entity constructors once per loaded row.
             entitySkipConstructor: true,
@@ -40,11 +40,12 @@ export class AppModule {
             logging: c.logging ?? false,
           }),
         }),
-        ScheduleModule.forRoot(),
+        ...(config.schedule === false ? [] : [ScheduleModule.forRoot()]),
         CinemaModule.forRootAsync({
           imports: [configModule],
           inject: [APP_CONFIG],
-          useFactory: (c: AppConfig) => c.cinema ?? {},
+          // Every process can enqueue on the durable queue; `npm run worker` processes work it.
+          useFactory: (c: AppConfig) => ({ queue: {}, ...c.cinema }),
         }),
         ReceivablesModule,
         ProjectionsModule,

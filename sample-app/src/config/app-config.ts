@@ -11,6 +11,8 @@ export interface AppConfig {
   /** Log SQL statements. @default false */
   logging?: boolean;
   cinema?: CinemaModuleOptions;
+  /** Run the nightly rebuild's cron in this process (not in queue workers). @default true */
+  schedule?: boolean;
 }
 
 /** Injection token of the `AppConfig`. */

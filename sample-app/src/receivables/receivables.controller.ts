@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
+import { BadRequestException, Controller, Get, HttpCode, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
 import { CinemaService, type PlanStep } from '../../../lib/index.js';
 import { summarizeRun, type RunSummary } from '../projections/run-summary.js';
 import { AccountsReceivable } from './accounts-receivable.projection.js';
@@ -15,12 +15,18 @@ export class ReceivablesController {
     return this.cinema.project(AccountsReceivable, { orgId });
   }
 
-  /** Rebuilds the org's whole slice (receivables and the daily aging view) and reports the run. */
+  /**
+   * Rebuilds the org's whole slice (receivables and the daily aging view) and reports the run.
+   * `?engine=queue` runs it as jobs on the durable queue (`npm run worker` processes work them).
+   */
   @Post('orgs/:orgId/refresh')
   @HttpCode(200)
-  async refresh(@OrgId() orgId: number): Promise<RunSummary> {
+  async refresh(@OrgId() orgId: number, @Query('engine') engine?: string): Promise<RunSummary> {
+    if (engine !== undefined && engine !== 'inline' && engine !== 'queue') {
+      throw new BadRequestException(`engine is 'inline' or 'queue', got "${engine}"`);
+    }
     // async: the handle carries the run id and per-projection numbers besides the rows.
-    const run = await this.cinema.project(OrgReceivables, { orgId }, { async: true });
+    const run = await this.cinema.project(OrgReceivables, { orgId }, { async: true, engine });
     const rows = await run.result;
     return summarizeRun(run, rows.length);
   }

@@ -1,0 +1,94 @@
+import { ProjectionFailedError } from '../../errors/projection-failed.error.js';
+import type { Lens } from '../../interfaces/lens.interface.js';
+import type { CinemaRun, NodeReport, NodeStatus, RunStatus } from '../../interfaces/run.interface.js';
+import type { StoredError, StoredNode, StoredRun } from './queue.store.js';
+
+const NODE_STATUS: Record<StoredNode['status'], NodeStatus> = {
+  waiting: 'pending',
+  queued: 'pending',
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  cancelled: 'skipped',
+};
+
+/** A run of the queue engine as `CinemaService` hands it out: the recorded state, refreshed on completion. */
+export class QueuedRun<P = unknown> implements CinemaRun<P> {
+  readonly engine = 'queue';
+  status: RunStatus;
+  createdAt: Date;
+  finishedAt?: Date;
+  durationMs?: number;
+  nodes: NodeReport[];
+  error?: Error;
+  readonly projection: string;
+  readonly lens: Lens<P>;
+  result!: Promise<P[]>;
+
+  constructor(
+    readonly id: string,
+    stored: StoredRun,
+    lens: Lens<P>,
+  ) {
+    this.projection = stored.projection;
+    this.lens = lens;
+    this.createdAt = stored.createdAt;
+    this.status = 'pending';
+    this.nodes = [];
+    this.update(stored);
+  }
+
+  /** Takes the state recorded in the queue's tables. */
+  update(stored: StoredRun): void {
+    this.status = stored.status;
+    this.finishedAt = stored.finishedAt ?? undefined;
+    this.durationMs = stored.finishedAt && stored.createdAt ? stored.finishedAt.getTime() - stored.createdAt.getTime() : undefined;
+    this.nodes = stored.nodes.map((node) => ({
+      projection: node.projection,
+      virtual: node.virtual,
+      status: NODE_STATUS[node.status],
+      deleted: node.deleted,
+      written: node.written,
+      paths: node.paths,
+      attempts: node.attempts,
+      worker: node.worker ?? undefined,
+      startedAt: node.startedAt ?? undefined,
+      finishedAt: node.finishedAt ?? undefined,
+      durationMs: node.durationMs ?? undefined,
+      error: node.error ? revive(node.error, stored) : undefined,
+    }));
+    this.error = stored.error ? this.failure(stored) : undefined;
+  }
+
+  toJSON(): Record<string, unknown> {
+    const error = (e?: Error) => (e ? { name: e.name, message: e.message } : undefined);
+    return {
+      id: this.id,
+      engine: this.engine,
+      projection: this.projection,
+      lens: this.lens,
+      status: this.status,
+      createdAt: this.createdAt,
+      finishedAt: this.finishedAt,
+      durationMs: this.durationMs,
+      error: error(this.error),
+      nodes: this.nodes.map((node) => ({ ...node, error: error(node.error) })),
+    };
+  }
+
+  /** The run's error as the inline engine reports it: the first failure, what it skipped, the others. */
+  private failure(stored: StoredRun): ProjectionFailedError {
+    const failed = stored.nodes.filter((node) => node.status === 'failed' && node.error);
+    const [first, ...others] = failed.length > 0 ? failed.map((node) => revive(node.error!, stored)) : [revive(stored.error!, stored)];
+    first.others = others;
+    first.skipped = stored.nodes.filter((node) => node.status === 'cancelled').map((node) => node.projection);
+    if (first.skipped.length > 0) first.message += ` Not run because of it: ${first.skipped.join(', ')}.`;
+    if (others.length > 0) first.message += ` Also failed: ${others.map((e) => e.projection).join(', ')}.`;
+    return first;
+  }
+}
+
+function revive(error: StoredError, run: StoredRun): ProjectionFailedError {
+  const cause = Object.assign(new Error(error.message), { name: error.name });
+  return new ProjectionFailedError(error.projection ?? run.projection, run.lens, cause, error.message);
+}

@@ -1,0 +1,28 @@
+import { CinemaError } from './cinema.error.js';
+
+/** The queue engine's tables are missing from the queue's database. */
+export class QueueNotInstalledError extends CinemaError {
+  constructor(readonly dataSource: string) {
+    super(
+      `The queue engine's tables ("cinema" schema) are missing on data source "${dataSource}". ` +
+        `Add CinemaQueueMigration1764200000000 (exported by the library) to that data source's migrations and run them.`,
+    );
+  }
+}
+
+/** No queued run has this id. */
+export class UnknownRunError extends CinemaError {
+  constructor(readonly runId: string) {
+    super(`No run ${runId} is recorded in this process or in the queue's "cinema"."runs" table.`);
+  }
+}
+
+/** Only a failed queued run can be retried. */
+export class RunNotRetryableError extends CinemaError {
+  constructor(
+    readonly runId: string,
+    readonly status: string,
+  ) {
+    super(`Run ${runId} is ${status}: only a failed run can be retried (await it, or start a new one).`);
+  }
+}

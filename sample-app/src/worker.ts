@@ -1,0 +1,35 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module.js';
+
+/**
+ * `npm run worker`: a process that works the queued projection jobs of the database at
+ * DATABASE_URL (the one the API uses). Start as many as you like, on any machine; a worker that
+ * dies has its jobs handed to the others. SIGINT/SIGTERM: jobs in flight roll back and go back
+ * to the queue, then the process exits.
+ */
+const logger = new Logger('Worker');
+
+async function bootstrap(): Promise<void> {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) throw new Error('Set DATABASE_URL to the database the API process uses: workers share its queue.');
+  const concurrency = Number(process.env.CINEMA_WORKER_CONCURRENCY ?? 2);
+  const app = await NestFactory.createApplicationContext(
+    AppModule.forRoot({
+      databaseUrl,
+      // One connection per job in flight, one it may stream from, and some slack.
+      poolSize: concurrency * 2 + 2,
+      schedule: false,
+      cinema: { queue: { worker: true, concurrency } },
+    }),
+    { abortOnError: false },
+  );
+  app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
+  logger.log(`Working queued projections (concurrency ${concurrency}, pid ${process.pid})`);
+}
+
+bootstrap().catch((error) => {
+  logger.error(`Could not start: ${(error as Error).message}`, (error as Error).stack);
+  process.exit(1);
+});

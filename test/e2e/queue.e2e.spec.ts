@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CinemaQueueMigration1764200000000, InvalidLensError, ProjectionFailedError, RunNotRetryableError, type CinemaRun } from '../../lib/index.js';
+import { bootApp, type TestApp } from '../support/app.js';
+import { createDatabase } from '../support/database.js';
+import { behaviour, DAG, DagOrgs, expectedValues, source, Z } from '../fixtures/dag.fixture.js';
+
+const NODES = ['a', 'b', 'c', 'd', 'e', 'f', 'z'];
+
+/** Every DAG table as `name: [values per org]`. */
+async function tables(t: TestApp): Promise<Record<string, number[]>> {
+  const result: Record<string, number[]> = {};
+  for (const name of NODES) {
+    const rows: { value: number }[] = await t.dataSource().query(`SELECT value FROM dag_${name} ORDER BY org_id`);
+    result[name] = rows.map((row) => row.value);
+  }
+  return result;
+}
+
+function expected(value: number, orgs = 3): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(expectedValues(value)).map(([name, v]) => [name, Array(orgs).fill(v)]));
+}
+
+describe('the queue engine (graphile-worker), with a worker in this process', () => {
+  let db: Awaited<ReturnType<typeof createDatabase>>;
+  let worker: TestApp;
+  let api: TestApp;
+  const boot = (queue: Record<string, unknown>) =>
+    bootApp({
+      dataSources: [{ url: db.url, synchronize: true, migrations: [CinemaQueueMigration1764200000000] }],
+      projections: DAG,
+      cinema: { allowEmptyLens: true, queue: { pollInterval: 100, sweepInterval: 200, ...queue } },
+    });
+
+  beforeAll(async () => {
+    db = await createDatabase('queue');
+    worker = await boot({ worker: true, concurrency: 3, attempts: 2 });
+    await worker.app.init();
+    // An API process: enqueues and awaits, never works a job.
+    api = await boot({ worker: false });
+    await api.app.init();
+  });
+  beforeEach(() => {
+    source.value = 1;
+    source.orgs = 3;
+    for (const key of Object.keys(behaviour)) delete behaviour[key];
+  });
+  afterAll(async () => {
+    await api?.close();
+    await worker?.close();
+    await db?.drop();
+  });
+
+  it('writes the same tables as the inline engine', async () => {
+    await api.cinema.project(Z, {}, { fetch: false });
+    const inline = await tables(api);
+    expect(inline).toEqual(expected(1));
+    for (const name of NODES) await api.dataSource().query(`TRUNCATE dag_${name}`);
+    const rows = await api.cinema.project(Z, {}, { engine: 'queue' });
+    expect(rows.map((row) => row.value)).toEqual(expected(1).z);
+    expect(await tables(api)).toEqual(inline);
+  });
+
+  it('records the run: each projection a job, done in dependency order, awaited from another process', async () => {
+    source.value = 2;
+    const run = await api.cinema.project(Z, { orgId: 2 }, { engine: 'queue', async: true, fetch: false });
+    expect(run.status).toMatch(/pending|running/);
+    await run.result;
+    const found = (await api.cinema.awaitRun(run.id)) as CinemaRun & { nodes: { projection: string; status: string; attempts?: number; startedAt?: Date; finishedAt?: Date }[] };
+    expect(found.status).toBe('succeeded');
+    const byName = new Map(found.nodes.map((node) => [node.projection, node]));
+    expect(byName.get('orgs')).toMatchObject({ virtual: true, status: 'succeeded' });
+    for (const name of NODES) expect(byName.get(name)).toMatchObject({ status: 'succeeded', attempts: 1 });
+    // c waited for a and b; z for d and f.
+    expect(byName.get('c')!.startedAt!.getTime()).toBeGreaterThanOrEqual(byName.get('a')!.finishedAt!.getTime());
+    expect(byName.get('c')!.startedAt!.getTime()).toBeGreaterThanOrEqual(byName.get('b')!.finishedAt!.getTime());
+    expect(byName.get('z')!.startedAt!.getTime()).toBeGreaterThanOrEqual(byName.get('f')!.finishedAt!.getTime());
+    const values = await tables(api);
+    // Only org 2 was refreshed with the new source value.
+    expect(values.z).toEqual([expectedValues(1).z, expectedValues(2).z, expectedValues(1).z]);
+  });
+
+  it('fails the run when a node fails for good, cancels its dependents, finishes the other branches; a retry redoes only those', async () => {
+    await api.cinema.project(Z, {}, { fetch: false });
+    source.value = 5;
+    behaviour.c = { fail: 'c broke' };
+    const run = await api.cinema.project(Z, {}, { engine: 'queue', async: true, fetch: false, attempts: 1 });
+    const error = await run.result.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProjectionFailedError);
+    expect((error as Error).message).toMatch(/Projection c failed .* c broke/);
+    expect((error as ProjectionFailedError).skipped.sort()).toEqual(['d', 'f', 'z']);
+    const failed = await api.cinema.awaitRun(run.id);
+    expect(failed.status).toBe('failed');
+    const status = Object.fromEntries(failed.nodes.map((node) => [node.projection, node.status]));
+    expect(status).toMatchObject({ a: 'succeeded', b: 'succeeded', e: 'succeeded', c: 'failed', d: 'skipped', f: 'skipped', z: 'skipped' });
+    // Independent branches hold the new values; c rolled back to the old ones, and its dependents never ran.
+    const after = await tables(api);
+    expect(after.a).toEqual(expected(5).a);
+    expect(after.e).toEqual(expected(5).e);
+    expect(after.c).toEqual(expected(1).c);
+    expect(after.z).toEqual(expected(1).z);
+    const finishedBefore = new Map(failed.nodes.map((node) => [node.projection, node.finishedAt?.getTime()]));
+
+    delete behaviour.c;
+    await expect(api.cinema.retryRun('00000000-0000-4000-8000-000000000000')).rejects.toThrow(/No run/);
+    const retried = await api.cinema.retryRun(run.id);
+    await retried.result;
+    const done = await api.cinema.awaitRun(run.id);
+    expect(done.status).toBe('succeeded');
+    for (const name of ['a', 'b', 'e']) {
+      const node = done.nodes.find((n) => n.projection === name)!;
+      expect(node.attempts).toBe(1);
+      expect(node.finishedAt?.getTime()).toBe(finishedBefore.get(name));
+    }
+    expect(await tables(api)).toEqual(expected(5));
+    await expect(api.cinema.retryRun(run.id)).rejects.toBeInstanceOf(RunNotRetryableError);
+  });
+
+  it('retries a failing attempt with backoff and succeeds when the cause goes away', async () => {
+    behaviour.a = { fail: 'a flaked' };
+    const run = await api.cinema.project(Z, { orgId: 1 }, { engine: 'queue', async: true, fetch: false, attempts: 2 });
+    // Attempt 1 fails; graphile-worker waits exp(1) = 2.7 s before attempt 2.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const during = await api.cinema.findRun(run.id);
+    expect(during!.nodes.find((node) => node.projection === 'a')).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(during!.nodes.find((node) => node.projection === 'a')!.error!.message).toMatch(/a flaked/);
+    delete behaviour.a;
+    await run.result;
+    const done = await api.cinema.awaitRun(run.id);
+    expect(done.nodes.find((node) => node.projection === 'a')).toMatchObject({ status: 'succeeded', attempts: 2 });
+  });
+
+  it('coalesces two requests for the same projection and lens that wait at once', async () => {
+    // Queue "held" has no worker yet: both requests wait.
+    const first = await api.cinema.project(Z, { orgId: 3 }, { engine: 'queue', queue: 'held', async: true, fetch: false, priority: 7, attempts: 4 });
+    const second = await api.cinema.project(Z, { orgId: 3 }, { engine: 'queue', queue: 'held', async: true, fetch: false });
+    const other = await api.cinema.project(Z, { orgId: 1 }, { engine: 'queue', queue: 'held', async: true, fetch: false });
+    expect(second.id).toBe(first.id);
+    expect(other.id).not.toBe(first.id);
+    const jobs = await api.dataSource().query(
+      `SELECT task_identifier, priority, max_attempts FROM graphile_worker.jobs WHERE key LIKE $1 ORDER BY id`,
+      [`cinema:${first.id}:%`],
+    );
+    expect(jobs).toEqual(
+      ['a', 'b'].map(() => ({ task_identifier: 'cinema:held', priority: 7, max_attempts: 4 })),
+    );
+    const heldWorker = await boot({ worker: true, queues: ['held'] });
+    await heldWorker.app.init();
+    try {
+      await Promise.all([first.result, second.result, other.result]);
+      expect((await api.cinema.awaitRun(first.id)).status).toBe('succeeded');
+    } finally {
+      await heldWorker.close();
+    }
+  });
+
+  it('starts a run scheduled for later no sooner than asked', async () => {
+    const runAt = new Date(Date.now() + 1_500);
+    const run = await api.cinema.project(Z, { orgId: 1 }, { engine: 'queue', async: true, fetch: false, runAt });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await api.cinema.findRun(run.id))!.status).toBe('pending');
+    await run.result;
+    const done = await api.cinema.awaitRun(run.id);
+    const firstStart = Math.min(...done.nodes.filter((node) => node.startedAt).map((node) => node.startedAt!.getTime()));
+    expect(firstStart).toBeGreaterThanOrEqual(runAt.getTime() - 50);
+  });
+
+  it('refuses what cannot cross processes, before anything is queued', async () => {
+    const reducer = (qb: unknown) => qb;
+    await expect(api.cinema.project(Z, { $reduce: reducer } as never, { engine: 'queue' })).rejects.toBeInstanceOf(InvalidLensError);
+    await expect(api.cinema.project(Z, { orgId: 1 }, { engine: 'queue', queue: 'no spaces' })).rejects.toThrow(/queue name/);
+    const [{ count }] = await api.dataSource().query(`SELECT count(*)::int AS count FROM cinema.runs WHERE lens = '{}'::jsonb AND status = 'pending'`);
+    expect(count).toBe(0);
+  });
+
+  it('keeps DagOrgs virtual: it is recorded, never queued', async () => {
+    const run = await api.cinema.project(DagOrgs, {}, { engine: 'queue', async: true, fetch: false });
+    await run.result;
+    expect((await api.cinema.awaitRun(run.id)).nodes).toMatchObject([{ projection: 'orgs', virtual: true, status: 'succeeded' }]);
+  });
+});
