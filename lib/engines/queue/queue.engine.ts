@@ -2,6 +2,7 @@ import { Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } f
 import type { JobHelpers, Logger as GraphileLogger, Runner, Task } from 'graphile-worker';
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import type { ProjectionRegistry } from '../../cinema.registry.js';
@@ -46,6 +47,8 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly runner = new ProjectionRunner();
   private readonly shutdown = new AbortController();
   private readonly graphileWorkers = new Set<string>();
+  /** Rejects of runs awaited in this process, called when it shuts down. */
+  private readonly waiting = new Set<(reason: unknown) => void>();
   private graphile?: typeof import('graphile-worker');
   private pool?: pg.Pool;
   private storeInstance?: QueueStore;
@@ -89,7 +92,8 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    this.shutdown.abort(new ShuttingDown('the worker is shutting down'));
+    this.shutdown.abort(new ShuttingDown('the application is shutting down'));
+    for (const reject of [...this.waiting]) reject(this.shutdown.signal.reason);
     clearInterval(this.sweeper);
     await this.worker?.stop().catch((error: Error) => this.logger.warn(`Stopping the worker: ${error.message}`));
     await this.listener?.stop();
@@ -140,12 +144,12 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
   wait(runId: string): Promise<StoredRun> {
     return new Promise<StoredRun>((resolve, reject) => {
       let settled = false;
-      const onShutdown = () => finish(() => reject(this.shutdown.signal.reason));
+      const onShutdown = (reason: unknown) => finish(() => reject(reason));
       const finish = (settle: () => void) => {
         if (settled) return;
         settled = true;
         unsubscribe();
-        this.shutdown.signal.removeEventListener('abort', onShutdown);
+        this.waiting.delete(onShutdown);
         settle();
       };
       const check = () => {
@@ -159,18 +163,22 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
       };
       // Subscribed before the first look, so a completion in between is not missed.
       const unsubscribe = this.listener!.subscribe(runId, check);
-      this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+      if (this.shutdown.signal.aborted) return onShutdown(this.shutdown.signal.reason);
+      this.waiting.add(onShutdown);
       check();
     });
   }
 
   private async startWorker(): Promise<void> {
+    // Jobs are locked under the pool's id (or a worker's, depending on graphile-worker's mode):
+    // both are recorded as this process's, so that its death hands their jobs back at once.
     const events = new EventEmitter();
-    events.on('worker:create', ({ worker }: { worker: { workerId: string } }) => {
-      this.graphileWorkers.add(worker.workerId);
-      this.register(worker.workerId);
-    });
-    events.on('worker:stop', ({ worker }: { worker: { workerId: string } }) => this.graphileWorkers.delete(worker.workerId));
+    const track = (id: string) => {
+      this.graphileWorkers.add(id);
+      this.register(id);
+    };
+    events.on('pool:create', ({ workerPool }: { workerPool: { id: string } }) => track(workerPool.id));
+    events.on('worker:create', ({ worker }: { worker: { workerId: string } }) => track(worker.workerId));
     const task: Task = (payload, helpers) => this.work(payload as NodeJob, helpers);
     this.worker = await this.graphile!.run({
       pgPool: this.pool,
@@ -189,7 +197,8 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
 
   /** Runs one node's job. Throws only to ask graphile-worker for another attempt. */
   private async work(job: NodeJob, helpers: JobHelpers): Promise<void> {
-    const token = `${helpers.job.locked_by ?? 'worker'}/${randomUUID().slice(0, 8)}`;
+    // Says which process holds the node (host and pid), and tells this attempt from any other.
+    const token = `${hostname()}/${process.pid}/${helpers.job.locked_by ?? 'worker'}/${randomUUID().slice(0, 8)}`;
     const started = await this.store.startNode(job, token);
     if (!started) return;
     const report: NodeReport = { projection: job.projection, virtual: false, status: 'running', deleted: 0, written: 0, paths: [] };
