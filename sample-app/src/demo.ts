@@ -122,6 +122,14 @@ async function demo(options: DemoOptions, postgres: PostgresServer, app: INestAp
   const bad = await http(`${url}/orgs/not-a-number/receivables`, 'GET', 400);
   console.log(`GET  /orgs/not-a-number/receivables -> ${bad.status}: ${bad.body.message}`);
 
+  heading(`Durable: cinema.project(OrgReceivables, { orgId: ${org} }, { engine: 'queue' })`);
+  // This process also works the queue here; in production, `npm run worker` processes do.
+  const queued = await cinema.project(OrgReceivables, { orgId: org }, { engine: 'queue', async: true });
+  const queuedDays = await timed(() => queued.result);
+  const recorded = await cinema.awaitRun(queued.id);
+  console.log(`run ${queued.id} ${recorded.status} in ${ms(queuedDays.ms)}: each projection a job, recorded in cinema.run_nodes`);
+  nodesTable(recorded.nodes);
+
   // The point of it all: the projection agrees with the source tables.
   const [{ open }] = await dataSource.query(
     `SELECT COALESCE(SUM(amount_cents), 0)::text AS open FROM invoices WHERE org_id = $1 AND status = 'open'`,
@@ -151,7 +159,7 @@ async function main(): Promise<number> {
     console.log('Cinema for NestJS: demo');
     postgres = await startPostgres();
     const databaseUrl = await postgres.createDatabase(DEMO_DATABASE);
-    app = await NestFactory.create(AppModule.forRoot({ databaseUrl }), {
+    app = await NestFactory.create(AppModule.forRoot({ databaseUrl, cinema: { queue: { worker: true } } }), {
       logger: options.verbose ? ['log', 'warn', 'error'] : ['warn', 'error'],
       abortOnError: false,
     });
