@@ -1,5 +1,5 @@
 import swc from 'unplugin-swc';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // Vite's own transform emits wrong decorator metadata: swc compiles instead.
@@ -8,6 +8,8 @@ export default defineConfig({
   test: {
     root: process.cwd(),
     include: ['test/**/*.spec.ts'],
+    // The 60-second load test runs on its own: `npm run test:load` (test/load/vitest.config.ts).
+    exclude: [...configDefaults.exclude, 'test/load/**'],
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/setup.ts'],
     testTimeout: 60_000,

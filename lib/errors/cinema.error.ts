@@ -13,11 +13,17 @@ export function describeLens(lens: Readonly<Record<string, unknown>> | undefined
   if (!lens || Object.keys(lens).length === 0) return '{} (everything)';
   const parts = Object.keys(lens).map((key) => {
     const value = lens[key];
-    if (typeof value === 'function') return `${key}: <reducer>`;
-    if (value instanceof FindOperator) return `${key}: ${value.type}(${safeJson(value.value)})`;
-    return `${key}: ${safeJson(value)}`;
+    const shown = shorten(key);
+    if (typeof value === 'function') return `${shown}: <reducer>`;
+    if (value instanceof FindOperator) return `${shown}: ${value.type}(${safeJson(value.value)})`;
+    return `${shown}: ${safeJson(value)}`;
   });
   return `{ ${parts.join(', ')} }`;
+}
+
+/** A name or key for a message: cut short, so that a huge one is not echoed back whole. */
+export function shorten(text: string, max = 60): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
 
 function safeJson(value: unknown): string {

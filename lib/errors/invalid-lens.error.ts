@@ -1,4 +1,4 @@
-import { CinemaError, describeLens } from './cinema.error.js';
+import { CinemaError, describeLens, shorten } from './cinema.error.js';
 
 /** A lens key or value cannot be applied. Raised before anything is deleted. */
 export class InvalidLensError extends CinemaError {
@@ -10,7 +10,7 @@ export class InvalidLensError extends CinemaError {
   ) {
     super(
       `Invalid lens ${describeLens(lens)} for ${projection}` +
-        `${key === undefined ? '' : ` (key "${key}")`}: ${reason}`,
+        `${key === undefined ? '' : ` (key "${shorten(key)}")`}: ${reason}`,
     );
   }
 }
@@ -28,7 +28,7 @@ export class UnknownLensKeyError extends InvalidLensError {
       projection,
       lens,
       key,
-      `no projection in its graph has a column "${key}"` +
+      `no projection in its graph has a column "${shorten(key)}"` +
         `${hint ? ` (did you mean "${hint}"?)` : ''}. Lens keys it can apply: ${available.join(', ') || 'none'}.`,
     );
   }

@@ -12,6 +12,8 @@ const INTEGER_RANGES = {
 const INTEGER = /^-?\d+$/;
 const NUMBER = /^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** `YYYY-MM-DD`, then optionally a time and a zone, as PostgreSQL reads an ISO 8601 date. */
+const ISO_DATE = /^(\d{4})-(\d{1,2})-(\d{1,2})([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{1,2}(:?\d{2})?)?$/i;
 
 /** Maps a TypeORM column type to the kind of value it accepts. */
 export function valueKindOf(type: unknown): ValueKind {
@@ -67,11 +69,25 @@ function misfitOne(kind: ValueKind, value: unknown, op: LensCondition['op']): st
       return typeof value === 'string' && UUID.test(value) ? undefined : `${shown} is not a UUID`;
     case 'date':
       if (value instanceof Date) return undefined;
-      if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return undefined;
+      if (typeof value === 'string' && isDate(value)) return undefined;
       return `${shown} is not a date`;
     case 'text':
       return typeof value === 'string' ? undefined : `${shown} is not a string`;
     default:
       return undefined;
   }
+}
+
+/**
+ * Whether PostgreSQL will read the string as a date. `Date.parse` alone takes `2026-02-30` (as
+ * March 2nd) and `2026-01-01 anything`, which PostgreSQL refuses in the middle of a run.
+ */
+function isDate(text: string): boolean {
+  if (/^\d{4}-/.test(text)) {
+    const match = ISO_DATE.exec(text);
+    if (!match) return false;
+    const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+    return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+  }
+  return !Number.isNaN(Date.parse(text));
 }

@@ -46,10 +46,16 @@ export function normalizeLens(projection: string, lens: unknown): NormalizedLens
   if (lens === undefined || lens === null) {
     return { values: {}, display: {}, conditions: [], keys: [], empty: true };
   }
-  if (typeof lens !== 'object' || Array.isArray(lens)) {
+  // A Map, a Date or an array has no own keys to read: taken as `{}`, it would rebuild everything.
+  if (typeof lens !== 'object' || Object.prototype.toString.call(lens) !== '[object Object]') {
     throw new InvalidLensError(projection, {}, undefined, `a lens is a plain object, got ${typeName(lens)}`);
   }
   const source = lens as Record<string, unknown>;
+  for (const key in source) {
+    if (!Object.hasOwn(source, key)) {
+      throw new InvalidLensError(projection, {}, key, 'the key is inherited from the lens\'s prototype; a lens key is an own property');
+    }
+  }
   const values: Record<string, unknown> = Object.create(null);
   const conditions: LensCondition[] = [];
   let reducer: LensReducer | undefined;
@@ -117,6 +123,8 @@ function scalarList(value: unknown, fail: (reason: string) => never): unknown[] 
 function scalar(value: unknown, fail: (reason: string) => never): unknown {
   switch (typeof value) {
     case 'string':
+      // PostgreSQL refuses it in any text it receives: the statement would fail mid-run.
+      return value.includes('\u0000') ? fail('a string with a NUL character cannot be sent to PostgreSQL') : value;
     case 'boolean':
     case 'bigint':
       return value;
@@ -134,6 +142,7 @@ function scalar(value: unknown, fail: (reason: string) => never): unknown {
 
 function typeName(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
   return `a ${typeof value}`;

@@ -14,6 +14,8 @@ export interface TestDataSource {
   poolSize?: number;
   /** Configure it as TypeORM replication: writes on the master, reads on a slave (both `url`). */
   replicated?: boolean;
+  /** `application_name` of its connections, to find them in `pg_stat_activity`. */
+  applicationName?: string;
 }
 
 export interface TestApp {
@@ -46,6 +48,7 @@ export async function bootApp(options: {
           autoLoadEntities: true,
           entitySkipConstructor: true,
           poolSize: source.poolSize ?? 10,
+          applicationName: source.applicationName,
           logging: false,
         }),
       ),

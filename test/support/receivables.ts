@@ -10,7 +10,7 @@ export const TRUTH_ACCOUNTS_RECEIVABLE = `
   GROUP BY a.id, a.org_id, a.name`;
 
 export const TRUTH_ORG_RECEIVABLES = `
-  WITH ar AS (${TRUTH_ACCOUNTS_RECEIVABLE}),
+  WITH ar AS MATERIALIZED (${TRUTH_ACCOUNTS_RECEIVABLE}),
   days AS (
     SELECT org_id, issued_on AS day, SUM(amount_cents)::bigint AS invoiced_cents,
            COALESCE(SUM(amount_cents) FILTER (WHERE status = 'open'), 0)::bigint AS open_cents
@@ -23,24 +23,27 @@ export const TRUTH_ORG_RECEIVABLES = `
 const AR_COLUMNS = 'account_id, org_id, name, open_cents, open_invoices, oldest_open_on::text';
 const OR_COLUMNS = 'org_id, day::text, invoiced_cents, open_cents, accounts_aging_from_day';
 
+/** A TypeORM `DataSource`, or a `pg` client (whose `query` resolves to a result with `rows`). */
+export type Queryable = Pick<DataSource, 'query'> | { query(sql: string, params: unknown[]): Promise<{ rows: Record<string, unknown>[] }> };
+
 /** Rows of a query as sorted JSON lines: equal sets compare equal. */
-async function rows(dataSource: DataSource, sql: string, params: unknown[] = []): Promise<string[]> {
-  const result: Record<string, unknown>[] = await dataSource.query(sql, params);
-  return result.map((row) => JSON.stringify(row)).sort();
+async function rows(dataSource: Queryable, sql: string, params: unknown[] = []): Promise<string[]> {
+  const result: Record<string, unknown>[] | { rows: Record<string, unknown>[] } = await dataSource.query(sql, params);
+  return (Array.isArray(result) ? result : result.rows).map((row) => JSON.stringify(row)).sort();
 }
 
-export function receivablesOf(dataSource: DataSource, where = 'TRUE', params: unknown[] = []) {
+export function receivablesOf(dataSource: Queryable, where = 'TRUE', params: unknown[] = []) {
   return rows(dataSource, `SELECT ${AR_COLUMNS} FROM accounts_receivable WHERE ${where}`, params);
 }
 
-export function truthReceivables(dataSource: DataSource, where = 'TRUE', params: unknown[] = []) {
+export function truthReceivables(dataSource: Queryable, where = 'TRUE', params: unknown[] = []) {
   return rows(dataSource, `SELECT ${AR_COLUMNS} FROM (${TRUTH_ACCOUNTS_RECEIVABLE}) t WHERE ${where}`, params);
 }
 
-export function orgReceivablesOf(dataSource: DataSource, where = 'TRUE', params: unknown[] = []) {
+export function orgReceivablesOf(dataSource: Queryable, where = 'TRUE', params: unknown[] = []) {
   return rows(dataSource, `SELECT ${OR_COLUMNS} FROM org_receivables WHERE ${where}`, params);
 }
 
-export function truthOrgReceivables(dataSource: DataSource, where = 'TRUE', params: unknown[] = []) {
+export function truthOrgReceivables(dataSource: Queryable, where = 'TRUE', params: unknown[] = []) {
   return rows(dataSource, `SELECT ${OR_COLUMNS} FROM (${TRUTH_ORG_RECEIVABLES}) t WHERE ${where}`, params);
 }

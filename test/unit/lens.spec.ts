@@ -61,6 +61,27 @@ describe('lens', () => {
     expect(() => normalizeLens('Report', lens)).toThrow(message);
   });
 
+  it.each([
+    ['a Map', new Map([['orgId', 1]]), /a lens is a plain object, got an object \(Map\)/],
+    ['a Date', new Date(), /a lens is a plain object, got an object \(Date\)/],
+    ['an array', [1], /a lens is a plain object, got an array/],
+    ['inherited keys', Object.create({ orgId: 1 }), /inherited/],
+    ['a NUL in a string', { name: 'a\u0000b' }, /NUL/],
+  ])('refuses what would read as another lens: %s', (_label, lens, message) => {
+    // Each of these has no own keys to read: taken as {}, it would rebuild everything.
+    expect(() => normalizeLens('Report', lens)).toThrow(message);
+  });
+
+  it('takes a class instance with own keys, such as a validated DTO', () => {
+    class OrgLens {
+      orgId = 3;
+      describe() {
+        return `org ${this.orgId}`;
+      }
+    }
+    expect(normalizeLens('Report', new OrgLens()).values).toEqual({ orgId: 3 });
+  });
+
   it('rejects prototype keys', () => {
     const lens = JSON.parse('{"__proto__": {"polluted": 1}, "constructor": 1}');
     expect(() => normalizeLens('Report', lens)).toThrow(/property name/);
@@ -78,6 +99,11 @@ describe('lens', () => {
     expect(misfit('smallint', condition({ a: 40_000n }))).toMatch(/out of range for smallint/);
     expect(misfit('uuid', condition({ a: 'nope' }))).toMatch(/not a UUID/);
     expect(misfit('date', condition({ a: 'yesterday-ish' }))).toMatch(/not a date/);
+    expect(misfit('date', condition({ a: '2026-02-30' }))).toMatch(/not a date/);
+    expect(misfit('date', condition({ a: '2026-01-01 junk' }))).toMatch(/not a date/);
+    for (const ok of ['2028-02-29', '2026-12-31', '2026-01-01T10:00:00Z', '2026-01-01 10:00:00.123+02:00', 'Jan 5 2026']) {
+      expect(misfit('date', condition({ a: ok }))).toBeUndefined();
+    }
     expect(misfit('text', condition({ a: 5 }))).toMatch(/not a string/);
     expect(misfit('boolean', condition({ a: IsNull() }))).toBeUndefined();
   });

@@ -15,6 +15,11 @@ export interface PostgresServer {
   /** Creates a database (dropping one of that name first). */
   createDatabase(name: string): Promise<string>;
   dropDatabase(name: string): Promise<void>;
+  /**
+   * Stops an embedded server (a fast shutdown: sessions are ended) and starts it again on the same
+   * port and data, calling `whileDown` in between. Refused for the server of `DATABASE_URL`.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -27,6 +32,11 @@ export interface StartPostgresOptions {
    * @default true
    */
   stopOnSignal?: boolean;
+  /**
+   * Start an embedded server even when `DATABASE_URL` is set (a test that restarts its server).
+   * @default false
+   */
+  embedded?: boolean;
 }
 
 const PREFIX = 'cinema-pg-';
@@ -38,7 +48,11 @@ const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
  */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const external = process.env.DATABASE_URL;
-  if (external) return server(external, false, async () => undefined);
+  if (external && !options.embedded) {
+    return server(external, false, async () => undefined, async () => {
+      throw new Error('the server of DATABASE_URL is not restarted from here');
+    });
+  }
 
   const EmbeddedPostgres = await loadEmbeddedPostgres(options.stopOnSignal ?? true);
   await removeStaleDirectories();
@@ -52,7 +66,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     user: 'postgres',
     password: 'postgres',
     authMethod: 'password',
-    persistent: false,
+    // The data outlives a restart; stop() below removes the directory.
+    persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
     onLog: (message) => options.log?.(String(message).trim()),
@@ -60,13 +75,25 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   });
   await embedded.initialise();
   await embedded.start();
-  return server(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, true, async () => {
-    await embedded.stop();
-    await rm(directory, { recursive: true, force: true });
-  });
+  return server(
+    `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    true,
+    async () => {
+      await embedded.stop();
+      await rm(directory, { recursive: true, force: true });
+    },
+    async (whileDown) => {
+      await embedded.stop();
+      try {
+        await whileDown?.();
+      } finally {
+        await embedded.start();
+      }
+    },
+  );
 }
 
-function server(url: string, embedded: boolean, stop: () => Promise<void>): PostgresServer {
+function server(url: string, embedded: boolean, stop: () => Promise<void>, restart: PostgresServer['restart']): PostgresServer {
   const urlFor = (database: string) => {
     const parsed = new URL(url);
     parsed.pathname = `/${database}`;
@@ -95,6 +122,7 @@ function server(url: string, embedded: boolean, stop: () => Promise<void>): Post
       await admin((client) => client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`));
       return urlFor(name);
     },
+    restart,
     stop,
   };
 }
