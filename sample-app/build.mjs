@@ -1,4 +1,5 @@
 // Compiles lib/ and sample-app/src/ to dist/ (dist/lib/..., dist/sample-app/src/...) with swc.
+// Other source folders can be named as arguments, e.g. `node sample-app/build.mjs lib sample-app/src bench`.
 // Why not tsc or a loader: TypeScript 7 has no JS API for loaders, and esbuild/tsx do not emit
 // decorator metadata, which Nest's injection and TypeORM's columns need.
 import { transformFile } from '@swc/core';
@@ -8,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist');
-const sources = ['lib', 'sample-app/src'];
+const sources = process.argv.length > 2 ? process.argv.slice(2) : ['lib', 'sample-app/src'];
 
 /** Same transform as test/vitest.config.ts, so the app runs as it is tested. */
 const swcOptions = {
@@ -31,8 +32,10 @@ async function* typescriptFiles(directory) {
 }
 
 const started = performance.now();
-// Only the sample's output: dist/lib may also hold tsc's declarations from `npm run build`.
-await rm(join(outDir, 'sample-app'), { recursive: true, force: true });
+// Stale output of every source but lib: dist/lib may also hold tsc's declarations from `npm run build`.
+for (const source of sources.filter((s) => s !== 'lib')) {
+  await rm(join(outDir, source.split('/')[0]), { recursive: true, force: true });
+}
 let count = 0;
 for (const source of sources) {
   for await (const file of typescriptFiles(join(root, source))) {

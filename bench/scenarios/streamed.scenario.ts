@@ -1,0 +1,104 @@
+import { STREAM_TARGET_DDL, seedStreamSource } from '../dataset.js';
+import { alternate, find, median, pair, round2, target, type Contender } from '../harness.js';
+import type { ContenderResult } from '../results.interface.js';
+import { withClient } from '../pg-client.js';
+import type { Scenario } from '../scenario.interface.js';
+import { runStreamJob, type StreamJob } from '../stream/stream-job.js';
+
+const DEFINITION = `Read and write data sources are different databases (\`cinema_bench\` holds an invoice-like
+\`stream_source\`: bigint id, integers, bigint amount, date, text status, text memo, jsonb), so the
+projection's query of the read side cannot run as \`INSERT ... SELECT\`: Cinema streams the rows
+through Node into \`streamed_invoices\` of \`cinema_bench_write\`, in one transaction.
+
+- **cinema**: \`cinema.project(StreamedInvoices, {}, { fetch: false })\`, whose derivation returns the
+  read side's query builder (default \`batchSize\` and \`streamBatchSize\`).
+- **typeorm**: the hand-written loop: one transaction on the write side that deletes the table,
+  then pages of 1,000 entities read from the read side (keyset pagination with \`find\`), each
+  written with \`repository.upsert\`.
+
+Each run is a fresh Node process (forked; boot not timed), so its peak memory is its own:
+**peak RSS** is the child's \`process.resourceUsage().maxRSS\` (the kernel's high-water mark); RSS
+and heap are also sampled every 20 ms while the rows move. Rows/s = rows / wall time of the call.
+The target table is truncated, untimed, before every run, so the time is the streamed copy, not
+the deletion of the previous copy. The source table is read once before the rounds (warm cache).`;
+
+/** Scenario 3: rows streamed between two databases: throughput and memory, against a TypeORM loop. */
+export const streamedScenario: Scenario = {
+  id: 'streamed',
+  title: '3. Streamed path (read and write data sources differ)',
+  async run(ctx) {
+    const began = performance.now();
+    const { streamRows: large, streamRowsSmall: small } = ctx.sizes;
+    const readUrl = await ctx.database('cinema_bench');
+    const writeUrl = await ctx.database('cinema_bench_write');
+    await ctx.timedSetup(`stream source (${large.toLocaleString()} rows)`, () => withClient(readUrl, (c) => seedStreamSource(c, large)));
+    await withClient(writeUrl, (client) => client.query(STREAM_TARGET_DDL));
+    await withClient(readUrl, (client) => client.query(`SELECT SUM(length(memo)) FROM stream_source`));
+
+    const { rounds } = ctx.rounds({ full: 3, quick: 2 });
+    const truncate = async () => void (await withClient(writeUrl, (client) => client.query(`TRUNCATE streamed_invoices`)));
+    const contender = (kind: StreamJob['contender'], rows: number, label: string): Contender => ({
+      id: `${kind}-${rows}`,
+      label,
+      prepare: truncate,
+      run: async () => {
+        const result = await runStreamJob({ contender: kind, rows, readUrl, writeUrl });
+        return {
+          ms: result.ms,
+          extras: {
+            rowsPerSecond: Math.round(rows / (result.ms / 1000)),
+            maxRssMb: round2(result.maxRssMb),
+            sampledPeakRssMb: round2(result.sampledPeakRssMb),
+            peakHeapMb: round2(result.peakHeapMb),
+          },
+        };
+      },
+    });
+    const contenders = [
+      contender('cinema', large, `Cinema, ${large.toLocaleString()} rows`),
+      contender('typeorm', large, `TypeORM upsert loop, ${large.toLocaleString()} rows`),
+      contender('cinema', small, `Cinema, ${small.toLocaleString()} rows`),
+      contender('typeorm', small, `TypeORM upsert loop, ${small.toLocaleString()} rows`),
+    ];
+    ctx.log(`${this.title}: ${rounds} rounds, each run in its own process`);
+    // No warm-up round: every run is a cold process anyway, and the source was read above.
+    const results = await alternate(contenders, { warmups: 0, rounds, log: (line) => ctx.log(line) });
+    const rate = (id: string) => median(find(results, id).extras!.rowsPerSecond);
+    const rss = (id: string) => median(find(results, id).extras!.maxRssMb);
+    return {
+      id: this.id,
+      title: this.title,
+      definition: DEFINITION,
+      rounds,
+      warmups: 0,
+      contenders: results,
+      pairs: [pair(results, `cinema-${large}`, `typeorm-${large}`), pair(results, `cinema-${small}`, `typeorm-${small}`)],
+      metrics: [
+        ...results.flatMap((r) => [
+          { label: `${r.label}: rows/s (median)`, value: rate(r.id), unit: 'rows/s' },
+          { label: `${r.label}: peak RSS (median of maxRSS)`, value: rss(r.id), unit: 'MB' },
+          { label: `${r.label}: peak heap sampled (median)`, value: median(r.extras!.peakHeapMb), unit: 'MB' },
+        ]),
+      ],
+      targets: [
+        target(`Cinema rows/s at ${large.toLocaleString()} rows`, rate(`cinema-${large}`), 'at-least', 100_000, 'rows/s'),
+        target(
+          `Cinema peak RSS at ${large.toLocaleString()} rows / at ${small.toLocaleString()} rows`,
+          rss(`cinema-${large}`) / rss(`cinema-${small}`),
+          'at-most',
+          1.25,
+          'x',
+        ),
+      ],
+      notes: memoryNotes(results, large, small),
+      durationMs: performance.now() - began,
+    };
+  },
+};
+
+function memoryNotes(results: ContenderResult[], large: number, small: number): string[] {
+  const typeorm = (rows: number) => median(find(results, `typeorm-${rows}`).extras!.maxRssMb);
+  return [
+    `The TypeORM loop's peak RSS: ${typeorm(large).toFixed(0)} MB at ${large.toLocaleString()} rows, ${typeorm(small).toFixed(0)} MB at ${small.toLocaleString()} rows.`,
+  ];
+}
