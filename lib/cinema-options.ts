@@ -8,7 +8,7 @@ const DEFAULTS: ResolvedCinemaOptions = {
   concurrency: 4,
   timeout: 60_000,
   allowEmptyLens: false,
-  batchSize: 5_000,
+  batchSize: 1_000,
   streamBatchSize: 5_000,
   runHistory: 1_000,
   engine: 'inline',

@@ -56,15 +56,16 @@ export class RunRegistry {
     return [...this.runs.values()].filter((run) => run.status === 'pending' || run.status === 'running');
   }
 
-  /** Forgets the oldest finished runs beyond the history limit. */
-  trim(): void {
-    let finished = [...this.runs.values()].filter((run) => run.finishedAt).length;
-    for (const [id, run] of this.runs) {
-      if (finished <= this.options.runHistory) break;
-      if (run.finishedAt) {
-        this.runs.delete(id);
-        finished--;
-      }
+  /** Finished runs, oldest first. */
+  private readonly finished = new Set<string>();
+
+  /** Records that a run finished and forgets the oldest finished runs beyond the history limit. */
+  trim(finished: RunRecord<any>): void {
+    this.finished.add(finished.id);
+    for (const id of this.finished) {
+      if (this.finished.size <= this.options.runHistory) break;
+      this.finished.delete(id);
+      this.runs.delete(id);
     }
   }
 }

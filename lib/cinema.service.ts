@@ -203,7 +203,7 @@ export class CinemaService implements BeforeApplicationShutdown {
     } finally {
       run.finishedAt = new Date();
       run.durationMs = performance.now() - started;
-      this.runs.trim();
+      this.runs.trim(run);
       this.logger.debug(`${model.name} ${describeLens(lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
     }
   }

@@ -7,9 +7,10 @@ import type { DerivationContext, Row } from '../interfaces/derivation-context.in
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import { lockExpressions } from './advisory-locks.js';
+import { inlineIntegers } from './sql.js';
 import { copyIn } from './copy-text.js';
 import type { ProjectionModel } from './projection.model.js';
-import { ProjectionWriter, type PgClient } from './projection.writer.js';
+import { KeyConflict, ProjectionWriter, type PgClient } from './projection.writer.js';
 import { streamRows } from './row-stream.js';
 import type { Semaphore } from './semaphore.js';
 import { narrow, outputContext, outputOf, type OutputSource } from './slice.queries.js';
@@ -46,6 +47,9 @@ const CANCEL_GRACE_MS = 2_000;
  * the transaction back, so the previous slice stays as it was.
  */
 export class ProjectionRunner {
+  /** Projections whose rows met keys already in their table: they insert with `ON CONFLICT`. */
+  private readonly upserting = new WeakSet<ProjectionModel>();
+
   async run(model: ProjectionModel, options: NodeRunOptions, report: NodeReport): Promise<void> {
     const controller = new AbortController();
     const lensValues = options.lens.display;
@@ -58,7 +62,8 @@ export class ProjectionRunner {
     let releaseSlot: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
     let started: number | undefined;
-    const transaction = new Transaction(model);
+    // The rebuild may start over in a new transaction (see rebuildOrUpsert).
+    const current = { transaction: new Transaction(model) };
     try {
       releaseSlot = await options.slots.acquire(controller.signal);
       // The projection's own time starts with its transaction, not while it waits for a slot.
@@ -68,7 +73,7 @@ export class ProjectionRunner {
       }
       report.status = 'running';
       report.startedAt = new Date();
-      const work = this.rebuild(model, options, transaction, controller.signal, report);
+      const work = this.rebuildOrUpsert(model, options, current, controller.signal, report);
       work.catch(() => undefined);
       const aborted = new Promise<never>((_, reject) => {
         if (controller.signal.aborted) reject(controller.signal.reason);
@@ -79,7 +84,7 @@ export class ProjectionRunner {
         await Promise.race([work, aborted]);
       } catch (error) {
         // A timeout that lands while COMMIT is on the wire does not undo it: the commit decides.
-        if (transaction.committing) return await transaction.committing;
+        if (current.transaction.committing) return await current.transaction.committing;
         throw error;
       }
     } catch (error) {
@@ -87,12 +92,38 @@ export class ProjectionRunner {
       const interrupted = controller.signal.aborted;
       const overdue = options.timeout > 0 && started !== undefined && performance.now() - started >= options.timeout;
       abortWith(error);
-      await transaction.abandon(interrupted);
+      await current.transaction.abandon(interrupted);
       throw toFailure(model, lensValues, error, overdue ? options.timeout : undefined);
     } finally {
       clearTimeout(timer);
       options.signal.removeEventListener('abort', onRunAbort);
       releaseSlot?.();
+    }
+  }
+
+  /**
+   * Rebuilds with plain inserts; if one meets a key already in the table, rolls back and rebuilds
+   * again with `ON CONFLICT`, which this projection then keeps using.
+   */
+  private async rebuildOrUpsert(
+    model: ProjectionModel,
+    options: NodeRunOptions,
+    current: { transaction: Transaction },
+    signal: AbortSignal,
+    report: NodeReport,
+  ): Promise<void> {
+    const upsert = this.upserting.has(model);
+    try {
+      await this.rebuild(model, options, current.transaction, signal, report, upsert);
+    } catch (error) {
+      if (!(error instanceof KeyConflict) || upsert) throw error;
+      this.upserting.add(model);
+      await current.transaction.abandon(false);
+      signal.throwIfAborted();
+      report.deleted = 0;
+      report.written = 0;
+      current.transaction = new Transaction(model);
+      await this.rebuild(model, options, current.transaction, signal, report, true);
     }
   }
 
@@ -102,22 +133,22 @@ export class ProjectionRunner {
     transaction: Transaction,
     signal: AbortSignal,
     report: NodeReport,
+    upsert: boolean,
   ): Promise<void> {
     const { lens } = options;
     // Inputs are only built here (no rows are read); done before the locks are taken.
     const inputs = await this.prepareInputs(model, lens, signal);
-    const client = await transaction.begin();
     // PostgreSQL's own limit is a backstop, a little behind the timer that cancels and reports.
-    const params: unknown[] = [String(options.timeout > 0 ? options.timeout + STATEMENT_TIMEOUT_SLACK_MS : 0)];
+    const params: unknown[] = [options.timeout > 0 ? options.timeout + STATEMENT_TIMEOUT_SLACK_MS : 0];
     const locks = lockExpressions(model, lens, params);
-    // One round trip: bound every later statement, then wait for the slice's locks.
-    await client.query({
-      text: `SELECT set_config('statement_timeout', $1, true)${locks.map((l) => `, ${l}`).join('')}`,
-      values: params,
-    });
+    // Sent with BEGIN: bound every later statement, then wait for the slice's locks.
+    const client = await transaction.begin(
+      inlineIntegers(`SELECT set_config('statement_timeout', $1::text, true)${locks.map((l) => `, ${l}`).join('')}`, params),
+    );
 
     const valve = new Valve();
     const writer = new ProjectionWriter(model, lens, client, {
+      upsert,
       batchSize: options.batchSize,
       streamBatchSize: options.streamBatchSize,
       signal,
@@ -221,14 +252,28 @@ class Transaction {
     return this.runner!.manager;
   }
 
-  async begin(): Promise<PgClient> {
+  /**
+   * Connects and opens the transaction with `prelude` (a statement without parameters) in the
+   * same round trip as BEGIN.
+   */
+  async begin(prelude: string): Promise<PgClient> {
     this.runner = this.model.write!.createQueryRunner('master');
     this.connecting = this.runner.connect();
     const raw = (await this.connecting) as PgClient & { processID?: number; query<T>(stream: T): T };
     this.connected = true;
     if (this.closed) throw new Error('the transaction was closed');
     this.pid = raw.processID;
-    await this.runner.startTransaction();
+    const state = this.runner as QueryRunner & { transactionDepth?: unknown };
+    if (state.transactionDepth === 0 && !state.isTransactionActive) {
+      // TypeORM's own bookkeeping, as startTransaction() sets it (before the statement, so that
+      // a failure is rolled back), for the manager handed to derivations and for commit/rollback.
+      (state as { isTransactionActive: boolean }).isTransactionActive = true;
+      state.transactionDepth = 1;
+      await raw.query({ text: `BEGIN; ${prelude}` });
+    } else {
+      await this.runner.startTransaction();
+      await raw.query({ text: prelude });
+    }
     // Refuses statements once closed: a derivation still running after a timeout must not reach
     // the pooled connection after it was handed to someone else.
     return {

@@ -18,6 +18,8 @@ export interface PgClient {
 }
 
 export interface WriterOptions {
+  /** Insert with `ON CONFLICT` from the start (after a {@link KeyConflict}). */
+  upsert: boolean;
   batchSize: number;
   streamBatchSize: number;
   signal: AbortSignal;
@@ -31,6 +33,20 @@ const QUEUED_BATCHES_HIGH_WATER = 2;
 const UNIQUE_VIOLATION = '23505';
 /** `cardinality_violation`: an `ON CONFLICT DO UPDATE` met the same key twice. */
 const CARDINALITY_VIOLATION = '21000';
+
+
+/**
+ * A plain insert met a key already in the table (held by a row outside the slice, or derived
+ * twice). Not an error users see: the runner rebuilds the projection in upsert mode.
+ */
+export class KeyConflict extends Error {
+  constructor(
+    readonly projection: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${projection}: a derived key is already in the table`);
+  }
+}
 
 /** One derived row, already in COPY text, with the columns (database names) it sets. */
 class StagedRow {
@@ -57,9 +73,9 @@ interface Stage {
  * derivations return, in PostgreSQL when it can (`INSERT ... SELECT`), else by streaming rows
  * with `COPY` into a temporary table and inserting from there in one statement.
  *
- * Inserts are plain first, under a savepoint: `ON CONFLICT` costs PostgreSQL a speculative
- * insertion per row (about twice the time of a plain insert), and once the slice is deleted a
- * conflict is the exception. When one happens, the insert is redone with the conflict clause.
+ * Inserts are plain: `ON CONFLICT` costs PostgreSQL a speculative insertion per row (about twice
+ * the time of a plain insert), and once the slice is deleted a conflict is the exception. When one
+ * happens, the whole rebuild is done again with the conflict clause (see `KeyConflict`).
  */
 export class ProjectionWriter {
   readonly paths = new Set<'insert-select' | 'stream'>();
@@ -137,7 +153,12 @@ export class ProjectionWriter {
     if (!local) return this.copyQuery(qb.connection, select, values, columns);
 
     this.paths.add('insert-select');
-    const insert = `INSERT INTO ${this.table.path} (${columns.map(quoteIdent).join(', ')}) ${select}`;
+    // A whole table's rows in key order fill the key's index page by page (13% faster measured).
+    const keyOutputs = this.table.conflictTarget.map((column) => byProperty.get(this.table.byColumn.get(column)!.property));
+    const order = this.lens.empty && keyOutputs.every((output) => output !== undefined)
+      ? ` ORDER BY ${keyOutputs.map((output) => `"src".${quoteIdent(output!)}`).join(', ')}`
+      : '';
+    const insert = `INSERT INTO ${this.table.path} (${columns.map(quoteIdent).join(', ')}) ${select}${order}`;
     return this.insert(insert, `${insert} ${conflictClause(this.table, columns)}`, values);
   }
 
@@ -323,31 +344,25 @@ export class ProjectionWriter {
   }
 
   /**
-   * A plain `INSERT` under a savepoint; if it meets a key already in the table, the same rows
-   * again with `upsert`'s `ON CONFLICT` clause. Returns the rows written.
+   * The plain `INSERT`, or in upsert mode the one with `ON CONFLICT`. A plain insert that meets a
+   * key already in the table throws {@link KeyConflict}: the transaction is lost, and the runner
+   * rebuilds the projection again in upsert mode.
    */
   private async insert(plain: string, upsert: string, values: unknown[]): Promise<number> {
-    await this.client.query({ text: 'SAVEPOINT "cinema_insert"' });
-    let result;
     try {
-      result = await this.client.query({ text: plain, values });
+      const result = await this.client.query({ text: this.options.upsert ? upsert : plain, values });
+      return result.rowCount ?? 0;
     } catch (error) {
-      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-      await this.client.query({ text: 'ROLLBACK TO SAVEPOINT "cinema_insert"' });
-      try {
-        result = await this.client.query({ text: upsert, values });
-      } catch (retry) {
-        if ((retry as { code?: string }).code !== CARDINALITY_VIOLATION) throw retry;
-        throw new InvalidRowError(
-          this.model.name,
-          '',
-          `its query derives more than one row for the same key (${this.table.conflictTarget.join(', ')})`,
-          'Derive one row per key, for example with GROUP BY or DISTINCT ON.',
-        );
-      }
+      const code = (error as { code?: string }).code;
+      if (code === UNIQUE_VIOLATION && !this.options.upsert) throw new KeyConflict(this.model.name, error);
+      if (code !== CARDINALITY_VIOLATION) throw error;
+      throw new InvalidRowError(
+        this.model.name,
+        '',
+        `its query derives more than one row for the same key (${this.table.conflictTarget.join(', ')})`,
+        'Derive one row per key, for example with GROUP BY or DISTINCT ON.',
+      );
     }
-    await this.client.query({ text: 'RELEASE SAVEPOINT "cinema_insert"' });
-    return result.rowCount ?? 0;
   }
 
   /** A derived row as a COPY line, validated against the table. */

@@ -58,3 +58,17 @@ export function hash64(text: string): string {
 export function snakeCase(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 }
+
+/**
+ * Puts integer parameters into SQL text as literals, for a statement sent with the simple
+ * protocol (several statements in one round trip). Only integers Cinema computed itself
+ * (timeouts, lock keys) come here; anything else throws.
+ */
+export function inlineIntegers(sql: string, params: readonly unknown[]): string {
+  return sql.replace(/\$(\d+)/g, (_, index: string) => {
+    const value = params[Number(index) - 1];
+    const text = typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
+    if (typeof text !== 'string' || !/^-?\d{1,20}$/.test(text)) throw new Error(`not an integer parameter: ${String(value)}`);
+    return `(${text})`;
+  });
+}

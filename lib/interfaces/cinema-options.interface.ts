@@ -36,8 +36,9 @@ export interface CinemaModuleOptions {
    */
   allowEmptyLens?: boolean;
   /**
-   * Rows per `COPY` when derived rows are written from Node (the streamed path).
-   * @default 5000
+   * Rows per `COPY` when derived rows are written from Node (the streamed path). Larger batches
+   * are no faster and let the process's memory grow with the row count.
+   * @default 1000
    */
   batchSize?: number;
   /**

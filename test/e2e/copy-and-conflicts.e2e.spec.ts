@@ -78,8 +78,10 @@ describe('rows copied from Node and keys that conflict', () => {
       { id: 1, orgId: 1, version: 2 },
       { id: 3, orgId: 1, version: 2 },
     ];
-    const rows = await t.cinema.project(CopyKeyed, { orgId: 1 });
-    expect(rows).toHaveLength(2);
+    const run = await t.cinema.project(CopyKeyed, { orgId: 1 }, { async: true });
+    expect(await run.result).toHaveLength(2);
+    // Rebuilt a second time with ON CONFLICT: counted once.
+    expect(run.nodes.find((node) => node.projection === 'CopyKeyed')).toMatchObject({ deleted: 2, written: 2, paths: ['stream'] });
     expect(await t.dataSource().query(`SELECT id, org_id, version FROM copy_keyed ORDER BY id`)).toEqual([
       { id: 1, org_id: 1, version: 2 },
       { id: 3, org_id: 1, version: 2 },
