@@ -5,7 +5,7 @@ import { InvalidLensError } from '../../lib/index.js';
 import { lockExpressions } from '../../lib/engines/advisory-locks.js';
 import { conflictClause, type ProjectionModel, type TableModel } from '../../lib/engines/projection.model.js';
 import { narrow } from '../../lib/engines/slice.queries.js';
-import { quoteIdent, quoteTable } from '../../lib/engines/sql.js';
+import { inlineIntegers, quoteIdent, quoteTable } from '../../lib/engines/sql.js';
 import { normalizeLens, positionalBinder, renderConditions } from '../../lib/lens/lens.js';
 
 const HOSTILE = [
@@ -98,5 +98,17 @@ describe('identifiers and values in the SQL Cinema writes', () => {
     const { quoted, rest } = identifiers(clause);
     expect(quoted).toEqual([HOSTILE[0], HOSTILE[4], HOSTILE[4]]);
     expect(rest).toBe('ON CONFLICT (<id>) DO UPDATE SET <id> = EXCLUDED.<id>');
+  });
+});
+
+describe('integers inlined into the BEGIN message', () => {
+  it('inlines computed integers, each in parentheses', () => {
+    expect(inlineIntegers('SELECT f($1::text), g($2::int4, $3::int8), h($10)', [60250, -2000732102, '-9223372036854775808', 0, 0, 0, 0, 0, 0, 7n])).toBe(
+      'SELECT f((60250)::text), g((-2000732102)::int4, (-9223372036854775808)::int8), h((7))',
+    );
+  });
+
+  it.each([[`1); DROP TABLE accounts; --`], ['1.5'], [1.5], [Number.NaN], [null], [undefined], [{ toString: () => '1' }]])('refuses %s', (value) => {
+    expect(() => inlineIntegers('SELECT $1', [value])).toThrow(/not an integer parameter/);
   });
 });
