@@ -12,6 +12,8 @@ export interface BenchDataSource {
   entities?: Type<unknown>[];
   /** Create the projections' tables from their entities. */
   synchronize?: boolean;
+  /** Migrations run at boot (the queue engine's, for instance). */
+  migrations?: Type<unknown>[];
   poolSize?: number;
 }
 
@@ -41,6 +43,8 @@ export async function bootBenchApp(options: {
           url: source.url,
           entities: source.entities ?? [],
           synchronize: source.synchronize ?? false,
+          migrations: source.migrations ?? [],
+          migrationsRun: (source.migrations ?? []).length > 0,
           autoLoadEntities: true,
           entitySkipConstructor: true,
           poolSize: source.poolSize ?? 10,

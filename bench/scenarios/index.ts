@@ -2,8 +2,9 @@ import type { Scenario } from '../scenario.interface.js';
 import { fullRebuildScenario } from './full-rebuild.scenario.js';
 import { oneOrgSliceScenario } from './one-org-slice.scenario.js';
 import { overheadScenario } from './overhead.scenario.js';
+import { queueScenario } from './queue.scenario.js';
 import { schedulingScenario } from './scheduling.scenario.js';
 import { streamedScenario } from './streamed.scenario.js';
 
-/** The issue's scenarios, in its order. */
-export const SCENARIOS: readonly Scenario[] = [oneOrgSliceScenario, fullRebuildScenario, streamedScenario, schedulingScenario, overheadScenario];
+/** The issues' scenarios, in their order. */
+export const SCENARIOS: readonly Scenario[] = [oneOrgSliceScenario, fullRebuildScenario, streamedScenario, schedulingScenario, overheadScenario, queueScenario];

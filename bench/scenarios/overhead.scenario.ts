@@ -18,7 +18,7 @@ time, so every millisecond Cinema adds shows up in the wall time.
 
 **Overhead per projection** = (median Cinema wall time − median hand-written wall time) / ${LENGTH}:
 what Cinema adds per projection for planning, scheduling, pooled connections, its advisory lock
-and \`statement_timeout\` round trip, \`ON CONFLICT\` and bookkeeping.`;
+and \`statement_timeout\` (sent with \`BEGIN\`) and bookkeeping.`;
 
 /** Scenario 5: orchestration overhead per projection on a graph where PostgreSQL does almost nothing. */
 export const overheadScenario: Scenario = {
