@@ -6,6 +6,7 @@ import type { Lens } from './interfaces/lens.interface.js';
 
 /** The mutable record behind a `CinemaRun` handle. */
 export class RunRecord<P = unknown> implements CinemaRun<P> {
+  readonly engine = 'inline' as const;
   status: RunStatus = 'pending';
   finishedAt?: Date;
   durationMs?: number;
@@ -20,21 +21,26 @@ export class RunRecord<P = unknown> implements CinemaRun<P> {
     readonly nodes: NodeReport[],
   ) {}
 
-  /** A plain summary (errors as name and message), e.g. for an HTTP response or a log line. */
   toJSON(): Record<string, unknown> {
-    const error = (e?: Error) => (e ? { name: e.name, message: e.message } : undefined);
-    return {
-      id: this.id,
-      projection: this.projection,
-      lens: this.lens,
-      status: this.status,
-      createdAt: this.createdAt,
-      finishedAt: this.finishedAt,
-      durationMs: this.durationMs,
-      error: error(this.error),
-      nodes: this.nodes.map((node) => ({ ...node, error: error(node.error) })),
-    };
+    return runToJSON(this);
   }
+}
+
+/** A plain summary of a run (errors as name and message), e.g. for an HTTP response or a log line. */
+export function runToJSON(run: CinemaRun<any>): Record<string, unknown> {
+  const error = (e?: Error) => (e ? { name: e.name, message: e.message } : undefined);
+  return {
+    id: run.id,
+    engine: run.engine,
+    projection: run.projection,
+    lens: run.lens,
+    status: run.status,
+    createdAt: run.createdAt,
+    finishedAt: run.finishedAt,
+    durationMs: run.durationMs,
+    error: error(run.error),
+    nodes: run.nodes.map((node) => ({ ...node, error: error(node.error) })),
+  };
 }
 
 /** Runs of this process, by id: the running ones and the last `runHistory` finished ones. */

@@ -65,6 +65,8 @@ export interface NodeReport {
 
 export interface CinemaRun<P = unknown> {
   readonly id: string;
+  /** Where it runs: this process (`'inline'`) or the job queue (`'queue'`). */
+  readonly engine: 'inline' | 'queue';
   readonly projection: string;
   readonly lens: Lens<P>;
   readonly status: RunStatus;

@@ -51,7 +51,9 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
   });
 
   it('writes the same tables as the inline engine', async () => {
-    await api.cinema.project(Z, {}, { fetch: false });
+    const inlineRun = await api.cinema.project(Z, {}, { fetch: false, async: true });
+    await inlineRun.result;
+    expect(inlineRun.toJSON()).toMatchObject({ id: inlineRun.id, engine: 'inline', status: 'succeeded' });
     const inline = await tables(api);
     expect(inline).toEqual(expected(1));
     for (const name of NODES) await api.dataSource().query(`TRUNCATE dag_${name}`);
@@ -67,6 +69,7 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
     await run.result;
     const found = (await api.cinema.awaitRun(run.id)) as CinemaRun & { nodes: { projection: string; status: string; attempts?: number; startedAt?: Date; finishedAt?: Date }[] };
     expect(found.status).toBe('succeeded');
+    expect(found.toJSON()).toMatchObject({ id: run.id, engine: 'queue', status: 'succeeded', projection: 'z', lens: { orgId: 2 } });
     const byName = new Map(found.nodes.map((node) => [node.projection, node]));
     expect(byName.get('orgs')).toMatchObject({ virtual: true, status: 'succeeded' });
     for (const name of NODES) expect(byName.get(name)).toMatchObject({ status: 'succeeded', attempts: 1 });

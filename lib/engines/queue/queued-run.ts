@@ -1,3 +1,4 @@
+import { runToJSON } from '../../cinema-run.registry.js';
 import { ProjectionFailedError } from '../../errors/projection-failed.error.js';
 import type { Lens } from '../../interfaces/lens.interface.js';
 import type { CinemaRun, NodeReport, NodeStatus, RunStatus } from '../../interfaces/run.interface.js';
@@ -14,7 +15,7 @@ const NODE_STATUS: Record<StoredNode['status'], NodeStatus> = {
 
 /** A run of the queue engine as `CinemaService` hands it out: the recorded state, refreshed on completion. */
 export class QueuedRun<P = unknown> implements CinemaRun<P> {
-  readonly engine = 'queue';
+  readonly engine = 'queue' as const;
   status: RunStatus;
   createdAt: Date;
   finishedAt?: Date;
@@ -61,19 +62,7 @@ export class QueuedRun<P = unknown> implements CinemaRun<P> {
   }
 
   toJSON(): Record<string, unknown> {
-    const error = (e?: Error) => (e ? { name: e.name, message: e.message } : undefined);
-    return {
-      id: this.id,
-      engine: this.engine,
-      projection: this.projection,
-      lens: this.lens,
-      status: this.status,
-      createdAt: this.createdAt,
-      finishedAt: this.finishedAt,
-      durationMs: this.durationMs,
-      error: error(this.error),
-      nodes: this.nodes.map((node) => ({ ...node, error: error(node.error) })),
-    };
+    return runToJSON(this);
   }
 
   /** The run's error as the inline engine reports it: the first failure, what it skipped, the others. */
