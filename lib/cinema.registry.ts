@@ -23,6 +23,7 @@ import { integer } from './cinema-options.js';
 export class ProjectionRegistry implements OnModuleInit {
   private readonly models = new Map<Type<unknown>, ProjectionModel>();
   private projectionGraph?: ProjectionGraph<ProjectionModel>;
+  private readonly plans = new Map<ProjectionModel, Map<string, PlannedNode<ProjectionModel>[]>>();
 
   constructor(
     private readonly explorer: CinemaExplorer,
@@ -78,7 +79,12 @@ export class ProjectionRegistry implements OnModuleInit {
    * writes. Throws before anything is deleted.
    */
   async plan(model: ProjectionModel, lens: NormalizedLens, skipDependencies: boolean): Promise<PlannedNode<ProjectionModel>[]> {
-    const plan = this.graph.plan(model, skipDependencies);
+    // The graph does not change after startup: each projection's plan is computed once.
+    const key = `${skipDependencies}`;
+    let byModel = this.plans.get(model);
+    if (!byModel) this.plans.set(model, (byModel = new Map()));
+    let plan = byModel.get(key);
+    if (!plan) byModel.set(key, (plan = this.graph.plan(model, skipDependencies)));
     if (lens.keys.length === 0) return plan;
     const touched = new Set<ProjectionModel>();
     for (const node of plan) {

@@ -130,11 +130,12 @@ export class ProjectionWriter {
   private async writeQuery(qb: SelectQueryBuilder<any>): Promise<number> {
     const local = sameDatabase(qb.connection, this.write);
     // The write transaction may see tables the read pool does not (temporary, uncommitted).
-    const outputs = await describeColumns(qb, local ? this.client : undefined);
+    // Built once: TypeORM's getQuery() rescans the whole text for aliases each time.
+    const [sql, params] = qb.getQueryAndParameters();
+    const outputs = await describeColumns(qb, local ? this.client : undefined, [sql, params]);
     const targets = outputs.map((name) => this.targetOf(name, `its query selects "${name}"`));
     const written = new Set(targets.map((column) => column.property));
     this.assertRequired((field) => written.has(field), 'its query does not select');
-    const [sql, params] = qb.getQueryAndParameters();
     const values = [...params];
     const byProperty = new Map(targets.map((column, i) => [column.property, outputs[i]]));
     const where = renderConditions(

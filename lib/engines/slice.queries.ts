@@ -32,9 +32,11 @@ const DESCRIBE_CACHE_LIMIT = 500;
 export async function describeColumns(
   qb: SelectQueryBuilder<any>,
   client?: { query(config: { text: string; values?: unknown[] }): Promise<{ fields?: { name: string }[] }> },
+  /** The query's SQL and parameters, when the caller has built them already. */
+  built: [string, unknown[]] = qb.getQueryAndParameters(),
 ): Promise<readonly string[]> {
   const dataSource = qb.connection;
-  const [sql, params] = qb.getQueryAndParameters();
+  const [sql, params] = built;
   let cache = describeCache.get(dataSource);
   if (!cache) describeCache.set(dataSource, (cache = new Map()));
   const hit = cache.get(sql);
