@@ -136,15 +136,18 @@ export class ProjectionRunner {
     upsert: boolean,
   ): Promise<void> {
     const { lens } = options;
-    // Inputs are only built here (no rows are read); done before the locks are taken.
-    const inputs = await this.prepareInputs(model, lens, signal);
     // PostgreSQL's own limit is a backstop, a little behind the timer that cancels and reports.
     const params: unknown[] = [options.timeout > 0 ? options.timeout + STATEMENT_TIMEOUT_SLACK_MS : 0];
     const locks = lockExpressions(model, lens, params);
     // Sent with BEGIN: bound every later statement, then wait for the slice's locks.
-    const client = await transaction.begin(
+    const client = await transaction.connect();
+    const opening = transaction.open(
       inlineIntegers(`SELECT set_config('statement_timeout', $1::text, true)${locks.map((l) => `, ${l}`).join('')}`, params),
     );
+    opening.catch(() => undefined);
+    // The inputs (queries, no rows read) are built while BEGIN is on the wire.
+    const inputs = await this.prepareInputs(model, lens, signal);
+    await opening;
 
     const valve = new Valve();
     const writer = new ProjectionWriter(model, lens, client, {
@@ -195,15 +198,23 @@ export class ProjectionRunner {
       stream: streamOf,
     };
 
-    if (model.dematerialize) await ctx.dematerialize();
+    // The first derivation is called while the DELETE is on the wire: whatever it sends on the
+    // write connection queues behind the DELETE, and its rows are written after it.
+    let deleting = model.dematerialize ? ctx.dematerialize() : undefined;
+    deleting?.catch(() => undefined);
     for (const derivation of model.derivations) {
       const args = derivation.inputs.map((input) =>
         derivation.mode === 'query' ? queryOf(input.target) : streamOf(input.target),
       );
-      const result = await model.instance[derivation.method](...args, ctx);
+      const deriving = Promise.resolve().then(() => model.instance[derivation.method](...args, ctx));
+      deriving.catch(() => undefined);
+      if (deleting) await deleting;
+      deleting = undefined;
+      const result = await deriving;
       signal.throwIfAborted();
       await ctx.materialize(result);
     }
+    if (deleting) await deleting;
     signal.throwIfAborted();
     report.paths = [...writer.paths];
     if (options.beforeCommit) {
@@ -241,6 +252,7 @@ class Transaction {
   /** Set once COMMIT is sent: from then on the outcome is the commit's, not a timeout's. */
   committing?: Promise<void>;
   private runner?: QueryRunner;
+  private raw?: PgClient;
   private connecting?: Promise<unknown>;
   private connected = false;
   private closed = false;
@@ -252,34 +264,37 @@ class Transaction {
     return this.runner!.manager;
   }
 
-  /**
-   * Connects and opens the transaction with `prelude` (a statement without parameters) in the
-   * same round trip as BEGIN.
-   */
-  async begin(prelude: string): Promise<PgClient> {
+  /** A pooled connection of the write data source, guarded: it refuses statements once closed. */
+  async connect(): Promise<PgClient> {
     this.runner = this.model.write!.createQueryRunner('master');
     this.connecting = this.runner.connect();
     const raw = (await this.connecting) as PgClient & { processID?: number; query<T>(stream: T): T };
     this.connected = true;
     if (this.closed) throw new Error('the transaction was closed');
     this.pid = raw.processID;
+    this.raw = raw;
+    // A derivation still running after a timeout must not reach the pooled connection after it
+    // was handed to someone else.
+    return {
+      query: (config) => (this.closed ? Promise.reject(new Error('the transaction was closed')) : raw.query(config)),
+      copy: (text, data) => (this.closed ? Promise.reject(new Error('the transaction was closed')) : copyIn(raw, text, data)),
+    };
+  }
+
+  /** Opens the transaction with `prelude` (a statement without parameters) in BEGIN's round trip. */
+  async open(prelude: string): Promise<void> {
+    if (this.closed) throw new Error('the transaction was closed');
     const state = this.runner as QueryRunner & { transactionDepth?: unknown };
     if (state.transactionDepth === 0 && !state.isTransactionActive) {
       // TypeORM's own bookkeeping, as startTransaction() sets it (before the statement, so that
       // a failure is rolled back), for the manager handed to derivations and for commit/rollback.
       (state as { isTransactionActive: boolean }).isTransactionActive = true;
       state.transactionDepth = 1;
-      await raw.query({ text: `BEGIN; ${prelude}` });
+      await this.raw!.query({ text: `BEGIN; ${prelude}` });
     } else {
-      await this.runner.startTransaction();
-      await raw.query({ text: prelude });
+      await this.runner!.startTransaction();
+      await this.raw!.query({ text: prelude });
     }
-    // Refuses statements once closed: a derivation still running after a timeout must not reach
-    // the pooled connection after it was handed to someone else.
-    return {
-      query: (config) => (this.closed ? Promise.reject(new Error('the transaction was closed')) : raw.query(config)),
-      copy: (text, data) => (this.closed ? Promise.reject(new Error('the transaction was closed')) : copyIn(raw, text, data)),
-    };
   }
 
   commit(): Promise<void> {
