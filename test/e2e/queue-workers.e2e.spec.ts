@@ -82,24 +82,30 @@ describe('the queue engine with worker processes (npm run worker)', () => {
     expect(processes.map((row: { pid: string }) => Number(row.pid)).sort()).toEqual(workers.map((w) => w.child.pid).sort());
   });
 
+  /** Runs org `orgId` on the queue while invoices are locked; resolves once a worker's derivation waits on the lock. */
+  const blockedRun = async (blocker: pg.Client, orgId: number) => {
+    await blocker.query('BEGIN');
+    // The derivation's INSERT ... SELECT waits on this lock, inside PostgreSQL.
+    await blocker.query('LOCK TABLE invoices IN ACCESS EXCLUSIVE MODE');
+    const run = await cinema.project(OrgReceivables, { orgId }, { engine: 'queue', async: true, fetch: false });
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const [node] = await dataSource.query(`SELECT worker FROM cinema.run_nodes WHERE run_id = $1 AND status = 'running'`, [run.id]);
+      const [waiting] = await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`);
+      if (node && waiting.n > 0) {
+        const holder = node.worker as string;
+        return { run, holder, worker: workers.find((worker) => worker.child.pid === Number(holder.split('/')[1]))! };
+      }
+    }
+  };
+
   it('hands the node of a worker killed mid-derivation to another worker; the run completes with nothing lost or doubled', async () => {
     await dataSource.query(`UPDATE invoices SET status = 'paid' WHERE org_id = 7 AND status = 'open'`);
     const blocker = new pg.Client({ connectionString: db.url });
     await blocker.connect();
     try {
-      // The derivation's INSERT ... SELECT waits on this lock, inside PostgreSQL.
-      await blocker.query('BEGIN');
-      await blocker.query('LOCK TABLE invoices IN ACCESS EXCLUSIVE MODE');
       const started = Date.now();
-      const run = await cinema.project(OrgReceivables, { orgId: 7 }, { engine: 'queue', async: true, fetch: false });
-      let holder: string | undefined;
-      while (!holder) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        const [node] = await dataSource.query(`SELECT worker FROM cinema.run_nodes WHERE run_id = $1 AND status = 'running'`, [run.id]);
-        const [waiting] = await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`);
-        if (node && waiting.n > 0) holder = node.worker;
-      }
-      const victim = workers.find((worker) => worker.child.pid === Number(holder!.split('/')[1]))!;
+      const { run, holder, worker: victim } = await blockedRun(blocker, 7);
       victim.child.kill('SIGKILL');
       expect(await victim.exited).toBeNull();
       await blocker.query('ROLLBACK');
@@ -112,6 +118,32 @@ describe('the queue engine with worker processes (npm run worker)', () => {
       expect(receivables.worker).not.toBe(holder);
       expect(await receivablesOf(dataSource, 'org_id = 7')).toEqual(await truthReceivables(dataSource, 'org_id = 7'));
       expect(await orgReceivablesOf(dataSource, 'org_id = 7')).toEqual(await truthOrgReceivables(dataSource, 'org_id = 7'));
+    } finally {
+      await blocker.end();
+    }
+  });
+
+  it("puts the node of a worker stopped with SIGTERM back on the queue at no attempt's cost; the worker exits promptly", async () => {
+    await dataSource.query(`UPDATE invoices SET status = 'paid' WHERE org_id = 9 AND status = 'open'`);
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      const { run, holder, worker } = await blockedRun(blocker, 9);
+      const signalled = Date.now();
+      worker.child.kill('SIGTERM');
+      // Nest's shutdown hooks roll the node back, requeue it, close the pools, then re-raise the signal.
+      await worker.exited;
+      expect(worker.child.signalCode).toBe('SIGTERM');
+      expect(Date.now() - signalled).toBeLessThan(10_000);
+      await blocker.query('ROLLBACK');
+
+      await run.result;
+      const done = await cinema.awaitRun(run.id);
+      const receivables = done.nodes.find((node) => node.projection === 'AccountsReceivable')!;
+      expect(receivables).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(receivables.worker).not.toBe(holder);
+      expect(await receivablesOf(dataSource, 'org_id = 9')).toEqual(await truthReceivables(dataSource, 'org_id = 9'));
+      expect(await orgReceivablesOf(dataSource, 'org_id = 9')).toEqual(await truthOrgReceivables(dataSource, 'org_id = 9'));
     } finally {
       await blocker.end();
     }
