@@ -204,7 +204,9 @@ export class CinemaService implements BeforeApplicationShutdown {
       run.finishedAt = new Date();
       run.durationMs = performance.now() - started;
       this.runs.trim(run);
-      this.logger.debug(`${model.name} ${describeLens(lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
+      if (Logger.isLevelEnabled('debug')) {
+        this.logger.debug(`${model.name} ${describeLens(lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
+      }
     }
   }
 
