@@ -1,4 +1,5 @@
-import type { ContenderResult, PairResult, TargetResult } from './results.interface.js';
+import type { ContenderResult, PairResult, ScenarioResult, TargetResult } from './results.interface.js';
+import type { Scenario } from './scenario.interface.js';
 
 /** What one round of a contender measured; a contender that returns nothing is timed around `run`. */
 export interface Sample {
@@ -35,7 +36,7 @@ export async function alternate(contenders: readonly Contender[], options: Alter
     const line: string[] = [];
     for (const contender of order) {
       await contender.prepare?.(round);
-      const sample = await measure(contender, round);
+      const sample = await timeRound(contender, round);
       if (measured) samples.get(contender.id)!.push(sample);
       line.push(`${contender.id} ${formatMs(sample.ms)}`);
     }
@@ -44,7 +45,7 @@ export async function alternate(contenders: readonly Contender[], options: Alter
   return contenders.map((c) => summarize(c, samples.get(c.id)!));
 }
 
-async function measure(contender: Contender, round: number): Promise<Sample> {
+async function timeRound(contender: Contender, round: number): Promise<Sample> {
   const started = performance.now();
   const reported = await contender.run(round);
   return reported ?? { ms: performance.now() - started };
@@ -109,4 +110,35 @@ export function round2(value: number): number {
 
 export function round3(value: number): number {
   return Math.round(value * 1000) / 1000;
+}
+
+/** Logs a scenario's rounds, then runs its contenders alternately (see {@link alternate}). */
+export function measure(
+  ctx: { log(line: string): void },
+  title: string,
+  contenders: readonly Contender[],
+  options: { warmups: number; rounds: number },
+): Promise<ContenderResult[]> {
+  ctx.log(`${title}: ${options.warmups} warm-up + ${options.rounds} rounds`);
+  return alternate(contenders, { ...options, log: (line) => ctx.log(line) });
+}
+
+/** A scenario's result: its identity and duration filled in, lists empty unless given. */
+export function scenarioResult(
+  scenario: Scenario,
+  definition: string,
+  began: number,
+  parts: Pick<ScenarioResult, 'rounds' | 'warmups' | 'contenders'> & Partial<Pick<ScenarioResult, 'pairs' | 'metrics' | 'targets' | 'notes'>>,
+): ScenarioResult {
+  return {
+    id: scenario.id,
+    title: scenario.title,
+    definition,
+    pairs: [],
+    metrics: [],
+    targets: [],
+    notes: [],
+    ...parts,
+    durationMs: performance.now() - began,
+  };
 }

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { CinemaService } from '../../lib/index.js';
 import { OrgReceivables } from '../../sample-app/src/receivables/org-receivables.projection.js';
-import { alternate, find, pair, target, type Contender } from '../harness.js';
+import { find, measure, pair, scenarioResult, target, type Contender } from '../harness.js';
 import {
   FULL_SQL,
   FULL_TRUNCATE_SQL,
@@ -61,13 +61,9 @@ export const fullRebuildScenario: Scenario = {
       },
       { id: 'hand-sql-truncate', label: 'hand-written SQL with TRUNCATE, one transaction', prepare: vacuum, run: () => script(dataSource, FULL_TRUNCATE_SQL) },
     ];
-    ctx.log(`${this.title}: ${warmups} warm-up + ${rounds} rounds`);
-    const results = await alternate(contenders, { warmups, rounds, log: (line) => ctx.log(line) });
+    const results = await measure(ctx, this.title, contenders, { warmups, rounds });
     const cinemaMs = find(results, 'cinema').medianMs;
-    return {
-      id: this.id,
-      title: this.title,
-      definition: DEFINITION,
+    return scenarioResult(this, DEFINITION, began, {
       rounds,
       warmups,
       contenders: results,
@@ -77,14 +73,11 @@ export const fullRebuildScenario: Scenario = {
         pair(results, 'cinema', 'refresh-concurrently'),
         pair(results, 'cinema', 'hand-sql-truncate'),
       ],
-      metrics: [],
       targets: [
         target('Cinema / hand-written SQL', cinemaMs / find(results, 'hand-sql').medianMs, 'at-most', 1.25, 'x'),
         target('Cinema / REFRESH MATERIALIZED VIEW', cinemaMs / find(results, 'refresh').medianMs, 'at-most', 1.5, 'x'),
       ],
-      notes: [],
-      durationMs: performance.now() - began,
-    };
+    });
   },
 };
 

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { CinemaService } from '../../lib/index.js';
 import { AccountsReceivable } from '../../sample-app/src/receivables/accounts-receivable.projection.js';
-import { alternate, find, pair, target, type Contender } from '../harness.js';
+import { find, measure, pair, scenarioResult, target, type Contender } from '../harness.js';
 import {
   REFRESH_ACCOUNTS_RECEIVABLE,
   REFRESH_ACCOUNTS_RECEIVABLE_CONCURRENTLY,
@@ -66,13 +66,9 @@ export const oneOrgSliceScenario: Scenario = {
         },
       },
     ];
-    ctx.log(`${this.title}: ${warmups} warm-up + ${rounds} rounds`);
-    const results = await alternate(contenders, { warmups, rounds, log: (line) => ctx.log(line) });
+    const results = await measure(ctx, this.title, contenders, { warmups, rounds });
     const cinemaMs = find(results, 'cinema').medianMs;
-    return {
-      id: this.id,
-      title: this.title,
-      definition: DEFINITION,
+    return scenarioResult(this, DEFINITION, began, {
       rounds,
       warmups,
       contenders: results,
@@ -82,14 +78,11 @@ export const oneOrgSliceScenario: Scenario = {
         pair(results, 'cinema', 'refresh-concurrently'),
         pair(results, 'cinema-rows', 'hand-sql-rows'),
       ],
-      metrics: [],
       targets: [
         target('Cinema / hand-written SQL', cinemaMs / find(results, 'hand-sql').medianMs, 'at-most', 1.25, 'x'),
         target('REFRESH MATERIALIZED VIEW / Cinema (speed-up)', find(results, 'refresh').medianMs / cinemaMs, 'at-least', 50, 'x'),
       ],
-      notes: [],
-      durationMs: performance.now() - began,
-    };
+    });
   },
 };
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { bootBenchApp } from '../apps/bench-app.js';
 import { ChainSeed, buildTrivialChain, chainTable } from '../fixtures/trivial-chain.fixture.js';
-import { alternate, find, pair, round2, target, type Contender } from '../harness.js';
+import { find, measure, pair, round2, scenarioResult, target, type Contender } from '../harness.js';
 import { withClient } from '../pg-client.js';
 import type { Scenario } from '../scenario.interface.js';
 
@@ -37,14 +37,10 @@ export const overheadScenario: Scenario = {
           { id: 'cinema', label: `Cinema \`project(chain_${LENGTH}, {})\``, run: async () => void (await bench.cinema.project(last, {}, { fetch: false })) },
           { id: 'hand-sql', label: 'the same statements by hand, one connection', run: () => rebuildByHand(client) },
         ];
-        ctx.log(`${this.title}: ${warmups} warm-up + ${rounds} rounds`);
-        const results = await alternate(contenders, { warmups, rounds, log: (line) => ctx.log(line) });
+        const results = await measure(ctx, this.title, contenders, { warmups, rounds });
         const cinemaMs = find(results, 'cinema').medianMs;
         const overhead = (cinemaMs - find(results, 'hand-sql').medianMs) / LENGTH;
-        return {
-          id: this.id,
-          title: this.title,
-          definition: DEFINITION,
+        return scenarioResult(this, DEFINITION, began, {
           rounds,
           warmups,
           contenders: results,
@@ -55,9 +51,7 @@ export const overheadScenario: Scenario = {
             { label: 'overhead per projection', value: round2(overhead), unit: 'ms' },
           ],
           targets: [target('orchestration overhead per projection (median)', overhead, 'at-most', 2, 'ms')],
-          notes: [],
-          durationMs: performance.now() - began,
-        };
+        });
       });
     } finally {
       await bench.close();

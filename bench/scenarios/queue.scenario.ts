@@ -4,7 +4,7 @@ import { CinemaQueueMigration1764200000000 } from '../../lib/index.js';
 import { OrgReceivables } from '../../sample-app/src/receivables/org-receivables.projection.js';
 import { bootBenchApp } from '../apps/bench-app.js';
 import { ChainSeed, buildTrivialChain } from '../fixtures/trivial-chain.fixture.js';
-import { alternate, find, pair, round2, type Contender } from '../harness.js';
+import { find, measure, pair, round2, scenarioResult, type Contender } from '../harness.js';
 import type { BenchContext } from '../bench-context.js';
 import type { ContenderResult } from '../results.interface.js';
 import type { Scenario } from '../scenario.interface.js';
@@ -39,16 +39,12 @@ export const queueScenario: Scenario = {
   async run(ctx) {
     const began = performance.now();
     const { rounds, warmups } = ctx.rounds({ full: 15, quick: 5, warmups: 2 });
-    ctx.log(`${this.title}: overhead, ${warmups} warm-up + ${rounds} rounds`);
     const overhead = await measureOverhead(ctx, rounds, warmups);
     const runs = ctx.options.quick ? 100 : 400;
     const throughput = await measureThroughput(ctx, runs);
     const inlineMs = find(overhead, 'inline').medianMs;
     const queueMs = find(overhead, 'queue').medianMs;
-    return {
-      id: this.id,
-      title: this.title,
-      definition: DEFINITION,
+    return scenarioResult(this, DEFINITION, began, {
       rounds,
       warmups,
       contenders: [...overhead, ...throughput.contenders],
@@ -60,8 +56,7 @@ export const queueScenario: Scenario = {
       ],
       targets: [],
       notes: [`${runs} one-org runs per throughput measurement; workers are started (and their start is not timed) before the runs are enqueued.`],
-      durationMs: performance.now() - began,
-    };
+    });
   },
 };
 
@@ -83,7 +78,7 @@ async function measureOverhead(ctx: BenchContext, rounds: number, warmups: numbe
         run: async () => void (await bench.cinema.project(last, {}, { fetch: false, engine: 'queue' })),
       },
     ];
-    return await alternate(contenders, { warmups, rounds, log: (line) => ctx.log(line) });
+    return await measure(ctx, `${queueScenario.title}: overhead`, contenders, { warmups, rounds });
   } finally {
     await bench.close();
   }

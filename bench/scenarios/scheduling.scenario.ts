@@ -1,7 +1,7 @@
 import type { Type } from '@nestjs/common';
 import { bootBenchApp, type BenchApp } from '../apps/bench-app.js';
 import { SleepySeed, buildSleepyGraph, criticalPathMs, levelByLevelMs, levels, sleepyGraphSpec } from '../fixtures/sleepy-graph.fixture.js';
-import { alternate, find, pair, target, type Contender } from '../harness.js';
+import { find, measure, pair, scenarioResult, target, type Contender } from '../harness.js';
 import type { Scenario } from '../scenario.interface.js';
 
 const DEFINITION = `A graph of 11 projections whose derivations wait inside PostgreSQL (\`pg_sleep\` in their
@@ -40,14 +40,10 @@ export const schedulingScenario: Scenario = {
           run: () => levelByLevel(bench, levels(spec).map((level) => level.map((node) => graph.get(node.name)!))),
         },
       ];
-      ctx.log(`${this.title}: ${warmups} warm-up + ${rounds} rounds`);
-      const results = await alternate(contenders, { warmups, rounds, log: (line) => ctx.log(line) });
+      const results = await measure(ctx, this.title, contenders, { warmups, rounds });
       const critical = criticalPathMs(spec);
       const cinemaMs = find(results, 'cinema').medianMs;
-      return {
-        id: this.id,
-        title: this.title,
-        definition: DEFINITION,
+      return scenarioResult(this, DEFINITION, began, {
         rounds,
         warmups,
         contenders: results,
@@ -59,9 +55,7 @@ export const schedulingScenario: Scenario = {
           { label: 'Cinema above the critical path', value: Math.round(cinemaMs - critical), unit: 'ms' },
         ],
         targets: [target('Cinema / critical path', cinemaMs / critical, 'at-most', 1.1, 'x')],
-        notes: [],
-        durationMs: performance.now() - began,
-      };
+      });
     } finally {
       await bench.close();
     }

@@ -1,5 +1,5 @@
 import { STREAM_TARGET_DDL, seedStreamSource } from '../dataset.js';
-import { alternate, find, median, pair, round2, target, type Contender } from '../harness.js';
+import { alternate, find, median, pair, round2, scenarioResult, target, type Contender } from '../harness.js';
 import type { ContenderResult } from '../results.interface.js';
 import { withClient } from '../pg-client.js';
 import type { Scenario } from '../scenario.interface.js';
@@ -65,10 +65,7 @@ export const streamedScenario: Scenario = {
     const results = await alternate(contenders, { warmups: 0, rounds, log: (line) => ctx.log(line) });
     const rate = (id: string) => median(find(results, id).extras!.rowsPerSecond);
     const rss = (id: string) => median(find(results, id).extras!.maxRssMb);
-    return {
-      id: this.id,
-      title: this.title,
-      definition: DEFINITION,
+    return scenarioResult(this, DEFINITION, began, {
       rounds,
       warmups: 0,
       contenders: results,
@@ -91,8 +88,7 @@ export const streamedScenario: Scenario = {
         ),
       ],
       notes: memoryNotes(results, large, small),
-      durationMs: performance.now() - began,
-    };
+    });
   },
 };
 
