@@ -7,7 +7,7 @@ import { AppModule } from './app.module.js';
  * `npm run worker`: a process that works the queued projection jobs of the database at
  * DATABASE_URL (the one the API uses). Start as many as you like, on any machine; a worker that
  * dies has its jobs handed to the others. SIGINT/SIGTERM: jobs in flight roll back and go back
- * to the queue, then the process exits.
+ * to the queue, then the process exits. CINEMA_WORKER_DEBUG=1 shows graphile-worker's debug log.
  */
 const logger = new Logger('Worker');
 
@@ -23,7 +23,7 @@ async function bootstrap(): Promise<void> {
       schedule: false,
       cinema: { queue: { worker: true, concurrency } },
     }),
-    { abortOnError: false },
+    { abortOnError: false, logger: process.env.CINEMA_WORKER_DEBUG ? undefined : ['log', 'warn', 'error'] },
   );
   app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
   logger.log(`Working queued projections (concurrency ${concurrency}, pid ${process.pid})`);

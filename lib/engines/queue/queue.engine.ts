@@ -180,7 +180,7 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
     events.on('pool:create', ({ workerPool }: { workerPool: { id: string } }) => track(workerPool.id));
     events.on('worker:create', ({ worker }: { worker: { workerId: string } }) => track(worker.workerId));
     const task: Task = (payload, helpers) => this.work(payload as NodeJob, helpers);
-    this.worker = await this.graphile!.run({
+    const options = {
       pgPool: this.pool,
       schema: this.options.jobSchema,
       concurrency: this.options.concurrency,
@@ -189,7 +189,9 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
       taskList: Object.fromEntries(this.options.queues.map((queue) => [taskIdentifier(queue), task])),
       events: events as never,
       logger: this.graphileLogger(),
-    });
+    };
+    // No cron items: graphile-worker would otherwise look for a crontab file in the cwd.
+    this.worker = await this.graphile!.run(options, undefined, []);
     this.sweeper = setInterval(() => void this.sweep(), this.options.sweepInterval);
     this.sweeper.unref();
     void this.sweep();
