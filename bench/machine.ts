@@ -1,6 +1,6 @@
 import { cpus, release, totalmem, type as osType } from 'node:os';
 import type { MachineInfo, PostgresInfo } from './results.interface.js';
-import { withClient } from './pg-client.js';
+import { withClient } from '../sample-app/src/database/postgres-server.js';
 
 /** Settings that move the numbers; the report prints them next to the version. */
 const SETTINGS = [

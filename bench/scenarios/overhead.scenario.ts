@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { bootBenchApp } from '../apps/bench-app.js';
 import { ChainSeed, buildTrivialChain, chainTable } from '../fixtures/trivial-chain.fixture.js';
 import { find, measure, pair, round2, scenarioResult, target, type Contender } from '../harness.js';
-import { withClient } from '../pg-client.js';
+import { withClient } from '../../sample-app/src/database/postgres-server.js';
 import type { Scenario } from '../scenario.interface.js';
 
 const LENGTH = 50;

