@@ -6,3 +6,4 @@ export * from './errors/index.js';
 export * from './interfaces/index.js';
 export { looseLens } from './lens/loose-lens.js';
 export { CinemaQueueMigration1764200000000 } from './engines/queue/queue.schema.js';
+export { CinemaExceptionFilter } from './http/cinema-exception.filter.js';

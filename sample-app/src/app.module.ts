@@ -2,13 +2,12 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CinemaModule, CinemaQueueMigration1764200000000 } from '../../lib/index.js';
+import { CinemaExceptionFilter, CinemaModule, CinemaQueueMigration1764200000000 } from '../../lib/index.js';
 import { Account } from './billing/account.entity.js';
 import { Invoice } from './billing/invoice.entity.js';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
 import { AppConfigModule } from './config/app-config.module.js';
 import { CreateBilling1764000000000 } from './database/migrations/1764000000000-create-billing.js';
-import { CinemaExceptionFilter } from './http/cinema-exception.filter.js';
 import { ProjectionsModule } from './projections/projections.module.js';
 import { ReceivablesModule } from './receivables/receivables.module.js';
 
