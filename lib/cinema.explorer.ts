@@ -43,7 +43,7 @@ export class CinemaExplorer {
         if (!input) continue;
         const resolved = input.typeFn();
         const inputs = (Array.isArray(resolved) ? resolved : [resolved]) as (Type<unknown> | undefined)[];
-        if (inputs.length === 0 || inputs.some((type) => typeof type !== 'function')) {
+        if ((inputs.length === 0 && !input.source) || inputs.some((type) => typeof type !== 'function')) {
           throw new InvalidProjectionError(
             target.name,
             `@Input() of ${target.name}.${method}() resolved to ${inputs.length === 0 ? 'nothing' : 'undefined'}`,

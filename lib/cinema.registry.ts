@@ -157,11 +157,14 @@ export class ProjectionRegistry implements OnModuleInit {
         );
       }
       if (found.derivations.length === 0) {
-        fail('it is materialized but has no @Input method to derive its rows from', 'Add an @Input(() => Source) method, or mark it virtual.');
+        fail(
+          'it is materialized but has no @Input or @Source method to derive its rows from',
+          'Add an @Input(() => OtherProjection) method, a @Source() method that reads the application\'s tables, or mark it virtual.',
+        );
       }
     } else {
       if (found.derivations.length > 0) {
-        fail('it is virtual but has @Input methods', 'A virtual projection reads tables in output(); make it materialized to derive it from inputs.');
+        fail('it is virtual but has @Input or @Source methods', 'A virtual projection reads tables in output(); make it materialized to derive it from inputs.');
       }
       if (!found.hasOutput && !isEntity) {
         fail('it is virtual but has neither an output() method nor an entity table', 'Add output(ctx) returning a SelectQueryBuilder.');

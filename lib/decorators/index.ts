@@ -1,2 +1,3 @@
 export * from './input.decorator.js';
 export * from './projection.decorator.js';
+export * from './source.decorator.js';

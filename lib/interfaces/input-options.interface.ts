@@ -19,4 +19,6 @@ export type InputTypeFn = () => Type<unknown> | readonly Type<unknown>[];
 export interface InputMetadata {
   typeFn: InputTypeFn;
   options: Required<InputOptions>;
+  /** Written by `@Source()`: a derivation with no projection inputs. */
+  source?: boolean;
 }
