@@ -2,12 +2,13 @@ import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/co
 import { DiscoveryModule, ModuleRef, Reflector } from '@nestjs/core';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import { getMetadataArgsStorage } from 'typeorm';
-import { CinemaMetadataAccessor } from './cinema-metadata.accessor.js';
+import { CinemaMetadataAccessor } from './discovery/cinema-metadata.accessor.js';
 import { resolveCinemaOptions } from './cinema-options.js';
 import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
-import { CinemaExplorer } from './cinema.explorer.js';
-import { ProjectionRegistry } from './cinema.registry.js';
-import { RunRegistry } from './cinema-run.registry.js';
+import { CinemaExplorer } from './discovery/cinema.explorer.js';
+import { ProjectionModelFactory } from './model/model.factory.js';
+import { ProjectionRegistry } from './model/projection.registry.js';
+import { CinemaPlanner } from './planning/cinema.planner.js';
 import { CinemaService } from './cinema.service.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
@@ -86,14 +87,19 @@ export class CinemaModule {
         ...optionProviders,
         CinemaMetadataAccessor,
         CinemaExplorer,
+        ProjectionModelFactory,
         ProjectionRegistry,
-        RunRegistry,
+        CinemaPlanner,
         {
           provide: WriteSlots,
           useFactory: (options: ResolvedCinemaOptions) => new WriteSlots(options.maxConcurrentProjections),
           inject: [CINEMA_MODULE_OPTIONS],
         },
-        { provide: InlineEngine, useFactory: (slots: WriteSlots) => new InlineEngine(slots), inject: [WriteSlots] },
+        {
+          provide: InlineEngine,
+          useFactory: (slots: WriteSlots, options: ResolvedCinemaOptions) => new InlineEngine(slots, options),
+          inject: [WriteSlots, CINEMA_MODULE_OPTIONS],
+        },
         {
           provide: QueueEngine,
           useFactory: (options: ResolvedCinemaOptions, registry: ProjectionRegistry, slots: WriteSlots, moduleRef: ModuleRef) =>

@@ -1,3 +1,3 @@
 export * from './inline.engine.js';
-export * from './projection.model.js';
-export * from './slice.queries.js';
+export * from '../model/projection.model.js';
+export * from '../read/slice.queries.js';

@@ -1,10 +1,21 @@
+import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { describeLens } from '../errors/cinema.error.js';
 import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/projection-failed.error.js';
-import type { PlannedNode } from '../graph/projection-graph.js';
-import type { NodeReport } from '../interfaces/run.interface.js';
+import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
+import type { Lens } from '../interfaces/lens.interface.js';
+import type { CinemaRun, NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
-import type { ProjectionModel } from './projection.model.js';
-import { ProjectionRunner, RunTimeout } from './projection.runner.js';
+import type { ProjectionModel } from '../model/projection.model.js';
+import type { PlannedNode } from '../planning/projection-graph.js';
+import { RunHistory } from '../runs/run-history.js';
+import { RunRecord } from '../runs/run-record.js';
+import { runFailure } from '../runs/run-failure.js';
+import { settleResult } from '../runs/run-result.js';
+import type { CinemaEngine, RunRequest } from './engine.interface.js';
+import { ProjectionRunner, RunTimeout, type NodeRunOptions } from './projection.runner.js';
 import type { WriteSlots } from './write-slots.js';
+import type { RunOutputs } from '../read/run-outputs.js';
 
 export interface ExecuteOptions {
   lens: NormalizedLens;
@@ -13,24 +24,108 @@ export interface ExecuteOptions {
   timeout: number;
   batchSize: number;
   streamBatchSize: number;
+  /** The run's outputs, each built once. */
+  outputs?: RunOutputs;
   /** Reports to fill in, one per planned node. */
   reports: Map<ProjectionModel, NodeReport>;
+}
+
+/** What the engine needs of the projection runner (a fake one in unit tests). */
+export interface NodeRunner {
+  run(model: ProjectionModel, options: NodeRunOptions, report: NodeReport): Promise<void>;
 }
 
 /**
  * Runs a plan in this process. A projection starts as soon as all of its inputs in the plan
  * have succeeded (not level by level), up to the run's concurrency; a failure skips its
- * dependents and lets independent branches finish.
+ * dependents and lets independent branches finish. Keeps the runs of this process (the running
+ * ones and the last `runHistory` finished ones).
  */
-export class InlineEngine {
-  private readonly runner = new ProjectionRunner();
+export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
+  readonly name = 'inline' as const;
+  private readonly logger = new Logger('Cinema');
   private readonly active = new Set<AbortController>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly history: RunHistory;
 
-  constructor(private readonly slots: WriteSlots) {}
+  constructor(
+    private readonly slots: WriteSlots,
+    private readonly options: Pick<ResolvedCinemaOptions, 'batchSize' | 'streamBatchSize' | 'runHistory'>,
+    private readonly runner: NodeRunner = new ProjectionRunner(),
+  ) {
+    this.history = new RunHistory(options.runHistory);
+  }
+
+  async start<P>(request: RunRequest): Promise<CinemaRun<P>> {
+    const reports = new Map<ProjectionModel, NodeReport>(
+      request.plan.map((node) => [node.key, { projection: node.name, virtual: node.virtual, status: 'pending', deleted: 0, written: 0, paths: [] }]),
+    );
+    const run = new RunRecord<P>('inline', randomUUID(), request.label, request.given as Lens<P>, [...reports.values()]);
+    this.history.add(run);
+    const done = this.complete(run, request, reports);
+    run.result = settleResult(run, done, request);
+    this.track(run.result);
+    if (request.options.async) {
+      // Nobody may await a background run: its failure is logged, and kept on the handle.
+      run.result.catch((error: Error) => this.logger.error(`Run ${run.id} of ${run.projection} failed: ${error.message}`));
+    }
+    return run;
+  }
+
+  async find<P>(id: string): Promise<CinemaRun<P> | undefined> {
+    return this.history.get(id);
+  }
+
+  /** A run of this process, synchronously. */
+  get<P>(id: string): CinemaRun<P> | undefined {
+    return this.history.get(id);
+  }
+
+  /** Gives in-flight runs their rollback before TypeORM closes its connections. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.abortAll(new Error('the application is shutting down'));
+    await Promise.allSettled([...this.inFlight]);
+  }
 
   /** Aborts every run in flight: their transactions roll back, their pending nodes are skipped. */
   abortAll(reason: unknown): void {
     for (const controller of this.active) controller.abort(reason);
+  }
+
+  private async complete(run: RunRecord<any>, request: RunRequest, reports: Map<ProjectionModel, NodeReport>): Promise<void> {
+    const started = performance.now();
+    run.status = 'running';
+    try {
+      const failures = await this.execute(request.plan, {
+        lens: request.lens,
+        concurrency: request.options.concurrency,
+        timeout: request.options.timeout,
+        batchSize: this.options.batchSize,
+        streamBatchSize: this.options.streamBatchSize,
+        outputs: request.outputs,
+        reports,
+      });
+      if (failures.length > 0) {
+        throw runFailure(failures, run.nodes.filter((node) => node.status === 'skipped').map((node) => node.projection));
+      }
+      run.status = 'succeeded';
+    } catch (error) {
+      run.status = 'failed';
+      run.error = error as Error;
+      throw error;
+    } finally {
+      run.finishedAt = new Date();
+      run.durationMs = performance.now() - started;
+      this.history.finish(run);
+      if (Logger.isLevelEnabled('debug')) {
+        this.logger.debug(`${run.projection} ${describeLens(request.lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
+      }
+    }
+  }
+
+  private track(promise: Promise<unknown>): void {
+    const settled = promise.catch(() => undefined).finally(() => this.inFlight.delete(settled));
+    this.inFlight.add(settled);
   }
 
   async execute(plan: readonly PlannedNode<ProjectionModel>[], options: ExecuteOptions): Promise<ProjectionFailedError[]> {
@@ -85,6 +180,7 @@ export class InlineEngine {
                   slots: this.slots.of(node.key.write!),
                   batchSize: options.batchSize,
                   streamBatchSize: options.streamBatchSize,
+                  outputs: options.outputs,
                 },
                 report,
               )

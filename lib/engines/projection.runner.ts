@@ -9,12 +9,13 @@ import type { NormalizedLens } from '../lens/lens.js';
 import { lockExpressions } from './advisory-locks.js';
 import { inlineIntegers } from './sql.js';
 import { copyIn } from './copy-text.js';
-import type { ProjectionModel } from './projection.model.js';
+import type { ProjectionModel } from '../model/projection.model.js';
 import { KeyConflict, ProjectionWriter, type PgClient } from './projection.writer.js';
 import { streamRows } from './row-stream.js';
 import type { Semaphore } from './semaphore.js';
-import { narrow, outputContext, outputOf, type OutputSource } from './slice.queries.js';
+import { narrow, outputContext, outputOf, type OutputSource } from '../read/slice.queries.js';
 import { Valve } from './valve.js';
+import type { RunOutputs } from '../read/run-outputs.js';
 
 export interface NodeRunOptions {
   lens: NormalizedLens;
@@ -26,6 +27,8 @@ export interface NodeRunOptions {
   slots: Semaphore;
   batchSize: number;
   streamBatchSize: number;
+  /** The run's outputs, each built once; without it, each input's output is built here. */
+  outputs?: RunOutputs;
   /** Last statements of the write transaction, after the slice is written (the queue's bookkeeping). */
   beforeCommit?: (client: PgClient) => Promise<void>;
 }
@@ -146,7 +149,7 @@ export class ProjectionRunner {
     );
     opening.catch(() => undefined);
     // The inputs (queries, no rows read) are built while BEGIN is on the wire.
-    const inputs = await this.prepareInputs(model, lens, signal);
+    const inputs = await this.prepareInputs(model, lens, signal, options.outputs);
     await opening;
 
     const valve = new Valve();
@@ -224,10 +227,10 @@ export class ProjectionRunner {
     await transaction.commit();
   }
 
-  private async prepareInputs(model: ProjectionModel, lens: NormalizedLens, signal: AbortSignal) {
+  private async prepareInputs(model: ProjectionModel, lens: NormalizedLens, signal: AbortSignal, outputs?: RunOutputs) {
     const sources = new Map<Type<unknown>, OutputSource>();
     for (const input of model.inputs) {
-      const source = await outputOf(input, outputContext(input, lens, signal));
+      const source = outputs ? await outputs.of(input) : await outputOf(input, outputContext(input, lens, signal));
       sources.set(input.target, source.kind === 'query' ? { ...source, qb: narrow(source, lens, input.name) } : source);
     }
     return sources;

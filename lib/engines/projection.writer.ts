@@ -3,10 +3,10 @@ import { SelectQueryBuilder, type DataSource } from 'typeorm';
 import { InvalidRowError } from '../errors/invalid-row.error.js';
 import type { Derived, Row } from '../interfaces/derivation-context.interface.js';
 import { positionalBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
-import { conflictClause, type ColumnModel, type ProjectionModel, type TableModel } from './projection.model.js';
+import { conflictClause, type ColumnModel, type ProjectionModel, type TableModel } from '../model/projection.model.js';
 import { copyField, copyValue } from './copy-text.js';
 import { streamTextRows, type TextRow } from './row-stream.js';
-import { describeColumns, narrow, tableQuery } from './slice.queries.js';
+import { describeColumns, narrow, tableQuery } from '../read/slice.queries.js';
 import { quoteIdent, sameDatabase } from './sql.js';
 import { Valve } from './valve.js';
 

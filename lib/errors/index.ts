@@ -8,3 +8,4 @@ export * from './projection-cycle.error.js';
 export * from './projection-failed.error.js';
 export * from './unregistered-projection.error.js';
 export * from './queue.error.js';
+export * from './cinema-not-ready.error.js';

@@ -1,26 +1,42 @@
 import { CinemaError, describeLens } from './cinema.error.js';
 
+/** What the rest of a run did when a projection failed: shown in the message, kept on the error. */
+export interface RunFailureContext {
+  /** Projections of the same run that were not started because this one failed. */
+  skipped?: readonly string[];
+  /** Other projections of the same run that failed too. */
+  others?: readonly ProjectionFailedError[];
+}
+
 /**
  * A projection's rebuild failed and was rolled back: its previous slice is intact, and the
  * projections that read it were not started.
  */
 export class ProjectionFailedError extends CinemaError {
   /** Projections of the same run that were not started because this one failed. */
-  skipped: string[] = [];
+  readonly skipped: string[];
   /** Other projections of the same run that failed too. */
-  others: ProjectionFailedError[] = [];
+  readonly others: ProjectionFailedError[];
+  /** The message without what the rest of the run did. */
+  readonly reason: string;
 
   constructor(
     readonly projection: string,
     readonly lens: Readonly<Record<string, unknown>>,
     override readonly cause: unknown,
     message?: string,
+    context: RunFailureContext = {},
   ) {
-    super(
-      message ??
-        `Projection ${projection} failed for lens ${describeLens(lens)} and was rolled back: ${causeMessage(cause)}`,
-      { cause },
-    );
+    const reason = message ?? `Projection ${projection} failed for lens ${describeLens(lens)} and was rolled back: ${causeMessage(cause)}`;
+    super(reason + contextMessage(context), { cause });
+    this.reason = reason;
+    this.skipped = [...(context.skipped ?? [])];
+    this.others = [...(context.others ?? [])];
+  }
+
+  /** The same failure, told with what the rest of its run did (a new error: messages never change). */
+  inRun(context: RunFailureContext): ProjectionFailedError {
+    return new ProjectionFailedError(this.projection, this.lens, this.cause, this.reason, context);
   }
 }
 
@@ -30,15 +46,31 @@ export class ProjectionTimeoutError extends ProjectionFailedError {
     projection: string,
     lens: Readonly<Record<string, unknown>>,
     readonly timeoutMs: number,
+    context: RunFailureContext = {},
+    hint = `Raise @Projection({ timeout }) or the module's timeout, or narrow the lens.`,
   ) {
     super(
       projection,
       lens,
       new Error(`timed out after ${timeoutMs} ms`),
-      `Projection ${projection} timed out after ${timeoutMs} ms for lens ${describeLens(lens)} and was rolled back. ` +
-        `Raise @Projection({ timeout }) or the module's timeout, or narrow the lens.`,
+      `Projection ${projection} timed out after ${timeoutMs} ms for lens ${describeLens(lens)} and was rolled back. ${hint}`,
+      context,
     );
+    this.hint = hint;
   }
+
+  private readonly hint: string;
+
+  override inRun(context: RunFailureContext): ProjectionTimeoutError {
+    return new ProjectionTimeoutError(this.projection, this.lens, this.timeoutMs, context, this.hint);
+  }
+}
+
+function contextMessage(context: RunFailureContext): string {
+  let text = '';
+  if (context.skipped && context.skipped.length > 0) text += ` Not run because of it: ${context.skipped.join(', ')}.`;
+  if (context.others && context.others.length > 0) text += ` Also failed: ${context.others.map((e) => e.projection).join(', ')}.`;
+  return text;
 }
 
 function causeMessage(cause: unknown): string {

@@ -223,7 +223,7 @@ describe('faults in the middle of a derivation', () => {
       };
       const error = await t.cinema.project(FaultReceivables, { orgId: [1, 2] }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ProjectionFailedError);
-      expect((error as Error).message).toMatch(/^Projection FaultReceivables failed for lens \{ orgId: \[1,2\] \} and was rolled back: posting period is locked/);
+      expect((error as Error).message).toMatch(/^Projection FaultReceivables failed for lens \{ orgId: \[1, 2\] \} and was rolled back: posting period is locked/);
       expect(written).toBe(16);
       expect(await tables()).toEqual(before);
       await expectRecovery();

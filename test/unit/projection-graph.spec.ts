@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MissingInputError, ProjectionCycleError } from '../../lib/index.js';
-import { ProjectionGraph, type GraphDefinition } from '../../lib/graph/projection-graph.js';
+import { ProjectionGraph, type GraphDefinition } from '../../lib/planning/projection-graph.js';
 
 function graph(edges: Record<string, string[]>) {
   const definitions: GraphDefinition<string>[] = Object.entries(edges).map(([name, inputs]) => ({

@@ -3,8 +3,8 @@ import { DataSource } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { InvalidLensError } from '../../lib/index.js';
 import { lockExpressions } from '../../lib/engines/advisory-locks.js';
-import { conflictClause, type ProjectionModel, type TableModel } from '../../lib/engines/projection.model.js';
-import { narrow } from '../../lib/engines/slice.queries.js';
+import { conflictClause, type ProjectionModel, type TableModel } from '../../lib/model/projection.model.js';
+import { narrow } from '../../lib/read/slice.queries.js';
 import { inlineIntegers, quoteIdent, quoteTable } from '../../lib/engines/sql.js';
 import { normalizeLens, positionalBinder, renderConditions } from '../../lib/lens/lens.js';
 

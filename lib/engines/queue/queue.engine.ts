@@ -5,22 +5,28 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
-import type { ProjectionRegistry } from '../../cinema.registry.js';
-import { QueueNotInstalledError } from '../../errors/queue.error.js';
-import type { PlannedNode } from '../../graph/projection-graph.js';
+import { CinemaNotReadyError } from '../../errors/cinema-not-ready.error.js';
+import { QueueNotInstalledError, RunNotRetryableError, UnknownRunError } from '../../errors/queue.error.js';
+import type { CinemaRun } from '../../interfaces/run.interface.js';
+import type { PlannedNode } from '../../planning/projection-graph.js';
 import type { ResolvedCinemaOptions } from '../../interfaces/cinema-options.interface.js';
 import type { ResolvedQueueOptions } from '../../interfaces/queue-options.interface.js';
 import type { NodeReport } from '../../interfaces/run.interface.js';
 import { decodeLens, encodeLens } from '../../lens/lens-codec.js';
 import { normalizeLens } from '../../lens/lens.js';
-import type { ProjectionModel } from '../projection.model.js';
+import type { ProjectionCatalog, ProjectionModel } from '../../model/projection.model.js';
+import type { RunRecord } from '../../runs/run-record.js';
+import { settleResult } from '../../runs/run-result.js';
+import type { CinemaEngine, RunRequest } from '../engine.interface.js';
 import { ProjectionRunner } from '../projection.runner.js';
 import type { WriteSlots } from '../write-slots.js';
+import { applyStored, queuedRecord } from './queued-run.js';
 import { QueueStore, taskIdentifier, type NodeJob, type NodeSpec, type StoredError, type StoredRun } from './queue.store.js';
 import { RunListener } from './run-listener.js';
 
 export interface EnqueueRequest {
-  model: ProjectionModel;
+  /** What the run is recorded as: the projection asked for, or the names of several. */
+  label: string;
   plan: readonly PlannedNode<ProjectionModel>[];
   /** The lens as the caller gave it (validated). */
   lens: Readonly<Record<string, unknown>>;
@@ -41,7 +47,8 @@ class ShuttingDown extends Error {}
  * now all done are queued, in that same transaction. Any process enqueues and awaits (LISTEN);
  * worker processes run jobs and hand back the jobs of workers that died.
  */
-export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, BeforeApplicationShutdown {
+  readonly name = 'queue' as const;
   private readonly logger = new Logger('CinemaQueue');
   private readonly options: ResolvedQueueOptions;
   private readonly runner = new ProjectionRunner();
@@ -57,7 +64,7 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
   private sweeper?: NodeJS.Timeout;
 
   constructor(
-    private readonly registry: ProjectionRegistry,
+    private readonly catalog: ProjectionCatalog,
     private readonly slots: WriteSlots,
     private readonly cinemaOptions: ResolvedCinemaOptions,
     private readonly dataSourceOf: (name: string) => DataSource,
@@ -66,7 +73,7 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   get store(): QueueStore {
-    if (!this.storeInstance) throw new Error('The queue engine has not started yet: call it after the application has started.');
+    if (!this.storeInstance) throw new CinemaNotReadyError('The queue engine');
     return this.storeInstance;
   }
 
@@ -100,9 +107,70 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
     await this.pool?.end().catch(() => undefined);
   }
 
+  async start<P>(request: RunRequest): Promise<CinemaRun<P>> {
+    const given = request.options.given;
+    const { id } = await this.enqueue({
+      label: request.label,
+      plan: request.plan,
+      // With the reducer, if any: the queue refuses what cannot cross processes.
+      lens: request.lens.display,
+      skipDependencies: request.options.skipDependencies,
+      queue: given.queue ?? 'default',
+      priority: given.priority ?? 0,
+      attempts: given.attempts,
+      runAt: given.runAt,
+    });
+    return this.handle<P>(id, request.options.fetch);
+  }
+
+  async find<P>(id: string): Promise<CinemaRun<P> | undefined> {
+    if (!(await this.store.load(id))) return undefined;
+    const run = await this.handle<P>(id, true);
+    run.result.catch(() => undefined);
+    return run;
+  }
+
+  /** Runs a failed run again from its failed and cancelled projections. */
+  async retry<P>(id: string): Promise<CinemaRun<P>> {
+    const before = await this.store.retry(id);
+    if (before === undefined) throw new UnknownRunError(id);
+    if (before !== 'failed') throw new RunNotRetryableError(id, before);
+    const run = await this.handle<P>(id, true);
+    run.result.catch(() => undefined);
+    return run;
+  }
+
+  /** The handle of a queued run; its result reads the projection's rows once the run succeeded. */
+  private async handle<P>(id: string, fetch: boolean): Promise<RunRecord<P>> {
+    const stored = await this.store.load(id);
+    if (!stored) throw new UnknownRunError(id);
+    const run = queuedRecord<P>(stored);
+    const done = this.wait(id).then((finished) => {
+      applyStored(run, finished);
+      if (run.error) throw run.error;
+    });
+    // A run of several projections (recorded under their names) returns no rows.
+    const model = this.known(stored.projection);
+    run.result = settleResult(run, done, {
+      targets: model ? [model] : [],
+      lens: normalizeLens(stored.projection, run.lens),
+      options: { fetch: fetch && model !== undefined },
+    });
+    // Not tracked for shutdown: the run lives in the queue, and waiting for it ends with the process.
+    return run;
+  }
+
+  private known(name: string): ProjectionModel | undefined {
+    try {
+      return this.catalog.named(name);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Records the run and queues its first projections; returns its id (a pending twin's, if coalesced). */
   async enqueue(request: EnqueueRequest): Promise<{ id: string; coalesced: boolean }> {
-    const lens = encodeLens(request.model.name, request.lens);
+    const lens = encodeLens(request.label, request.lens);
     const materialized = (node: ProjectionModel, seen = new Set<ProjectionModel>()): string[] => {
       // The materialized projections a node waits for, looking through virtual ones.
       const planned = request.plan.find((candidate) => candidate.key === node);
@@ -123,7 +191,7 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
     }));
     return this.store.enqueue({
       id: randomUUID(),
-      projection: request.model.name,
+      projection: request.label,
       lens,
       skipDependencies: request.skipDependencies,
       queue: request.queue,
@@ -134,7 +202,7 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
       coalesceKey: request.runAt
         ? undefined
         : createHash('sha256')
-            .update(JSON.stringify([request.model.name, request.skipDependencies, request.queue, sortedKeys(lens)]))
+            .update(JSON.stringify([request.label, request.skipDependencies, request.queue, sortedKeys(lens)]))
             .digest('hex'),
       nodes,
     });
@@ -205,7 +273,7 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
     if (!started) return;
     const report: NodeReport = { projection: job.projection, virtual: false, status: 'running', deleted: 0, written: 0, paths: [] };
     try {
-      const model = this.registry.named(job.projection);
+      const model = this.catalog.named(job.projection);
       const lens = normalizeLens(model.name, decodeLens(started.lens));
       await this.runner.run(
         model,

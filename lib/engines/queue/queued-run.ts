@@ -1,7 +1,9 @@
-import { runToJSON } from '../../cinema-run.registry.js';
 import { ProjectionFailedError } from '../../errors/projection-failed.error.js';
 import type { Lens } from '../../interfaces/lens.interface.js';
-import type { CinemaRun, NodeReport, NodeStatus, RunStatus } from '../../interfaces/run.interface.js';
+import type { NodeStatus } from '../../interfaces/run.interface.js';
+import { decodeLens } from '../../lens/lens-codec.js';
+import { runFailure } from '../../runs/run-failure.js';
+import { RunRecord } from '../../runs/run-record.js';
 import type { StoredError, StoredNode, StoredRun } from './queue.store.js';
 
 const NODE_STATUS: Record<StoredNode['status'], NodeStatus> = {
@@ -13,68 +15,41 @@ const NODE_STATUS: Record<StoredNode['status'], NodeStatus> = {
   cancelled: 'skipped',
 };
 
-/** A run of the queue engine as `CinemaService` hands it out: the recorded state, refreshed on completion. */
-export class QueuedRun<P = unknown> implements CinemaRun<P> {
-  readonly engine = 'queue' as const;
-  status: RunStatus;
-  createdAt: Date;
-  finishedAt?: Date;
-  durationMs?: number;
-  nodes: NodeReport[];
-  error?: Error;
-  readonly projection: string;
-  readonly lens: Lens<P>;
-  result!: Promise<P[]>;
+/** A queued run's handle, before its state is read from the queue's tables. */
+export function queuedRecord<P>(stored: StoredRun): RunRecord<P> {
+  const run = new RunRecord<P>('queue', stored.id, stored.projection, decodeLens(stored.lens) as Lens<P>);
+  applyStored(run, stored);
+  return run;
+}
 
-  constructor(
-    readonly id: string,
-    stored: StoredRun,
-    lens: Lens<P>,
-  ) {
-    this.projection = stored.projection;
-    this.lens = lens;
-    this.createdAt = stored.createdAt;
-    this.status = 'pending';
-    this.nodes = [];
-    this.update(stored);
-  }
+/** Takes the state recorded in the queue's tables. */
+export function applyStored(run: RunRecord<any>, stored: StoredRun): void {
+  run.status = stored.status;
+  run.createdAt = stored.createdAt;
+  run.finishedAt = stored.finishedAt ?? undefined;
+  run.durationMs = stored.finishedAt && stored.createdAt ? stored.finishedAt.getTime() - stored.createdAt.getTime() : undefined;
+  run.nodes = stored.nodes.map((node) => ({
+    projection: node.projection,
+    virtual: node.virtual,
+    status: NODE_STATUS[node.status],
+    deleted: node.deleted,
+    written: node.written,
+    paths: node.paths,
+    attempts: node.attempts,
+    worker: node.worker ?? undefined,
+    startedAt: node.startedAt ?? undefined,
+    finishedAt: node.finishedAt ?? undefined,
+    durationMs: node.durationMs ?? undefined,
+    error: node.error ? revive(node.error, stored) : undefined,
+  }));
+  run.error = stored.error ? failureOf(stored) : undefined;
+}
 
-  /** Takes the state recorded in the queue's tables. */
-  update(stored: StoredRun): void {
-    this.status = stored.status;
-    this.finishedAt = stored.finishedAt ?? undefined;
-    this.durationMs = stored.finishedAt && stored.createdAt ? stored.finishedAt.getTime() - stored.createdAt.getTime() : undefined;
-    this.nodes = stored.nodes.map((node) => ({
-      projection: node.projection,
-      virtual: node.virtual,
-      status: NODE_STATUS[node.status],
-      deleted: node.deleted,
-      written: node.written,
-      paths: node.paths,
-      attempts: node.attempts,
-      worker: node.worker ?? undefined,
-      startedAt: node.startedAt ?? undefined,
-      finishedAt: node.finishedAt ?? undefined,
-      durationMs: node.durationMs ?? undefined,
-      error: node.error ? revive(node.error, stored) : undefined,
-    }));
-    this.error = stored.error ? this.failure(stored) : undefined;
-  }
-
-  toJSON(): Record<string, unknown> {
-    return runToJSON(this);
-  }
-
-  /** The run's error as the inline engine reports it: the first failure, what it skipped, the others. */
-  private failure(stored: StoredRun): ProjectionFailedError {
-    const failed = stored.nodes.filter((node) => node.status === 'failed' && node.error);
-    const [first, ...others] = failed.length > 0 ? failed.map((node) => revive(node.error!, stored)) : [revive(stored.error!, stored)];
-    first.others = others;
-    first.skipped = stored.nodes.filter((node) => node.status === 'cancelled').map((node) => node.projection);
-    if (first.skipped.length > 0) first.message += ` Not run because of it: ${first.skipped.join(', ')}.`;
-    if (others.length > 0) first.message += ` Also failed: ${others.map((e) => e.projection).join(', ')}.`;
-    return first;
-  }
+/** The run's error as the inline engine reports it: the first failure, what it skipped, the others. */
+function failureOf(stored: StoredRun): ProjectionFailedError {
+  const failed = stored.nodes.filter((node) => node.status === 'failed' && node.error).map((node) => revive(node.error!, stored));
+  if (failed.length === 0) failed.push(revive(stored.error!, stored));
+  return runFailure(failed, stored.nodes.filter((node) => node.status === 'cancelled').map((node) => node.projection));
 }
 
 function revive(error: StoredError, run: StoredRun): ProjectionFailedError {

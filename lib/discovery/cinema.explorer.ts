@@ -1,9 +1,9 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { CinemaMetadataAccessor } from './cinema-metadata.accessor.js';
-import { InvalidProjectionError } from './errors/invalid-projection.error.js';
-import type { InputMode } from './interfaces/input-options.interface.js';
-import type { ProjectionOptions } from './interfaces/projection-options.interface.js';
+import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
+import type { InputMode } from '../interfaces/input-options.interface.js';
+import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
 
 export interface DiscoveredDerivation {
   method: string;

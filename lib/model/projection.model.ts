@@ -2,9 +2,9 @@ import type { Type } from '@nestjs/common';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import type { InputMode } from '../interfaces/input-options.interface.js';
 import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
-import type { CopyEncoding } from './copy-text.js';
+import type { CopyEncoding } from '../engines/copy-text.js';
 import { valueKindOf, type ValueKind } from '../lens/lens-values.js';
-import { quoteIdent, quoteTable } from './sql.js';
+import { quoteIdent, quoteTable } from '../engines/sql.js';
 
 export interface ColumnModel {
   /** Property name: the key of rows in and out of derivations, and of lenses. */
@@ -129,4 +129,9 @@ export function conflictClause(table: TableModel, columns: readonly string[]): s
   const updates = candidates.filter((column) => !table.conflictTarget.includes(column));
   if (updates.length === 0) return `${target} DO NOTHING`;
   return `${target} DO UPDATE SET ${updates.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ')}`;
+}
+
+/** Looks projections up by name: what engines need of the registry, without depending on it. */
+export interface ProjectionCatalog {
+  named(name: string): ProjectionModel;
 }

@@ -1,5 +1,6 @@
 import { MissingInputError } from '../errors/missing-input.error.js';
 import { ProjectionCycleError } from '../errors/projection-cycle.error.js';
+import { UnregisteredProjectionError } from '../errors/unregistered-projection.error.js';
 import type { GraphEdge, GraphNode, ProjectionGraphView } from '../interfaces/graph.interface.js';
 
 /** What the graph needs to know of a projection; `K` is its identity (the class). */
@@ -61,7 +62,7 @@ export class ProjectionGraph<K> {
 
   get(key: K): GraphDefinition<K> {
     const definition = this.definitions.get(key);
-    if (!definition) throw new Error(`Unknown projection ${String(key)}`);
+    if (!definition) throw new UnregisteredProjectionError(String(key));
     return definition;
   }
 
@@ -86,11 +87,17 @@ export class ProjectionGraph<K> {
   }
 
   /**
-   * The nodes to rebuild for `key`, in dependency order (ties broken by registration order).
-   * With `skipDependencies` only `key` itself, though its inputs are still read.
+   * The nodes to rebuild for `keys` (one projection or several: the union of what each needs,
+   * each node once), in dependency order (ties broken by registration order). With
+   * `skipDependencies` only the keys themselves, though their inputs are still read.
    */
-  plan(key: K, skipDependencies = false): PlannedNode<K>[] {
-    const members = skipDependencies ? new Set([key]) : this.upstream(key);
+  plan(keys: K | readonly K[], skipDependencies = false): PlannedNode<K>[] {
+    const targets: readonly K[] = Array.isArray(keys) ? keys : [keys as K];
+    const members = new Set<K>();
+    for (const key of targets) {
+      if (skipDependencies) members.add(key);
+      else for (const node of this.upstream(key)) members.add(node);
+    }
     const depth = new Map<K, number>();
     const ordered: PlannedNode<K>[] = [];
     for (const node of this.topologicalOrder(members)) {

@@ -4,8 +4,8 @@ import { LENS_ALIAS } from '../cinema.constants.js';
 import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
 import type { OutputContext, Row } from '../interfaces/derivation-context.interface.js';
 import { namedBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
-import type { ProjectionModel } from './projection.model.js';
-import { quoteIdent, snakeCase } from './sql.js';
+import type { ProjectionModel } from '../model/projection.model.js';
+import { quoteIdent, snakeCase } from '../engines/sql.js';
 
 /** A projection's output as a query, with the names of the columns it selects. */
 export interface QuerySource {
@@ -131,8 +131,9 @@ export function narrow(source: QuerySource, lens: NormalizedLens, projection: st
  * The rows of a projection under the lens, from its read data source: entities hydrated the way
  * TypeORM hydrates them (dates, transformers) when it is an entity there, plain rows otherwise.
  */
-export async function readSlice(model: ProjectionModel, lens: NormalizedLens): Promise<unknown[]> {
-  const source = model.table && !model.hasOutput ? tableQuery(model) : await outputOf(model, outputContext(model, lens));
+export async function readSlice(model: ProjectionModel, lens: NormalizedLens, outputs?: { of(model: ProjectionModel): Promise<OutputSource> }): Promise<unknown[]> {
+  const source =
+    model.table && !model.hasOutput ? tableQuery(model) : await (outputs ? outputs.of(model) : outputOf(model, outputContext(model, lens)));
   if (source.kind === 'rows') return isObservable(source.rows) ? [] : [...source.rows];
   const raw: Row[] = await narrow(source, lens, model.name).getRawMany();
   if (!model.table || model.hasOutput || !model.read.hasMetadata(model.target)) return raw;

@@ -1,8 +1,8 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { INPUT_METADATA, PROJECTION_METADATA } from './cinema.constants.js';
-import type { InputMetadata } from './interfaces/input-options.interface.js';
-import type { ProjectionOptions } from './interfaces/projection-options.interface.js';
+import { INPUT_METADATA, PROJECTION_METADATA } from '../cinema.constants.js';
+import type { InputMetadata } from '../interfaces/input-options.interface.js';
+import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
 
 /** The one place that reads what the decorators recorded. */
 @Injectable()

@@ -1,0 +1,34 @@
+import type { Lens } from '../interfaces/lens.interface.js';
+import type { CinemaRun } from '../interfaces/run.interface.js';
+import type { NormalizedLens } from '../lens/lens.js';
+import type { ProjectionModel } from '../model/projection.model.js';
+import type { PlannedNode } from '../planning/projection-graph.js';
+import type { RunOutputs } from '../read/run-outputs.js';
+import type { RunOptions } from '../runs/run-options.js';
+
+/** One planned run, handed to an engine. */
+export interface RunRequest {
+  /** The projections asked for: one for `project()`, several for `refresh()`. */
+  targets: readonly ProjectionModel[];
+  /** What the run shows as its projection: the target's name, or the targets' names. */
+  label: string;
+  plan: readonly PlannedNode<ProjectionModel>[];
+  lens: NormalizedLens;
+  /** The lens as the caller wrote it. */
+  given: Lens<any>;
+  /** Each projection's output under the lens, built once for the run. */
+  outputs: RunOutputs;
+  options: RunOptions;
+}
+
+/**
+ * Where runs run: in this process (`InlineEngine`) or as jobs on the PostgreSQL queue
+ * (`QueueEngine`). An engine owns its runs' records, timing and failures; `start` returns the
+ * run's handle as soon as it is accepted, whose `result` settles when the run has finished.
+ */
+export interface CinemaEngine {
+  readonly name: 'inline' | 'queue';
+  start<P>(request: RunRequest): Promise<CinemaRun<P>>;
+  /** A run this engine knows by id, running or finished. */
+  find<P>(id: string): Promise<CinemaRun<P> | undefined>;
+}

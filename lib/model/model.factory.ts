@@ -1,0 +1,120 @@
+import { Inject, Injectable, type Type } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { CINEMA_MODULE_OPTIONS } from '../cinema.constants.js';
+import { integer } from '../cinema-options.js';
+import type { DiscoveredProjection } from '../discovery/cinema.explorer.js';
+import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
+import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
+import { tableModelOf, type ProjectionModel } from './projection.model.js';
+
+/**
+ * Turns what the explorer found into projection models: data sources resolved by name, the
+ * table read from TypeORM's entity metadata, options checked. Throws the projection's error.
+ */
+@Injectable()
+export class ProjectionModelFactory {
+  constructor(
+    private readonly moduleRef: ModuleRef,
+    @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
+  ) {}
+
+  /** One model per projection, with derivations pointing at the models of their inputs. */
+  build(projections: readonly DiscoveredProjection[]): Map<Type<unknown>, ProjectionModel> {
+    const models = new Map<Type<unknown>, ProjectionModel>();
+    for (const found of projections) models.set(found.target, this.model(found));
+    // An input that is not a projection stays its class: the graph names it as missing.
+    const resolve = (type: Type<unknown>) => models.get(type) ?? (type as unknown as ProjectionModel);
+    for (const found of projections) {
+      const model = models.get(found.target)!;
+      model.derivations = found.derivations.map((d) => ({ method: d.method, mode: d.mode, inputs: d.inputs.map(resolve) }));
+      model.inputs = [...new Set(model.derivations.flatMap((d) => d.inputs))];
+    }
+    return models;
+  }
+
+  private model(found: DiscoveredProjection): ProjectionModel {
+    const { target, options } = found;
+    const name = options.name ?? target.name;
+    const fail = (reason: string, fix: string): never => {
+      throw new InvalidProjectionError(name, reason, fix);
+    };
+    const virtual = options.virtual === true;
+    const readName = options.readDataSource ?? this.options.readDataSource;
+    const read = this.dataSource(readName, name);
+    const writeName = virtual ? undefined : (options.writeDataSource ?? this.options.writeDataSource);
+    const write = writeName ? this.dataSource(writeName, name) : undefined;
+    const timeout = options.timeout ?? this.options.timeout;
+    try {
+      integer(timeout, 'timeout', 0);
+    } catch {
+      fail(`timeout must be a whole number of milliseconds, got ${String(options.timeout)}`, 'Use 0 for no limit.');
+    }
+    const metadataSource = write ?? read;
+    const isEntity = metadataSource.hasMetadata(target);
+    if (!virtual) {
+      if (!isEntity) {
+        fail(
+          `it is not an entity of data source "${writeName}"`,
+          'Decorate it with @Entity() and register it with that data source (CinemaModule.forFeature does this when autoLoadEntities is on).',
+        );
+      }
+      if (found.derivations.length === 0) {
+        fail(
+          'it is materialized but has no @Input or @Source method to derive its rows from',
+          "Add an @Input(() => OtherProjection) method, a @Source() method that reads the application's tables, or mark it virtual.",
+        );
+      }
+    } else {
+      if (found.derivations.length > 0) {
+        fail('it is virtual but has @Input or @Source methods', 'A virtual projection reads tables in output(); make it materialized to derive it from inputs.');
+      }
+      if (!found.hasOutput && !isEntity) {
+        fail('it is virtual but has neither an output() method nor an entity table', 'Add output(ctx) returning a SelectQueryBuilder.');
+      }
+    }
+    const table = isEntity ? tableModelOf(metadataSource.getMetadata(target), options, fail) : undefined;
+    if (options.partitionKey !== undefined && !table?.byProperty.has(options.partitionKey)) {
+      fail(`partitionKey "${options.partitionKey}" is not a property of its entity`, 'Name a column property, e.g. partitionKey: "orgId".');
+    }
+    return {
+      target,
+      name,
+      instance: found.instance,
+      options,
+      virtual,
+      readName,
+      read,
+      writeName,
+      write,
+      table,
+      hasOutput: virtual && found.hasOutput,
+      derivations: [],
+      inputs: [],
+      timeout,
+      dematerialize: options.dematerialize ?? true,
+      partitionKey: options.partitionKey,
+    };
+  }
+
+  private dataSource(name: string, projection: string): DataSource {
+    let dataSource: DataSource | undefined;
+    try {
+      dataSource = this.moduleRef.get<DataSource>(getDataSourceToken(name) as never, { strict: false });
+    } catch {
+      dataSource = undefined;
+    }
+    if (!(dataSource instanceof DataSource)) {
+      throw new InvalidProjectionError(
+        projection,
+        `data source "${name}" is not registered`,
+        `Register it with TypeOrmModule.forRoot({ name: '${name}', ... }) or fix the data source name in the Cinema options.`,
+      );
+    }
+    if (dataSource.options.type !== 'postgres') {
+      throw new InvalidProjectionError(projection, `data source "${name}" is ${dataSource.options.type}`, 'Cinema works on PostgreSQL data sources.');
+    }
+    return dataSource;
+  }
+}
