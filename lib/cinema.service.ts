@@ -10,6 +10,7 @@ import { QueuedRun } from './engines/queue/queued-run.js';
 import { readSlice } from './engines/slice.queries.js';
 import { describeLens } from './errors/cinema.error.js';
 import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
+import { ProjectionReadError } from './errors/projection-read.error.js';
 import type { ProjectionFailedError } from './errors/projection-failed.error.js';
 import { RunNotRetryableError, UnknownRunError } from './errors/queue.error.js';
 import { integer, queueName } from './cinema-options.js';
@@ -193,20 +194,27 @@ export class CinemaService implements BeforeApplicationShutdown {
         reports,
       });
       if (failures.length > 0) throw this.failure(failures, run);
-      const rows = options.fetch === false ? [] : ((await readSlice(model, lens)) as P[]);
-      run.status = 'succeeded';
-      return rows;
     } catch (error) {
       run.status = 'failed';
       run.error = error as Error;
+      this.finish(run, model, lens, started);
       throw error;
+    }
+    // Committed: whatever happens while reading the rows back, the refresh itself succeeded.
+    run.status = 'succeeded';
+    try {
+      return options.fetch === false ? [] : ((await readRows(model, lens)) as P[]);
     } finally {
-      run.finishedAt = new Date();
-      run.durationMs = performance.now() - started;
-      this.runs.trim(run);
-      if (Logger.isLevelEnabled('debug')) {
-        this.logger.debug(`${model.name} ${describeLens(lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
-      }
+      this.finish(run, model, lens, started);
+    }
+  }
+
+  private finish(run: RunRecord<any>, model: ProjectionModel, lens: NormalizedLens, started: number): void {
+    run.finishedAt = new Date();
+    run.durationMs = performance.now() - started;
+    this.runs.trim(run);
+    if (Logger.isLevelEnabled('debug')) {
+      this.logger.debug(`${model.name} ${describeLens(lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
     }
   }
 
@@ -242,7 +250,7 @@ export class CinemaService implements BeforeApplicationShutdown {
       run.update(finished);
       if (run.error) throw run.error;
       if (!fetch) return [];
-      return (await readSlice(model, normalizeLens(model.name, run.lens))) as P[];
+      return (await readRows(model, normalizeLens(model.name, run.lens))) as P[];
     });
     // Not tracked for shutdown: the run lives in the queue, and waiting for it ends with the process.
     return run;
@@ -251,5 +259,14 @@ export class CinemaService implements BeforeApplicationShutdown {
   private track(promise: Promise<unknown>): void {
     const settled = promise.catch(() => undefined).finally(() => this.inFlight.delete(settled));
     this.inFlight.add(settled);
+  }
+}
+
+/** The rows of a refreshed projection; a failure here is the read's, not the refresh's. */
+async function readRows(model: ProjectionModel, lens: NormalizedLens): Promise<unknown[]> {
+  try {
+    return await readSlice(model, lens);
+  } catch (error) {
+    throw new ProjectionReadError(model.name, lens.display, model.readName, error);
   }
 }

@@ -181,7 +181,7 @@ export class ProjectionRunner {
     const ctx: DerivationContext = {
       projection: model.name,
       lens: lens.values,
-      read: model.read.manager,
+      read: model.source.manager,
       write: transaction.manager,
       signal,
       materialize: async (source) => {
