@@ -69,7 +69,7 @@ export class CinemaService implements BeforeApplicationShutdown {
       });
       const run = await this.queuedRun<P>(queue, id, options.fetch ?? true);
       if (options.async) {
-        run.result.catch((error: Error) => this.logger.error(`Queued run ${run.id} of ${model.name} failed: ${error.message}`));
+        run.result.catch((error: Error) => this.logBackground(`Queued run ${run.id} of ${model.name}`, error));
         return run;
       }
       return run.result;
@@ -83,7 +83,7 @@ export class CinemaService implements BeforeApplicationShutdown {
     this.track(run.result);
     if (options.async) {
       // Nobody may await a background run: its failure is logged, and kept on the handle.
-      run.result.catch((error: Error) => this.logger.error(`Run ${run.id} of ${model.name} failed: ${error.message}`));
+      run.result.catch((error: Error) => this.logBackground(`Run ${run.id} of ${model.name}`, error));
       return run;
     }
     return run.result;
@@ -216,6 +216,12 @@ export class CinemaService implements BeforeApplicationShutdown {
     if (Logger.isLevelEnabled('debug')) {
       this.logger.debug(`${model.name} ${describeLens(lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
     }
+  }
+
+  /** A background run's rejection: a failed refresh, or (after its commit) a failed read of its rows. */
+  private logBackground(run: string, error: Error): void {
+    if (error instanceof ProjectionReadError) this.logger.warn(`${run} succeeded, but its rows could not be read: ${error.message}`);
+    else this.logger.error(`${run} failed: ${error.message}`);
   }
 
   private failure(failures: ProjectionFailedError[], run: RunRecord<any>): ProjectionFailedError {
