@@ -11,7 +11,7 @@ import type { PlannedNode } from '../planning/projection-graph.js';
 import { RunHistory } from '../runs/run-history.js';
 import { RunRecord } from '../runs/run-record.js';
 import { runFailure } from '../runs/run-failure.js';
-import { settleResult } from '../runs/run-result.js';
+import { logBackgroundRun, settleResult } from '../runs/run-result.js';
 import type { CinemaEngine, RunRequest } from './engine.interface.js';
 import { ProjectionRunner, RunTimeout, type NodeRunOptions } from './projection.runner.js';
 import type { WriteSlots } from './write-slots.js';
@@ -67,7 +67,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
     this.track(run.result);
     if (request.options.async) {
       // Nobody may await a background run: its failure is logged, and kept on the handle.
-      run.result.catch((error: Error) => this.logger.error(`Run ${run.id} of ${run.projection} failed: ${error.message}`));
+      run.result.catch((error: Error) => logBackgroundRun(this.logger, run, 'Run', error));
     }
     return run;
   }

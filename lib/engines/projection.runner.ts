@@ -1,4 +1,4 @@
-import type { Type } from '@nestjs/common';
+import { Logger, type Type } from '@nestjs/common';
 import { from, type Observable } from 'rxjs';
 import type { QueryRunner, SelectQueryBuilder } from 'typeorm';
 import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
@@ -11,6 +11,7 @@ import { inlineIntegers } from './sql.js';
 import { copyIn } from './copy-text.js';
 import type { ProjectionModel } from '../model/projection.model.js';
 import { KeyConflict, ProjectionWriter, type PgClient } from './projection.writer.js';
+import { inspectKeyConflict, keyConflictError, keyConflictWarning } from './key-conflicts.js';
 import { streamRows } from './row-stream.js';
 import type { Semaphore } from './semaphore.js';
 import { narrow, outputContext, outputOf, type OutputSource } from '../read/slice.queries.js';
@@ -52,6 +53,7 @@ const CANCEL_GRACE_MS = 2_000;
 export class ProjectionRunner {
   /** Projections whose rows met keys already in their table: they insert with `ON CONFLICT`. */
   private readonly upserting = new WeakSet<ProjectionModel>();
+  private readonly logger = new Logger('Cinema');
 
   async run(model: ProjectionModel, options: NodeRunOptions, report: NodeReport): Promise<void> {
     const controller = new AbortController();
@@ -106,7 +108,8 @@ export class ProjectionRunner {
 
   /**
    * Rebuilds with plain inserts; if one meets a key already in the table, rolls back and rebuilds
-   * again with `ON CONFLICT`, which this projection then keeps using.
+   * again with `ON CONFLICT`, which this projection then keeps using (with a warning the first
+   * time), or with `keyConflicts: 'error'` fails with the key and the row holding it.
    */
   private async rebuildOrUpsert(
     model: ProjectionModel,
@@ -120,8 +123,18 @@ export class ProjectionRunner {
       await this.rebuild(model, options, current.transaction, signal, report, upsert);
     } catch (error) {
       if (!(error instanceof KeyConflict) || upsert) throw error;
-      this.upserting.add(model);
       await current.transaction.abandon(false);
+      signal.throwIfAborted();
+      // Without the delete, meeting its own keys is a projection's normal case: nothing to say.
+      if (model.dematerialize) {
+        const conflict = await inspectKeyConflict(model, options.lens, error);
+        if (model.keyConflicts === 'error') throw keyConflictError(model, options.lens, conflict);
+        if (!this.upserting.has(model)) {
+          this.upserting.add(model);
+          this.logger.warn(keyConflictWarning(model, options.lens, conflict));
+        }
+      }
+      this.upserting.add(model);
       signal.throwIfAborted();
       report.deleted = 0;
       report.written = 0;
@@ -184,7 +197,7 @@ export class ProjectionRunner {
     const ctx: DerivationContext = {
       projection: model.name,
       lens: lens.values,
-      read: model.read.manager,
+      read: model.source.manager,
       write: transaction.manager,
       signal,
       materialize: async (source) => {

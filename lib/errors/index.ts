@@ -9,3 +9,5 @@ export * from './projection-failed.error.js';
 export * from './unregistered-projection.error.js';
 export * from './queue.error.js';
 export * from './cinema-not-ready.error.js';
+export { KeyConflictError } from './key-conflict.error.js';
+export { ProjectionReadError } from './projection-read.error.js';

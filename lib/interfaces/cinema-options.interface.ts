@@ -8,8 +8,11 @@ export interface CinemaModuleOptions {
    */
   writeDataSource?: string;
   /**
-   * Default `@nestjs/typeorm` data source that projections are read from (a replica, or the
-   * primary). When it is not the write data source, derivations stream rows between the two.
+   * Default `@nestjs/typeorm` data source that the application's tables are read from: by
+   * virtual projections' `output(ctx)` and as `ctx.read` of derivations. When it is not the write
+   * database, derivations stream rows between the two. Materialized projections' tables are read
+   * from it only when it is the write database (or a `replication` data source over it), else
+   * from their write data source (see `@Projection({ readDataSource })`).
    * @default 'default'
    */
   readDataSource?: string;

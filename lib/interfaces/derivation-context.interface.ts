@@ -25,7 +25,10 @@ export interface DerivationContext<L = Record<string, unknown>> {
   readonly projection: string;
   /** The lens of the run (without its reducer). */
   readonly lens: Readonly<L>;
-  /** Manager of the read data source, outside the write transaction. */
+  /**
+   * Manager of the data source the application's tables are read from, outside the write
+   * transaction: the module's `readDataSource` (a virtual projection's own, in `output()`).
+   */
   readonly read: EntityManager;
   /** Manager bound to this projection's write transaction (absent for virtual outputs). */
   readonly write: EntityManager;

@@ -19,11 +19,22 @@ export interface ProjectionOptions {
    */
   conflictTarget?: readonly string[];
   /**
-   * `'replace'` updates every written column of a conflicting row, `'ignore'` keeps the existing
-   * row, a list of property names updates only those columns.
+   * How an upsert resolves a conflicting row (see `keyConflicts`): `'replace'` updates every
+   * written column of it, `'ignore'` keeps the existing row, a list of property names updates
+   * only those columns.
    * @default 'replace'
    */
   onConflict?: OnConflict;
+  /**
+   * What a refresh does when a derived row's conflict key is already in the table, held by a
+   * row outside the lens slice (or derived twice). `'upsert'` rebuilds the slice again with
+   * `ON CONFLICT` (resolved by `onConflict`), which this projection then keeps using, and logs a
+   * warning the first time; `'error'` fails the refresh with `KeyConflictError` (its cause) and
+   * keeps the previous slice. The lens columns should be determined by the conflict key: then
+   * deleting a slice frees every key it derives, and no conflict happens.
+   * @default 'upsert'
+   */
+  keyConflicts?: 'upsert' | 'error';
   /**
    * Properties every derived row must carry (not `null` or `undefined`). Checked per row on the
    * streamed path and against the selected columns on the `INSERT ... SELECT` path.
@@ -33,7 +44,13 @@ export interface ProjectionOptions {
   /**
    * `@nestjs/typeorm` data source that this projection's output is read from: by the
    * projections that take it as input, and for the rows `project()` returns.
-   * @default the module's `readDataSource`
+   *
+   * Virtual: where `output(ctx)` reads the application's tables (`ctx.read`). Materialized: a
+   * database that holds its table: its write database or a replica of it (startup fails when
+   * that data source lacks the table the write one has).
+   * @default virtual: the module's `readDataSource`; materialized: the module's `readDataSource`
+   * when it is the write database (or a TypeORM `replication` data source over it), else the
+   * projection's `writeDataSource`
    */
   readDataSource?: string;
   /**

@@ -7,6 +7,8 @@ import { integer } from '../cinema-options.js';
 import type { DiscoveredProjection } from '../discovery/cinema.explorer.js';
 import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
 import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
+import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
+import { sameDatabase } from '../engines/sql.js';
 import { tableModelOf, type ProjectionModel } from './projection.model.js';
 
 /**
@@ -41,10 +43,15 @@ export class ProjectionModelFactory {
       throw new InvalidProjectionError(name, reason, fix);
     };
     const virtual = options.virtual === true;
-    const readName = options.readDataSource ?? this.options.readDataSource;
-    const read = this.dataSource(readName, name);
     const writeName = virtual ? undefined : (options.writeDataSource ?? this.options.writeDataSource);
     const write = writeName ? this.dataSource(writeName, name) : undefined;
+    // Where the application's tables are read: output() and ctx.read.
+    const sourceName = (virtual ? options.readDataSource : undefined) ?? this.options.readDataSource;
+    const source = this.dataSource(sourceName, name);
+    // Where this projection's own output is read: a materialized table only from a database
+    // that holds it (see tableReadName).
+    const readName = virtual ? sourceName : tableReadName(options, writeName!, write!, sourceName, source);
+    const read = readName === sourceName ? source : this.dataSource(readName, name);
     const timeout = options.timeout ?? this.options.timeout;
     try {
       integer(timeout, 'timeout', 0);
@@ -78,6 +85,16 @@ export class ProjectionModelFactory {
     if (options.partitionKey !== undefined && !table?.byProperty.has(options.partitionKey)) {
       fail(`partitionKey "${options.partitionKey}" is not a property of its entity`, 'Name a column property, e.g. partitionKey: "orgId".');
     }
+    const keyConflicts = options.keyConflicts ?? 'upsert';
+    if (keyConflicts !== 'upsert' && keyConflicts !== 'error') {
+      fail(`keyConflicts must be 'upsert' or 'error', got ${JSON.stringify(keyConflicts)}`, "Use 'error' to fail a refresh whose keys are held outside its slice.");
+    }
+    if (keyConflicts === 'error' && options.dematerialize === false) {
+      fail(
+        "keyConflicts: 'error' with dematerialize: false cannot work: without the delete, every refresh meets its own keys",
+        'Leave keyConflicts out (dematerialize: false upserts), or delete the slice (dematerialize: true).',
+      );
+    }
     return {
       target,
       name,
@@ -86,6 +103,7 @@ export class ProjectionModelFactory {
       virtual,
       readName,
       read,
+      source,
       writeName,
       write,
       table,
@@ -94,8 +112,32 @@ export class ProjectionModelFactory {
       inputs: [],
       timeout,
       dematerialize: options.dematerialize ?? true,
+      keyConflicts,
       partitionKey: options.partitionKey,
     };
+  }
+
+  /**
+   * Fails when a materialized projection is read from another database than the one it writes
+   * and that database lacks its table while the write one has it (one catalog lookup on each).
+   * When neither has it yet, the schema is not deployed and nothing can be told.
+   */
+  async checkTableReads(models: Iterable<ProjectionModel>): Promise<void> {
+    const exists = async (dataSource: DataSource, path: string): Promise<boolean> => {
+      const [row] = await dataSource.query('SELECT to_regclass($1) IS NOT NULL AS "exists"', [path]);
+      return row?.exists === true;
+    };
+    for (const model of models) {
+      if (model.virtual || !model.table || sameDatabase(model.read, model.write!)) continue;
+      if (await exists(model.read, model.table.path)) continue;
+      if (!(await exists(model.write!, model.table.path))) continue;
+      throw new InvalidProjectionError(
+        model.name,
+        `its table ${model.table.path} is written to data source "${model.writeName}" but read from "${model.readName}", ` +
+          'another database that does not have it, so project() and the projections that take it as input could not read it',
+        `Leave readDataSource out to read it from "${model.writeName}", or set it to a replica of that database.`,
+      );
+    }
   }
 
   private dataSource(name: string, projection: string): DataSource {
@@ -117,4 +159,15 @@ export class ProjectionModelFactory {
     }
     return dataSource;
   }
+}
+
+/**
+ * A materialized projection's table is read (by project() and by its dependents) from its own
+ * `readDataSource`, declared to hold the table (checked at startup); else from the module's
+ * `readDataSource` when that is the write database (or a replication data source over it);
+ * else from its write data source. The module default says where sources are read, not tables.
+ */
+function tableReadName(options: ProjectionOptions, writeName: string, write: DataSource, sourceName: string, source: DataSource): string {
+  if (options.readDataSource !== undefined) return options.readDataSource;
+  return sameDatabase(source, write) ? sourceName : writeName;
 }

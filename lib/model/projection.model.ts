@@ -49,8 +49,11 @@ export interface ProjectionModel {
   instance: any;
   options: ProjectionOptions;
   virtual: boolean;
+  /** Where its output is read by project() and its dependents (for a materialized one, a database holding its table). */
   readName: string;
   read: DataSource;
+  /** Where the application's tables are read: `ctx.read` of its output() or derivations. */
+  source: DataSource;
   writeName?: string;
   write?: DataSource;
   /** The entity's table: written when materialized, read when a virtual projection is an entity. */
@@ -62,6 +65,8 @@ export interface ProjectionModel {
   inputs: ProjectionModel[];
   timeout: number;
   dematerialize: boolean;
+  /** What a plain insert that meets a key already in the table does: upsert from then on, or fail. */
+  keyConflicts: 'upsert' | 'error';
   /** Property name of the locking partition key, if any. */
   partitionKey?: string;
 }

@@ -21,7 +21,7 @@ export class ProjectionRegistry implements OnModuleInit, ProjectionCatalog {
     private readonly factory: ProjectionModelFactory,
   ) {}
 
-  onModuleInit(): void {
+  onModuleInit(): Promise<void> {
     const { projections } = this.explorer.explore();
     this.models = this.factory.build(projections);
     const definitions = [...this.models.values()].map((model) => ({
@@ -32,6 +32,8 @@ export class ProjectionRegistry implements OnModuleInit, ProjectionCatalog {
     }));
     this.projectionGraph = new ProjectionGraph(definitions, (key) => (typeof key === 'function' ? (key as Function).name : key.name));
     for (const model of this.models.values()) this.byName.set(model.name, model);
+    // The graph is in place before the first await: providers started alongside may use it.
+    return this.factory.checkTableReads(this.models.values());
   }
 
   get graph(): ProjectionGraph<ProjectionModel> {

@@ -75,7 +75,7 @@ export function outputContext(model: ProjectionModel, lens: NormalizedLens, sign
   const noInputs = (): never => {
     throw new InvalidProjectionError(model.name, 'output() asked for an input', 'A virtual projection reads tables through ctx.read.');
   };
-  return { projection: model.name, lens: lens.values, read: model.read.manager, signal, query: noInputs, stream: noInputs };
+  return { projection: model.name, lens: lens.values, read: model.source.manager, signal, query: noInputs, stream: noInputs };
 }
 
 /** What a projection outputs when read as an input: its `output()`, or its table. */
@@ -136,9 +136,11 @@ export async function readSlice(model: ProjectionModel, lens: NormalizedLens, ou
     model.table && !model.hasOutput ? tableQuery(model) : await (outputs ? outputs.of(model) : outputOf(model, outputContext(model, lens)));
   if (source.kind === 'rows') return isObservable(source.rows) ? [] : [...source.rows];
   const raw: Row[] = await narrow(source, lens, model.name).getRawMany();
-  if (!model.table || model.hasOutput || !model.read.hasMetadata(model.target)) return raw;
-  const metadata = model.read.getMetadata(model.target);
-  const driver = model.read.driver;
+  // Hydrated with the metadata its table model was built from: a replica need not register it.
+  const owner = model.write ?? model.read;
+  if (!model.table || model.hasOutput || !owner.hasMetadata(model.target)) return raw;
+  const metadata = owner.getMetadata(model.target);
+  const driver = owner.driver;
   return raw.map((row) => {
     const entity = metadata.create(undefined, { fromDeserializer: true });
     for (const column of metadata.columns) {

@@ -47,10 +47,29 @@ describe('startup validation', () => {
     [invalid.NoInputs, /NoInputs is invalid: it is materialized but has no @Input/],
     [invalid.VirtualWithoutOutput, /VirtualWithoutOutput is invalid: it is virtual but has neither an output\(\)/],
     [invalid.WrongDataSource, /WrongDataSource is invalid: data source "reporting" is not registered/],
+    [invalid.StrictWithoutDelete, /StrictWithoutDelete is invalid: keyConflicts: 'error' with dematerialize: false/],
   ])('fails on a projection that cannot work: %o', async (projection, message) => {
     const error = await boot([invalid.Source, projection]);
     expect(error).toBeInstanceOf(InvalidProjectionError);
     expect(error.message).toMatch(message);
+  });
+
+  it('fails when a materialized projection is read from a database that does not hold its table', async () => {
+    const elsewhere = await createDatabase('elsewhere');
+    try {
+      const error = await bootError({
+        dataSources: [
+          { url: db.url, synchronize: true },
+          { name: 'elsewhere', url: elsewhere.url },
+        ],
+        projections: [invalid.Source, invalid.ReadElsewhere] as never,
+      });
+      expect(error).toBeInstanceOf(InvalidProjectionError);
+      expect(error.message).toMatch(/ReadElsewhere is invalid: its table "read_elsewhere" is written to data source "default" but read from "elsewhere"/);
+      expect(error.message).toMatch(/Leave readDataSource out to read it from "default"/);
+    } finally {
+      await elsewhere.drop();
+    }
   });
 
   it('validates module options once, for forRoot and forRootAsync', async () => {

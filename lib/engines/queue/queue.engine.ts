@@ -16,7 +16,7 @@ import { decodeLens, encodeLens } from '../../lens/lens-codec.js';
 import { normalizeLens } from '../../lens/lens.js';
 import type { ProjectionCatalog, ProjectionModel } from '../../model/projection.model.js';
 import type { RunRecord } from '../../runs/run-record.js';
-import { settleResult } from '../../runs/run-result.js';
+import { logBackgroundRun, settleResult } from '../../runs/run-result.js';
 import type { CinemaEngine, RunRequest } from '../engine.interface.js';
 import { ProjectionRunner } from '../projection.runner.js';
 import type { WriteSlots } from '../write-slots.js';
@@ -120,7 +120,9 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
       attempts: given.attempts,
       runAt: given.runAt,
     });
-    return this.handle<P>(id, request.options.fetch);
+    const run = await this.handle<P>(id, request.options.fetch);
+    if (request.options.async) run.result.catch((error: Error) => logBackgroundRun(this.logger, run, 'Queued run', error));
+    return run;
   }
 
   async find<P>(id: string): Promise<CinemaRun<P> | undefined> {
