@@ -3,7 +3,7 @@ import { describeLens } from '../errors/cinema.error.js';
 import { positionalBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
 import type { ColumnModel, ProjectionModel } from '../model/projection.model.js';
 import type { KeyConflict } from './projection.writer.js';
-import { quoteIdent } from './sql.js';
+import { quoteIdent } from '../dialect/postgres/sql.js';
 
 /** What is known about the key a plain insert met: for the warning, or for `KeyConflictError`. */
 export interface KeyConflictReport {

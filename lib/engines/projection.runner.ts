@@ -6,9 +6,9 @@ import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/project
 import type { DerivationContext, Row } from '../interfaces/derivation-context.interface.js';
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
-import { lockExpressions } from './advisory-locks.js';
-import { inlineIntegers } from './sql.js';
-import { copyIn } from './copy-text.js';
+import { lockExpressions } from '../dialect/postgres/advisory-locks.js';
+import { inlineIntegers } from '../dialect/postgres/sql.js';
+import { copyIn } from '../dialect/postgres/copy-text.js';
 import type { ProjectionModel } from '../model/projection.model.js';
 import { KeyConflict, ProjectionWriter, type PgClient } from './projection.writer.js';
 import { inspectKeyConflict, keyConflictError, keyConflictWarning } from './key-conflicts.js';

@@ -4,10 +4,10 @@ import { InvalidRowError } from '../errors/invalid-row.error.js';
 import type { Derived, Row } from '../interfaces/derivation-context.interface.js';
 import { positionalBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
 import { conflictClause, type ColumnModel, type ProjectionModel, type TableModel } from '../model/projection.model.js';
-import { copyField, copyValue } from './copy-text.js';
+import { copyField, copyValue } from '../dialect/postgres/copy-text.js';
 import { streamTextRows, type TextRow } from './row-stream.js';
 import { describeColumns, narrow, tableQuery } from '../read/slice.queries.js';
-import { quoteIdent, sameDatabase } from './sql.js';
+import { quoteIdent, sameDatabase } from '../dialect/postgres/sql.js';
 import { Valve } from './valve.js';
 
 /** The connection of a projection's write transaction. */

@@ -8,7 +8,7 @@ import type { DiscoveredProjection } from '../discovery/cinema.explorer.js';
 import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
 import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
 import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
-import { sameDatabase } from '../engines/sql.js';
+import { sameDatabase } from '../dialect/postgres/sql.js';
 import { tableModelOf, type ProjectionModel } from './projection.model.js';
 
 /**

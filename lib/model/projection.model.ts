@@ -2,9 +2,9 @@ import type { Type } from '@nestjs/common';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import type { InputMode } from '../interfaces/input-options.interface.js';
 import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
-import type { CopyEncoding } from '../engines/copy-text.js';
+import type { CopyEncoding } from '../dialect/postgres/copy-text.js';
 import { valueKindOf, type ValueKind } from '../lens/lens-values.js';
-import { quoteIdent, quoteTable } from '../engines/sql.js';
+import { quoteIdent, quoteTable } from '../dialect/postgres/sql.js';
 
 export interface ColumnModel {
   /** Property name: the key of rows in and out of derivations, and of lenses. */

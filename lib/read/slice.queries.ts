@@ -5,7 +5,7 @@ import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
 import type { OutputContext, Row } from '../interfaces/derivation-context.interface.js';
 import { namedBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
 import type { ProjectionModel } from '../model/projection.model.js';
-import { quoteIdent, snakeCase } from '../engines/sql.js';
+import { quoteIdent, snakeCase } from '../dialect/postgres/sql.js';
 
 /** A projection's output as a query, with the names of the columns it selects. */
 export interface QuerySource {

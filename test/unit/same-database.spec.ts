@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { describe, expect, it } from 'vitest';
-import { sameDatabase } from '../../lib/engines/sql.js';
+import { sameDatabase } from '../../lib/dialect/postgres/sql.js';
 
 const source = (options: Record<string, unknown>) => new DataSource({ type: 'postgres', ...options } as never);
 

@@ -2,10 +2,10 @@ import fc from 'fast-check';
 import { DataSource } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { InvalidLensError } from '../../lib/index.js';
-import { lockExpressions } from '../../lib/engines/advisory-locks.js';
+import { lockExpressions } from '../../lib/dialect/postgres/advisory-locks.js';
 import { conflictClause, type ProjectionModel, type TableModel } from '../../lib/model/projection.model.js';
 import { narrow } from '../../lib/read/slice.queries.js';
-import { inlineIntegers, quoteIdent, quoteTable } from '../../lib/engines/sql.js';
+import { inlineIntegers, quoteIdent, quoteTable } from '../../lib/dialect/postgres/sql.js';
 import { normalizeLens, positionalBinder, renderConditions } from '../../lib/lens/lens.js';
 
 const HOSTILE = [

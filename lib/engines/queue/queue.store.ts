@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { NodeReport } from '../../interfaces/run.interface.js';
 import type { PgClient } from '../projection.writer.js';
-import { quoteIdent } from '../sql.js';
+import { quoteIdent } from '../../dialect/postgres/sql.js';
 
 /** The channel a run's completion is announced on; the payload is the run id. */
 export const RUN_CHANNEL = 'cinema_runs';

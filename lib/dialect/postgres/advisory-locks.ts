@@ -1,5 +1,5 @@
-import type { NormalizedLens } from '../lens/lens.js';
-import type { ProjectionModel } from '../model/projection.model.js';
+import type { NormalizedLens } from '../../lens/lens.js';
+import type { ProjectionModel } from '../../model/projection.model.js';
 import { hash32, hash64 } from './sql.js';
 
 /** Namespace (first key) of Cinema's two-key advisory locks. */

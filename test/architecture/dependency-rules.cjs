@@ -1,0 +1,72 @@
+/**
+ * The allowed import directions of lib/ (docs/ARCHITECTURE.md, "Layers"), checked by
+ * dependency-cruiser in `npm test` (test/architecture/dependency-rules.spec.ts).
+ *
+ * Bottom to top: errors, interfaces and constants; lens and the graph (plain TypeScript);
+ * dialect (PostgreSQL's statements); model; read; runs; execution; engines; planner, registry
+ * and discovery; the service, the module and index. A layer imports only layers below it.
+ */
+const LOW = '^lib/((errors|interfaces|lens|dialect|read|runs)/|model/projection\\.model\\.ts)';
+const ENGINE = '^lib/(engines|execution)/';
+const UPPER = '^lib/(cinema\\.service|cinema\\.module|index|model/projection\\.registry|model/model\\.factory|planning/cinema\\.planner|discovery/|http/)';
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'Import cycles make the load order (and decorator metadata) fragile.',
+      from: { path: '^lib/' },
+      to: { circular: true, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'engines-import-no-upward',
+      severity: 'error',
+      comment: 'Engines and execution receive what they need (a catalog, a plan); they never reach up to the registry, planner, discovery or the service.',
+      from: { path: ENGINE },
+      to: { path: UPPER },
+    },
+    {
+      name: 'low-layers-import-no-engines',
+      severity: 'error',
+      comment: 'The model, lens, dialect, read side and run records know nothing of engines or of the Nest wiring above them.',
+      from: { path: LOW },
+      to: { path: [ENGINE, UPPER, '^lib/planning/cinema\\.planner'] },
+    },
+    {
+      name: 'pure-core-without-nest',
+      severity: 'error',
+      comment: 'The lens, the graph, the dialect and the errors are plain TypeScript: no Nest at run time.',
+      from: { path: '^lib/(lens|dialect|errors)/|^lib/planning/projection-graph\\.ts' },
+      to: { path: '@nestjs', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'only-index-exports-the-module',
+      severity: 'error',
+      comment: 'The module and the service sit at the top: only index.ts (and the module, for the service) import them.',
+      from: { path: '^lib/', pathNot: '^lib/(index|cinema\\.module)\\.ts$' },
+      to: { path: '^lib/(cinema\\.module|cinema\\.service)\\.ts$' },
+    },
+    {
+      name: 'library-stands-alone',
+      severity: 'error',
+      comment: 'The library never imports the sample app, the tests or the benchmarks.',
+      from: { path: '^lib/' },
+      to: { path: '^(sample-app|test|bench)/' },
+    },
+    {
+      name: 'no-missing-modules',
+      severity: 'error',
+      comment: 'An import that does not resolve.',
+      from: { path: '^lib/' },
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    parser: 'swc',
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+};
