@@ -12,6 +12,7 @@ import { describeLens } from './errors/cinema.error.js';
 import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
 import type { ProjectionFailedError } from './errors/projection-failed.error.js';
 import { RunNotRetryableError, UnknownRunError } from './errors/queue.error.js';
+import { RunWaitInterruptedError } from './errors/run-wait-interrupted.error.js';
 import { integer, queueName } from './cinema-options.js';
 import type { ResolvedCinemaOptions } from './interfaces/cinema-options.interface.js';
 import type { PlanStep, ProjectionGraphView, ProjectionPlan } from './interfaces/graph.interface.js';
@@ -41,6 +42,7 @@ export class CinemaService implements BeforeApplicationShutdown {
   project<P>(projection: Type<P>, lens?: Lens<P> | LooseLens, options?: ProjectOptions & { async?: false }): Promise<P[]>;
   project<P>(projection: Type<P>, lens: Lens<P> | LooseLens | undefined, options: ProjectOptions & { async: true }): Promise<CinemaRun<P>>;
   async project<P>(projection: Type<P>, lens?: Lens<P> | LooseLens, options: ProjectOptions = {}): Promise<P[] | CinemaRun<P>> {
+    const started = Date.now();
     const model = this.registry.get(projection);
     const normalized = normalizeLens(model.name, lens);
     const concurrency = options.concurrency ?? this.options.concurrency;
@@ -59,16 +61,24 @@ export class CinemaService implements BeforeApplicationShutdown {
         model,
         plan,
         // With the reducer, if any: the queue refuses what cannot cross processes.
-        lens: normalized.display,
+        lens: normalized,
         skipDependencies: options.skipDependencies ?? false,
         queue: options.queue ?? 'default',
         priority: options.priority ?? 0,
         attempts: options.attempts,
         runAt: options.runAt,
+        timeoutMs: options.timeout || undefined,
+        concurrency,
       });
-      const run = await this.queuedRun<P>(queue, id, options.fetch ?? true);
+      // The caller's timeout counts from the call, enqueueing included.
+      const waitMs = options.timeout ? Math.max(1, options.timeout - (Date.now() - started)) : 0;
+      const run = await this.queuedRun<P>(queue, id, options.fetch ?? true, waitMs);
       if (options.async) {
-        run.result.catch((error: Error) => this.logger.error(`Queued run ${run.id} of ${model.name} failed: ${error.message}`));
+        run.result.catch((error: Error) => {
+          // Not a failure: this process stops waiting, the run goes on in the queue.
+          if (error instanceof RunWaitInterruptedError) return;
+          this.logger.error(`Queued run ${run.id} of ${model.name} failed: ${error.message}`);
+        });
         return run;
       }
       return run.result;
@@ -233,12 +243,12 @@ export class CinemaService implements BeforeApplicationShutdown {
   }
 
   /** The handle of a queued run; its result reads the projection's rows once the run succeeded. */
-  private async queuedRun<P>(queue: QueueEngine, id: string, fetch: boolean): Promise<QueuedRun<P>> {
+  private async queuedRun<P>(queue: QueueEngine, id: string, fetch: boolean, timeoutMs = 0): Promise<QueuedRun<P>> {
     const stored = await queue.store.load(id);
     if (!stored) throw new UnknownRunError(id);
     const model = this.registry.named(stored.projection);
     const run = new QueuedRun<P>(id, stored, decodeLens(stored.lens) as Lens<P>);
-    run.result = queue.wait(id).then(async (finished) => {
+    run.result = queue.wait(id, model.name, run.lens as Record<string, unknown>, timeoutMs).then(async (finished) => {
       run.update(finished);
       if (run.error) throw run.error;
       if (!fetch) return [];

@@ -6,3 +6,6 @@ export * from './errors/index.js';
 export * from './interfaces/index.js';
 export { looseLens } from './lens/loose-lens.js';
 export { CinemaQueueMigration1764200000000 } from './engines/queue/queue.schema.js';
+export { CinemaQueueMigration1764300000000 } from './engines/queue/queue.schema.v2.js';
+export { CINEMA_QUEUE_MIGRATIONS } from './engines/queue/queue.migrations.js';
+export { bootstrapCinemaWorker, type CinemaWorker, type CinemaWorkerOptions } from './cinema-worker.js';

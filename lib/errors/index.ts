@@ -8,3 +8,5 @@ export * from './projection-cycle.error.js';
 export * from './projection-failed.error.js';
 export * from './unregistered-projection.error.js';
 export * from './queue.error.js';
+export * from './queued-run-timeout.error.js';
+export * from './run-wait-interrupted.error.js';

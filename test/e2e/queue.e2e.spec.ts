@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CinemaQueueMigration1764200000000, InvalidLensError, ProjectionFailedError, RunNotRetryableError, type CinemaRun } from '../../lib/index.js';
+import { CINEMA_QUEUE_MIGRATIONS, InvalidLensError, ProjectionFailedError, RunNotRetryableError, type CinemaRun } from '../../lib/index.js';
 import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
 import { behaviour, DAG, DagOrgs, expectedValues, source, Z } from '../fixtures/dag.fixture.js';
@@ -26,7 +26,7 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
   let api: TestApp;
   const boot = (queue: Record<string, unknown>) =>
     bootApp({
-      dataSources: [{ url: db.url, synchronize: true, migrations: [CinemaQueueMigration1764200000000] }],
+      dataSources: [{ url: db.url, synchronize: true, migrations: [...CINEMA_QUEUE_MIGRATIONS] }],
       projections: DAG,
       cinema: { allowEmptyLens: true, queue: { pollInterval: 100, sweepInterval: 200, ...queue } },
     });

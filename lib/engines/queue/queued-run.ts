@@ -1,5 +1,5 @@
 import { runToJSON } from '../../cinema-run.registry.js';
-import { ProjectionFailedError } from '../../errors/projection-failed.error.js';
+import { ProjectionFailedError, ProjectionTimeoutError } from '../../errors/projection-failed.error.js';
 import type { Lens } from '../../interfaces/lens.interface.js';
 import type { CinemaRun, NodeReport, NodeStatus, RunStatus } from '../../interfaces/run.interface.js';
 import type { StoredError, StoredNode, StoredRun } from './queue.store.js';
@@ -77,7 +77,12 @@ export class QueuedRun<P = unknown> implements CinemaRun<P> {
   }
 }
 
+/** The error as the worker recorded it: what the projection threw becomes `cause`, SQLSTATE (`code`) and detail included. */
 function revive(error: StoredError, run: StoredRun): ProjectionFailedError {
-  const cause = Object.assign(new Error(error.message), { name: error.name });
-  return new ProjectionFailedError(error.projection ?? run.projection, run.lens, cause, error.message);
+  const projection = error.projection ?? run.projection;
+  if (error.timeoutMs !== undefined) return new ProjectionTimeoutError(projection, run.lens, error.timeoutMs);
+  // Runs recorded before causes were kept carry only the message.
+  const recorded = error.cause ?? { name: error.name, message: error.message };
+  const cause = Object.assign(new Error(recorded.message), recorded);
+  return new ProjectionFailedError(projection, run.lens, cause, error.message);
 }
