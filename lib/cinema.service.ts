@@ -71,8 +71,8 @@ export class CinemaService implements BeforeApplicationShutdown {
         concurrency,
       });
       // The caller's timeout counts from the call, enqueueing included.
-      const waitMs = options.timeout ? Math.max(1, options.timeout - (Date.now() - started)) : 0;
-      const run = await this.queuedRun<P>(queue, id, options.fetch ?? true, waitMs);
+      const timeout = options.timeout ? { timeoutMs: options.timeout, waitMs: Math.max(1, options.timeout - (Date.now() - started)) } : undefined;
+      const run = await this.queuedRun<P>(queue, id, options.fetch ?? true, timeout);
       if (options.async) {
         run.result.catch((error: Error) => {
           // Not a failure: this process stops waiting, the run goes on in the queue.
@@ -243,12 +243,12 @@ export class CinemaService implements BeforeApplicationShutdown {
   }
 
   /** The handle of a queued run; its result reads the projection's rows once the run succeeded. */
-  private async queuedRun<P>(queue: QueueEngine, id: string, fetch: boolean, timeoutMs = 0): Promise<QueuedRun<P>> {
+  private async queuedRun<P>(queue: QueueEngine, id: string, fetch: boolean, timeout?: { waitMs: number; timeoutMs: number }): Promise<QueuedRun<P>> {
     const stored = await queue.store.load(id);
     if (!stored) throw new UnknownRunError(id);
     const model = this.registry.named(stored.projection);
     const run = new QueuedRun<P>(id, stored, decodeLens(stored.lens) as Lens<P>);
-    run.result = queue.wait(id, model.name, run.lens as Record<string, unknown>, timeoutMs).then(async (finished) => {
+    run.result = queue.wait(id, model.name, run.lens as Record<string, unknown>, timeout).then(async (finished) => {
       run.update(finished);
       if (run.error) throw run.error;
       if (!fetch) return [];

@@ -173,14 +173,16 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
 
   /**
    * Settles with the run once it has succeeded or failed. Rejects with `QueuedRunTimeoutError`
-   * after `timeoutMs` and with `RunWaitInterruptedError` when this process shuts down: either way
+   * after `waitMs` (what is left of the caller's `timeoutMs`) and with `RunWaitInterruptedError` when this process shuts down: either way
    * the run itself goes on in the queue.
    */
-  wait(runId: string, projection: string, lens: Readonly<Record<string, unknown>>, timeoutMs = 0): Promise<StoredRun> {
+  wait(runId: string, projection: string, lens: Readonly<Record<string, unknown>>, timeout?: { waitMs: number; timeoutMs: number }): Promise<StoredRun> {
     return new Promise<StoredRun>((resolve, reject) => {
       let settled = false;
       const onShutdown = () => finish(() => reject(new RunWaitInterruptedError(projection, runId)));
-      const timer = timeoutMs > 0 ? setTimeout(() => finish(() => reject(new QueuedRunTimeoutError(projection, lens, runId, timeoutMs))), timeoutMs) : undefined;
+      const timer = timeout
+        ? setTimeout(() => finish(() => reject(new QueuedRunTimeoutError(projection, lens, runId, timeout.timeoutMs))), timeout.waitMs)
+        : undefined;
       const finish = (settle: () => void) => {
         if (settled) return;
         settled = true;
