@@ -13,6 +13,7 @@ import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
 import type { ProjectionFailedError } from './errors/projection-failed.error.js';
 import { RunNotRetryableError, UnknownRunError } from './errors/queue.error.js';
 import { RunWaitInterruptedError } from './errors/run-wait-interrupted.error.js';
+import { QueuedRunTimeoutError } from './errors/queued-run-timeout.error.js';
 import { integer, queueName } from './cinema-options.js';
 import type { ResolvedCinemaOptions } from './interfaces/cinema-options.interface.js';
 import type { PlanStep, ProjectionGraphView, ProjectionPlan } from './interfaces/graph.interface.js';
@@ -77,6 +78,7 @@ export class CinemaService implements BeforeApplicationShutdown {
         run.result.catch((error: Error) => {
           // Not a failure: this process stops waiting, the run goes on in the queue.
           if (error instanceof RunWaitInterruptedError) return;
+          if (error instanceof QueuedRunTimeoutError) return this.logger.warn(error.message);
           this.logger.error(`Queued run ${run.id} of ${model.name} failed: ${error.message}`);
         });
         return run;
