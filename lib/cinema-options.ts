@@ -21,6 +21,7 @@ const QUEUE_DEFAULTS: Omit<ResolvedQueueOptions, 'dataSource'> = {
   attempts: 3,
   pollInterval: 2_000,
   sweepInterval: 2_000,
+  retention: 7 * 24 * 60 * 60 * 1_000,
   jobSchema: 'graphile_worker',
 };
 
@@ -77,6 +78,7 @@ function resolveQueueOptions(queue: CinemaQueueOptions, writeDataSource: string)
   integer(resolved.attempts, 'queue.attempts', 1, 100);
   integer(resolved.pollInterval, 'queue.pollInterval', 10);
   integer(resolved.sweepInterval, 'queue.sweepInterval', 100);
+  integer(resolved.retention, 'queue.retention', 0);
   if (typeof resolved.jobSchema !== 'string' || !/^[a-z_][a-z0-9_]*$/.test(resolved.jobSchema)) {
     throw new InvalidCinemaOptionsError('queue.jobSchema', 'must be a lower-case SQL identifier');
   }

@@ -7,3 +7,6 @@ export * from './interfaces/index.js';
 export { looseLens } from './lens/loose-lens.js';
 export { CinemaQueueMigration1764200000000 } from './engines/queue/queue.schema.js';
 export { CinemaExceptionFilter } from './http/cinema-exception.filter.js';
+export { CinemaQueueMigration1764300000000 } from './engines/queue/queue.schema.v2.js';
+export { CINEMA_QUEUE_MIGRATIONS } from './engines/queue/queue.migrations.js';
+export { bootstrapCinemaWorker, type CinemaWorker, type CinemaWorkerOptions } from './cinema-worker.js';

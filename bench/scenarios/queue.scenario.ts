@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { CinemaQueueMigration1764200000000 } from '../../lib/index.js';
+import { CINEMA_QUEUE_MIGRATIONS } from '../../lib/index.js';
 import { OrgReceivables } from '../../sample-app/src/receivables/org-receivables.projection.js';
 import { bootBenchApp } from '../apps/bench-app.js';
 import { ChainSeed, buildTrivialChain } from '../fixtures/trivial-chain.fixture.js';
@@ -64,7 +64,7 @@ async function measureOverhead(ctx: BenchContext, rounds: number, warmups: numbe
   const chain = buildTrivialChain(LENGTH);
   const url = await ctx.database('cinema_bench_queue');
   const bench = await bootBenchApp({
-    dataSources: [{ url, synchronize: true, migrations: [CinemaQueueMigration1764200000000] }],
+    dataSources: [{ url, synchronize: true, migrations: [...CINEMA_QUEUE_MIGRATIONS] }],
     projections: [ChainSeed, ...chain],
     cinema: { queue: { worker: true, concurrency: WORKER_CONCURRENCY } },
   });

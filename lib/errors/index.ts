@@ -11,3 +11,5 @@ export * from './queue.error.js';
 export * from './cinema-not-ready.error.js';
 export { KeyConflictError } from './key-conflict.error.js';
 export { ProjectionReadError } from './projection-read.error.js';
+export * from './queued-run-timeout.error.js';
+export * from './run-wait-interrupted.error.js';

@@ -2,10 +2,13 @@ import { CinemaError } from './cinema.error.js';
 
 /** The queue engine's tables are missing from the queue's database. */
 export class QueueNotInstalledError extends CinemaError {
-  constructor(readonly dataSource: string) {
+  constructor(
+    readonly dataSource: string,
+    readonly missing = 'CinemaQueueMigration1764200000000',
+  ) {
     super(
-      `The queue engine's tables ("cinema" schema) are missing on data source "${dataSource}". ` +
-        `Add CinemaQueueMigration1764200000000 (exported by the library) to that data source's migrations and run them.`,
+      `The queue engine's tables ("cinema" schema) are missing or out of date on data source "${dataSource}" (${missing} was not run). ` +
+        `Add CINEMA_QUEUE_MIGRATIONS (exported by the library: every queue migration, in order) to that data source's migrations and run them.`,
     );
   }
 }

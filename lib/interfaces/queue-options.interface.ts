@@ -40,6 +40,13 @@ export interface CinemaQueueOptions {
    */
   sweepInterval?: number;
   /**
+   * Milliseconds a finished run (and its nodes) is kept in `cinema.runs` and `cinema.run_nodes`
+   * after it succeeded or failed; worker processes delete older ones in small batches every
+   * `sweepInterval`. 0 keeps runs forever. A failed run that is deleted can no longer be retried.
+   * @default 604800000 (7 days)
+   */
+  retention?: number;
+  /**
    * graphile-worker's schema.
    * @default 'graphile_worker'
    */
@@ -52,10 +59,17 @@ export type ResolvedQueueOptions = Required<Omit<CinemaQueueOptions, 'dataSource
 export interface QueueRunOptions {
   /** Do not start before this time. */
   runAt?: Date;
-  /** Lower runs first (graphile-worker's priority). @default 0 */
+  /**
+   * Lower runs first (graphile-worker's priority). A request that joins a pending run for the
+   * same projection and lens makes the run as urgent as the more urgent of the two.
+   * @default 0
+   */
   priority?: number;
   /** Queue whose workers run it. @default 'default' */
   queue?: string;
-  /** Attempts per projection. @default the module's `queue.attempts` */
+  /**
+   * Attempts per projection. A request that joins a pending run raises its attempts to the larger of the two.
+   * @default the module's `queue.attempts`
+   */
   attempts?: number;
 }

@@ -9,6 +9,9 @@ export interface ProjectOptions extends QueueRunOptions {
   async?: boolean;
   /**
    * Milliseconds the whole run may take; overrides projection timeouts that are longer.
+   * With `engine: 'queue'`: the caller's wait (the returned promise, or the handle's `result`)
+   * rejects with `QueuedRunTimeoutError` after this long, while the run stays queued and
+   * finishes on a worker; each of its projections' transactions is bounded by it too.
    * @default no limit beyond each projection's own
    */
   timeout?: number;
@@ -23,7 +26,8 @@ export interface ProjectOptions extends QueueRunOptions {
    */
   skipDependencies?: boolean;
   /**
-   * Projections of this run that may rebuild at the same time.
+   * Projections of this run that may rebuild at the same time (with `engine: 'queue'`, across
+   * all worker processes: a node beyond it waits for one of the run's nodes to finish).
    * @default the module's `concurrency`
    */
   concurrency?: number;

@@ -13,12 +13,15 @@ export interface RunOptions {
   skipDependencies: boolean;
   fetch: boolean;
   async: boolean;
+  /** When the call was made (`Date.now()`): a queued run's timeout counts from it. */
+  requestedAt: number;
   /** Given explicitly: the queue engine applies only what the caller set. */
   given: ProjectOptions;
 }
 
 /** Fills in and validates one call's options; throws `InvalidCinemaOptionsError` naming the option. */
 export function resolveRunOptions(options: ProjectOptions, module: ResolvedCinemaOptions): RunOptions {
+  const requestedAt = Date.now();
   if (options === null || typeof options !== 'object') throw new InvalidCinemaOptionsError('options', 'must be an object');
   const concurrency = options.concurrency ?? module.concurrency;
   integer(concurrency, 'concurrency', 1);
@@ -44,6 +47,7 @@ export function resolveRunOptions(options: ProjectOptions, module: ResolvedCinem
     skipDependencies: options.skipDependencies ?? false,
     fetch: options.fetch ?? true,
     async: options.async ?? false,
+    requestedAt,
     given: options,
   };
 }

@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CinemaExceptionFilter, CinemaModule, CinemaQueueMigration1764200000000 } from '../../lib/index.js';
+import { CINEMA_QUEUE_MIGRATIONS, CinemaExceptionFilter, CinemaModule } from '../../lib/index.js';
 import { Account } from './billing/account.entity.js';
 import { Invoice } from './billing/invoice.entity.js';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
@@ -29,7 +29,7 @@ export class AppModule {
             entities: [Account, Invoice],
             // Projection entities arrive through CinemaModule.forFeature.
             autoLoadEntities: true,
-            migrations: [CreateBilling1764000000000, CinemaQueueMigration1764200000000],
+            migrations: [CreateBilling1764000000000, ...CINEMA_QUEUE_MIGRATIONS],
             migrationsRun: true,
             // TypeORM would otherwise call entity constructors once per loaded row.
             entitySkipConstructor: true,

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { bootstrapCinemaWorker } from '../../lib/index.js';
 import { AppModule } from './app.module.js';
 
 /**
@@ -9,27 +9,23 @@ import { AppModule } from './app.module.js';
  * dies has its jobs handed to the others. SIGINT/SIGTERM: jobs in flight roll back and go back
  * to the queue, then the process exits. CINEMA_WORKER_DEBUG=1 shows graphile-worker's debug log.
  */
-const logger = new Logger('Worker');
-
-async function bootstrap(): Promise<void> {
-  const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) throw new Error('Set DATABASE_URL to the database the API process uses: workers share its queue.');
-  const concurrency = Number(process.env.CINEMA_WORKER_CONCURRENCY ?? 2);
-  const app = await NestFactory.createApplicationContext(
-    AppModule.forRoot({
-      databaseUrl,
-      // One connection per job in flight, one it may stream from, and some slack.
-      poolSize: concurrency * 2 + 2,
-      schedule: false,
-      cinema: { queue: { worker: true, concurrency } },
-    }),
-    { abortOnError: false, logger: process.env.CINEMA_WORKER_DEBUG ? undefined : ['log', 'warn', 'error'] },
-  );
-  app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
-  logger.log(`Working queued projections (concurrency ${concurrency}, pid ${process.pid})`);
+const databaseUrl = process.env.DATABASE_URL;
+const concurrency = Number(process.env.CINEMA_WORKER_CONCURRENCY ?? 2);
+if (!databaseUrl) {
+  new Logger('Worker').error('Set DATABASE_URL to the database the API process uses: workers share its queue.');
+  process.exit(1);
 }
 
-bootstrap().catch((error) => {
-  logger.error(`Could not start: ${(error as Error).message}`, (error as Error).stack);
+bootstrapCinemaWorker(
+  AppModule.forRoot({
+    databaseUrl,
+    // One connection per job in flight, one it may stream from, and some slack.
+    poolSize: concurrency * 2 + 2,
+    schedule: false,
+    cinema: { queue: { worker: true, concurrency } },
+  }),
+  { logger: process.env.CINEMA_WORKER_DEBUG ? undefined : ['log', 'warn', 'error'] },
+).catch((error: Error) => {
+  new Logger('Worker').error(`Could not start: ${error.message}`, error.stack);
   process.exit(1);
 });

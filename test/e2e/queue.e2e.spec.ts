@@ -1,5 +1,6 @@
+import { In } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CinemaQueueMigration1764200000000, InvalidLensError, ProjectionFailedError, RunNotRetryableError, type CinemaRun } from '../../lib/index.js';
+import { CINEMA_QUEUE_MIGRATIONS, InvalidLensError, ProjectionFailedError, RunNotRetryableError, type CinemaRun } from '../../lib/index.js';
 import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
 import { behaviour, DAG, DagOrgs, expectedValues, source, Z } from '../fixtures/dag.fixture.js';
@@ -26,7 +27,7 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
   let api: TestApp;
   const boot = (queue: Record<string, unknown>) =>
     bootApp({
-      dataSources: [{ url: db.url, synchronize: true, migrations: [CinemaQueueMigration1764200000000] }],
+      dataSources: [{ url: db.url, synchronize: true, migrations: [...CINEMA_QUEUE_MIGRATIONS] }],
       projections: DAG,
       cinema: { allowEmptyLens: true, queue: { pollInterval: 100, sweepInterval: 200, ...queue } },
     });
@@ -114,6 +115,8 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
       expect(node.attempts).toBe(1);
       expect(node.finishedAt?.getTime()).toBe(finishedBefore.get(name));
     }
+    // Attempts count again from the retry: c failed its one attempt, then succeeded at its first of the new generation.
+    for (const name of ['c', 'd', 'f', 'z']) expect(done.nodes.find((n) => n.projection === name)!.attempts).toBe(1);
     expect(await tables(api)).toEqual(expected(5));
     await expect(api.cinema.retryRun(run.id)).rejects.toBeInstanceOf(RunNotRetryableError);
   });
@@ -132,24 +135,31 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
     expect(done.nodes.find((node) => node.projection === 'a')).toMatchObject({ status: 'succeeded', attempts: 2 });
   });
 
-  it('coalesces two requests for the same projection and lens that wait at once', async () => {
-    // Queue "held" has no worker yet: both requests wait.
-    const first = await api.cinema.project(Z, { orgId: 3 }, { engine: 'queue', queue: 'held', async: true, fetch: false, priority: 7, attempts: 4 });
-    const second = await api.cinema.project(Z, { orgId: 3 }, { engine: 'queue', queue: 'held', async: true, fetch: false });
-    const other = await api.cinema.project(Z, { orgId: 1 }, { engine: 'queue', queue: 'held', async: true, fetch: false });
-    expect(second.id).toBe(first.id);
-    expect(other.id).not.toBe(first.id);
+  it('coalesces requests for the same projection and slice that wait at once: the most urgent priority, the most attempts', async () => {
+    // Queue "held" has no worker yet: every request waits. Four spellings of one slice of an integer column.
+    const held = { engine: 'queue', queue: 'held', async: true, fetch: false } as const;
+    const first = await api.cinema.project(Z, { orgId: 3 }, { ...held, priority: 7, attempts: 4 });
+    const second = await api.cinema.project(Z, { orgId: [3] }, { ...held, priority: 2, attempts: 6 });
+    const third = await api.cinema.project(Z, { orgId: In([3, 3]) }, { ...held, priority: 5 });
+    const fourth = await api.cinema.project(Z, { orgId: '3' } as never, { ...held, priority: 9, attempts: 1 });
+    const other = await api.cinema.project(Z, { orgId: 1 }, held);
+    const wider = await api.cinema.project(Z, { orgId: In([3, 1]) }, held);
+    expect([second.id, third.id, fourth.id]).toEqual([first.id, first.id, first.id]);
+    expect(new Set([first.id, other.id, wider.id]).size).toBe(3);
+    // Lower runs first in graphile-worker: 2 is the most urgent asked for; 6 the most attempts.
+    const [run] = await api.dataSource().query(`SELECT priority, attempts FROM cinema.runs WHERE id = $1`, [first.id]);
+    expect(run).toEqual({ priority: 2, attempts: 6 });
     const jobs = await api.dataSource().query(
       `SELECT task_identifier, priority, max_attempts FROM graphile_worker.jobs WHERE key LIKE $1 ORDER BY id`,
       [`cinema:${first.id}:%`],
     );
     expect(jobs).toEqual(
-      ['a', 'b'].map(() => ({ task_identifier: 'cinema:held', priority: 7, max_attempts: 4 })),
+      ['a', 'b'].map(() => ({ task_identifier: 'cinema:held', priority: 2, max_attempts: 6 })),
     );
     const heldWorker = await boot({ worker: true, queues: ['held'] });
     await heldWorker.app.init();
     try {
-      await Promise.all([first.result, second.result, other.result]);
+      await Promise.all([first.result, second.result, third.result, fourth.result, other.result, wider.result]);
       expect((await api.cinema.awaitRun(first.id)).status).toBe('succeeded');
     } finally {
       await heldWorker.close();

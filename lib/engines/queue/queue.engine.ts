@@ -7,13 +7,17 @@ import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { CinemaNotReadyError } from '../../errors/cinema-not-ready.error.js';
 import { QueueNotInstalledError, RunNotRetryableError, UnknownRunError } from '../../errors/queue.error.js';
+import { ProjectionFailedError, ProjectionTimeoutError } from '../../errors/projection-failed.error.js';
+import { RunWaitInterruptedError } from '../../errors/run-wait-interrupted.error.js';
+import { QueuedRunTimeoutError } from '../../errors/queued-run-timeout.error.js';
 import type { CinemaRun } from '../../interfaces/run.interface.js';
+import { lensKey } from '../../lens/lens-key.js';
 import type { PlannedNode } from '../../planning/projection-graph.js';
 import type { ResolvedCinemaOptions } from '../../interfaces/cinema-options.interface.js';
 import type { ResolvedQueueOptions } from '../../interfaces/queue-options.interface.js';
 import type { NodeReport } from '../../interfaces/run.interface.js';
 import { decodeLens, encodeLens } from '../../lens/lens-codec.js';
-import { normalizeLens } from '../../lens/lens.js';
+import { normalizeLens, type NormalizedLens } from '../../lens/lens.js';
 import type { ProjectionCatalog, ProjectionModel } from '../../model/projection.model.js';
 import type { RunRecord } from '../../runs/run-record.js';
 import { logBackgroundRun, settleResult } from '../../runs/run-result.js';
@@ -21,7 +25,7 @@ import type { CinemaEngine, RunRequest } from '../engine.interface.js';
 import { ProjectionRunner } from '../projection.runner.js';
 import type { WriteSlots } from '../write-slots.js';
 import { applyStored, queuedRecord } from './queued-run.js';
-import { QueueStore, taskIdentifier, type NodeJob, type NodeSpec, type StoredError, type StoredRun } from './queue.store.js';
+import { PARKED, QueueStore, taskIdentifier, type NodeJob, type NodeSpec, type StoredError, type StoredRun } from './queue.store.js';
 import { RunListener } from './run-listener.js';
 
 export interface EnqueueRequest {
@@ -29,16 +33,31 @@ export interface EnqueueRequest {
   label: string;
   plan: readonly PlannedNode<ProjectionModel>[];
   /** The lens as the caller gave it (validated). */
-  lens: Readonly<Record<string, unknown>>;
+  lens: NormalizedLens;
   skipDependencies: boolean;
   queue: string;
   priority: number;
   attempts?: number;
   runAt?: Date;
+  /** The caller's `timeout`: bounds each node's transaction. */
+  timeoutMs?: number;
+  concurrency: number;
 }
 
 /** Why this process stops working a node: it is shutting down, not the node failing. */
 class ShuttingDown extends Error {}
+
+/** Runs deleted per statement by the retention sweep, and statements per sweep at most. */
+const RETENTION_BATCH = 500;
+const RETENTION_BATCHES_PER_SWEEP = 10;
+
+/** Who this process is, in tokens and `application_name`s: `<host>:<pid>`. */
+const IDENTITY = `${hostname()}:${process.pid}`;
+
+/** PostgreSQL keeps the first 63 bytes of an `application_name`. */
+function applicationName(role: string): string {
+  return `${role}:${IDENTITY}`.slice(0, 63);
+}
 
 /**
  * The durable engine: a run is rows in the `cinema` schema, each materialized projection a
@@ -62,6 +81,10 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
   private listener?: RunListener;
   private worker?: Runner;
   private sweeper?: NodeJS.Timeout;
+  private sweeping = false;
+  private resolveStopped!: () => void;
+  /** Settles once this process has stopped working and waiting (its shutdown hook finished). */
+  readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
 
   constructor(
     private readonly catalog: ProjectionCatalog,
@@ -82,14 +105,18 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
       throw new Error(`The queue engine needs graphile-worker 0.17: npm install graphile-worker@~0.17 (${error.message})`);
     });
     const config = connectionConfig(this.dataSourceOf(this.options.dataSource));
-    this.pool = new pg.Pool({ ...config, max: this.options.concurrency + 4, application_name: 'cinema-queue' });
+    // Named after the process, so operators can tell workers apart in pg_stat_activity.
+    this.pool = new pg.Pool({ ...config, max: this.options.concurrency + 4, application_name: applicationName('cinema-queue') });
     this.pool.on('error', (error) => this.logger.warn(`Queue connection lost: ${error.message}`));
     this.pool.on('connect', (client) => client.on('error', (error) => this.logger.warn(`Queue connection lost: ${error.message}`)));
     this.storeInstance = new QueueStore(this.pool, this.options.jobSchema);
-    if (!(await this.store.assertInstalled())) throw new QueueNotInstalledError(this.options.dataSource);
-    await this.graphile.runMigrations({ pgPool: this.pool, schema: this.options.jobSchema, logger: this.graphileLogger() });
+    const missing = await this.store.missingMigration();
+    if (missing) throw new QueueNotInstalledError(this.options.dataSource, missing);
+    await this.store.serialized(() =>
+      this.graphile!.runMigrations({ pgPool: this.pool, schema: this.options.jobSchema, logger: this.graphileLogger() }),
+    );
     this.listener = new RunListener(
-      config,
+      { ...config, application_name: applicationName('cinema-queue-listener') },
       this.options.worker,
       (error) => this.logger.warn(`Queue listener: ${error.message}; reconnecting`),
       () => this.afterReconnect(),
@@ -105,23 +132,37 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
     await this.worker?.stop().catch((error: Error) => this.logger.warn(`Stopping the worker: ${error.message}`));
     await this.listener?.stop();
     await this.pool?.end().catch(() => undefined);
+    this.resolveStopped();
   }
 
   async start<P>(request: RunRequest): Promise<CinemaRun<P>> {
-    const given = request.options.given;
+    const { options } = request;
     const { id } = await this.enqueue({
       label: request.label,
       plan: request.plan,
       // With the reducer, if any: the queue refuses what cannot cross processes.
-      lens: request.lens.display,
-      skipDependencies: request.options.skipDependencies,
-      queue: given.queue ?? 'default',
-      priority: given.priority ?? 0,
-      attempts: given.attempts,
-      runAt: given.runAt,
+      lens: request.lens,
+      skipDependencies: options.skipDependencies,
+      queue: options.given.queue ?? 'default',
+      priority: options.given.priority ?? 0,
+      attempts: options.given.attempts,
+      runAt: options.given.runAt,
+      timeoutMs: options.timeout || undefined,
+      concurrency: options.concurrency,
     });
-    const run = await this.handle<P>(id, request.options.fetch);
-    if (request.options.async) run.result.catch((error: Error) => logBackgroundRun(this.logger, run, 'Queued run', error));
+    // The caller's timeout counts from the call, enqueueing included.
+    const timeout = options.timeout
+      ? { timeoutMs: options.timeout, waitMs: Math.max(1, options.timeout - (Date.now() - options.requestedAt)) }
+      : undefined;
+    const run = await this.handle<P>(id, options.fetch, timeout);
+    if (options.async) {
+      run.result.catch((error: Error) => {
+        // Not a failure: this process stops waiting, the run goes on in the queue.
+        if (error instanceof RunWaitInterruptedError) return;
+        if (error instanceof QueuedRunTimeoutError) return this.logger.warn(error.message);
+        logBackgroundRun(this.logger, run, 'Queued run', error);
+      });
+    }
     return run;
   }
 
@@ -143,11 +184,11 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
   }
 
   /** The handle of a queued run; its result reads the projection's rows once the run succeeded. */
-  private async handle<P>(id: string, fetch: boolean): Promise<RunRecord<P>> {
+  private async handle<P>(id: string, fetch: boolean, timeout?: { waitMs: number; timeoutMs: number }): Promise<RunRecord<P>> {
     const stored = await this.store.load(id);
     if (!stored) throw new UnknownRunError(id);
     const run = queuedRecord<P>(stored);
-    const done = this.wait(id).then((finished) => {
+    const done = this.wait(id, stored.projection, run.lens as Record<string, unknown>, timeout).then((finished) => {
       applyStored(run, finished);
       if (run.error) throw run.error;
     });
@@ -172,7 +213,7 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
 
   /** Records the run and queues its first projections; returns its id (a pending twin's, if coalesced). */
   async enqueue(request: EnqueueRequest): Promise<{ id: string; coalesced: boolean }> {
-    const lens = encodeLens(request.label, request.lens);
+    const lens = encodeLens(request.label, request.lens.display);
     const materialized = (node: ProjectionModel, seen = new Set<ProjectionModel>()): string[] => {
       // The materialized projections a node waits for, looking through virtual ones.
       const planned = request.plan.find((candidate) => candidate.key === node);
@@ -200,24 +241,35 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
       priority: request.priority,
       attempts: request.attempts ?? this.options.attempts,
       runAt: request.runAt,
-      // A run scheduled for later is not the same request as one for now.
+      timeoutMs: request.timeoutMs,
+      concurrency: request.concurrency,
+      // A run scheduled for later is not the same request as one for now. Lenses that select the
+      // same rows (`{ orgId: 25 }`, `[25]`, `In([25])`, `'25'` for an integer) are one request.
       coalesceKey: request.runAt
         ? undefined
         : createHash('sha256')
-            .update(JSON.stringify([request.label, request.skipDependencies, request.queue, sortedKeys(lens)]))
+            .update(JSON.stringify([request.label, request.skipDependencies, request.queue, lensKey(request.lens, kindIn(request.plan))]))
             .digest('hex'),
       nodes,
     });
   }
 
-  /** Settles with the run once it has succeeded or failed. */
-  wait(runId: string): Promise<StoredRun> {
+  /**
+   * Settles with the run once it has succeeded or failed. Rejects with `QueuedRunTimeoutError`
+   * after `waitMs` (what is left of the caller's `timeoutMs`) and with `RunWaitInterruptedError` when this process shuts down: either way
+   * the run itself goes on in the queue.
+   */
+  wait(runId: string, projection: string, lens: Readonly<Record<string, unknown>>, timeout?: { waitMs: number; timeoutMs: number }): Promise<StoredRun> {
     return new Promise<StoredRun>((resolve, reject) => {
       let settled = false;
-      const onShutdown = (reason: unknown) => finish(() => reject(reason));
+      const onShutdown = () => finish(() => reject(new RunWaitInterruptedError(projection, runId)));
+      const timer = timeout
+        ? setTimeout(() => finish(() => reject(new QueuedRunTimeoutError(projection, lens, runId, timeout.timeoutMs))), timeout.waitMs)
+        : undefined;
       const finish = (settle: () => void) => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         unsubscribe();
         this.waiting.delete(onShutdown);
         settle();
@@ -233,7 +285,7 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
       };
       // Subscribed before the first look, so a completion in between is not missed.
       const unsubscribe = this.listener!.subscribe(runId, check);
-      if (this.shutdown.signal.aborted) return onShutdown(this.shutdown.signal.reason);
+      if (this.shutdown.signal.aborted) return onShutdown();
       this.waiting.add(onShutdown);
       check();
     });
@@ -272,7 +324,8 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
     // Says which process holds the node (host and pid), and tells this attempt from any other.
     const token = `${hostname()}/${process.pid}/${helpers.job.locked_by ?? 'worker'}/${randomUUID().slice(0, 8)}`;
     const started = await this.store.startNode(job, token);
-    if (!started) return;
+    // Nothing to do, or parked until a node of its run finishes (which queues it again).
+    if (!started || started === PARKED) return;
     const report: NodeReport = { projection: job.projection, virtual: false, status: 'running', deleted: 0, written: 0, paths: [] };
     try {
       const model = this.catalog.named(job.projection);
@@ -281,7 +334,7 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
         model,
         {
           lens,
-          timeout: model.timeout,
+          timeout: boundedTimeout(model.timeout, started.timeoutMs),
           signal: this.shutdown.signal,
           slots: this.slots.of(model.write!),
           batchSize: this.cinemaOptions.batchSize,
@@ -298,6 +351,7 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
       }
       const final = helpers.job.attempts >= helpers.job.max_attempts;
       await this.store.failNode(job, token, storedError(error, job.projection), final);
+      // Logged once, here (graphile-worker's own failure line for Cinema's tasks is demoted to debug).
       this.logger.warn(
         `${job.projection} of run ${job.runId} failed (attempt ${helpers.job.attempts} of ${helpers.job.max_attempts})` +
           `${final ? '' : ', will retry'}: ${(error as Error).message}`,
@@ -308,11 +362,21 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
   }
 
   private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
     try {
       const dead = await this.store.sweep();
       if (dead.length > 0) this.logger.warn(`Handed back the jobs of ${dead.length} dead worker(s): ${dead.join(', ')}`);
+      if (this.options.retention > 0) {
+        // Small batches: a backlog of old runs is deleted over several sweeps, never in one long statement.
+        for (let i = 0; i < RETENTION_BATCHES_PER_SWEEP && !this.shutdown.signal.aborted; i++) {
+          if ((await this.store.deleteFinished(this.options.retention, RETENTION_BATCH)) < RETENTION_BATCH) break;
+        }
+      }
     } catch (error) {
-      this.logger.warn(`Checking for dead workers failed: ${(error as Error).message}`);
+      this.logger.warn(`Queue housekeeping failed: ${(error as Error).message}`);
+    } finally {
+      this.sweeping = false;
     }
   }
 
@@ -329,23 +393,49 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
   }
 
   private graphileLogger(): GraphileLogger {
-    return new this.graphile!.Logger(() => (level, message) => {
-      if (level === 'error') this.logger.error(message);
+    return new this.graphile!.Logger(() => (level, message, meta) => {
+      // A failed attempt of Cinema's own task is logged once, by Cinema, with the projection's name.
+      const ours = (meta as { failure?: boolean; job?: { task_identifier?: string } } | undefined)?.job?.task_identifier?.startsWith('cinema:');
+      if (level === 'error' && ours && (meta as { failure?: boolean }).failure) this.logger.debug(message);
+      else if (level === 'error') this.logger.error(message);
       else if (level === 'warning') this.logger.warn(message);
       else this.logger.debug(message);
     });
   }
 }
 
+/** The error as JSON, keeping what the projection threw (its SQLSTATE and detail) as inline runs do. */
 function storedError(error: unknown, projection: string): StoredError {
-  if (error instanceof Error) return { name: error.name, message: error.message, projection };
-  return { name: 'Error', message: String(error), projection };
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error), projection };
+  const stored: StoredError = { name: error.name, message: error.message, projection };
+  if (error instanceof ProjectionTimeoutError) stored.timeoutMs = error.timeoutMs;
+  if (error instanceof ProjectionFailedError && error.cause !== undefined) {
+    const cause = error.cause as { name?: unknown; message?: unknown; code?: unknown; detail?: unknown };
+    stored.cause = {
+      name: typeof cause.name === 'string' ? cause.name : 'Error',
+      message: typeof cause.message === 'string' ? cause.message : String(error.cause),
+      ...(typeof cause.code === 'string' ? { code: cause.code } : {}),
+      ...(typeof cause.detail === 'string' ? { detail: cause.detail } : {}),
+    };
+  }
+  return stored;
 }
 
-function sortedKeys(value: Record<string, unknown>): [string, unknown][] {
-  return Object.keys(value)
-    .sort()
-    .map((key) => [key, value[key]]);
+/** A node's timeout: the projection's, bounded by the run's own `timeout` as inline runs bound it (0: none). */
+function boundedTimeout(projection: number, run: number | null): number {
+  if (!run) return projection;
+  return projection > 0 ? Math.min(projection, run) : run;
+}
+
+/** The column kind of a lens key, from the first table of the plan that has it. */
+function kindIn(plan: readonly PlannedNode<ProjectionModel>[]) {
+  return (key: string) => {
+    for (const node of plan) {
+      const column = node.key.table?.byProperty.get(key);
+      if (column) return column.kind;
+    }
+    return undefined;
+  };
 }
 
 /** The connection settings of a TypeORM data source's (primary) pool. */

@@ -3,6 +3,34 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 /** The schema of the queue's own tables. */
 export const QUEUE_SCHEMA = 'cinema';
 
+/** Transaction advisory lock (one key) every queue migration takes first: concurrent boots run them one at a time. */
+export const MIGRATION_LOCK = 0x43494e4d; // "CINM"
+
+/**
+ * Runs `work` in a transaction (the migration runner's, or its own when migrations run without
+ * one) after taking the migration lock, so that boots running the migrations at once wait for
+ * each other instead of racing on the catalog (`CREATE SCHEMA IF NOT EXISTS` is not safe
+ * against a concurrent twin).
+ */
+export async function serialized(queryRunner: QueryRunner, work: () => Promise<void>): Promise<void> {
+  const own = !queryRunner.isTransactionActive;
+  if (own) await queryRunner.startTransaction();
+  try {
+    await queryRunner.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+    await work();
+    if (own) await queryRunner.commitTransaction();
+  } catch (error) {
+    if (own) await queryRunner.rollbackTransaction();
+    throw error;
+  }
+}
+
+/** Whether a relation exists (a migration that waited for a twin finds its work done). */
+export async function exists(queryRunner: QueryRunner, relation: string): Promise<boolean> {
+  const [row] = await queryRunner.query(`SELECT to_regclass($1) IS NOT NULL AS found`, [relation]);
+  return row.found === true;
+}
+
 /**
  * Runs and their projection nodes, as the queue engine records them. A node's `after` lists the
  * materialized projections of the same run it waits for; `waiting_on` counts those not done.
@@ -68,7 +96,11 @@ export class CinemaQueueMigration1764200000000 implements MigrationInterface {
   name = 'CinemaQueueMigration1764200000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    for (const statement of UP) await queryRunner.query(statement);
+    await serialized(queryRunner, async () => {
+      // Another process ran it while this one waited for the lock.
+      if (await exists(queryRunner, '"cinema"."workers"')) return;
+      for (const statement of UP) await queryRunner.query(statement);
+    });
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

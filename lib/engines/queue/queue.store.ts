@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { NodeReport } from '../../interfaces/run.interface.js';
 import type { PgClient } from '../projection.writer.js';
 import { quoteIdent } from '../../dialect/postgres/sql.js';
+import { MIGRATION_LOCK } from './queue.schema.js';
 
 /** The channel a run's completion is announced on; the payload is the run id. */
 export const RUN_CHANNEL = 'cinema_runs';
@@ -29,6 +30,10 @@ export interface RunSpec {
   priority: number;
   attempts: number;
   runAt?: Date;
+  /** The caller's `timeout`: each node's transaction is bounded by it. */
+  timeoutMs?: number;
+  /** Nodes of this run that may run at once. */
+  concurrency: number;
   /** Runs with the same key that have not started are one run. */
   coalesceKey?: string;
   nodes: NodeSpec[];
@@ -36,8 +41,13 @@ export interface RunSpec {
 
 export interface StoredError {
   name: string;
+  /** The message users saw (a `ProjectionFailedError`'s). */
   message: string;
   projection?: string;
+  /** What the projection threw, with PostgreSQL's SQLSTATE and detail when it was a database error. */
+  cause?: { name: string; message: string; code?: string; detail?: string };
+  /** Set when the projection ran past its timeout. */
+  timeoutMs?: number;
 }
 
 export interface StoredNode {
@@ -64,6 +74,10 @@ export interface StoredRun {
   status: 'pending' | 'running' | 'succeeded' | 'failed';
   queue: string;
   generation: number;
+  priority: number;
+  attempts: number;
+  timeoutMs: number | null;
+  concurrency: number | null;
   error: StoredError | null;
   createdAt: Date;
   startedAt: Date | null;
@@ -75,7 +89,12 @@ export interface StoredRun {
 export interface StartedNode {
   lens: Record<string, unknown>;
   attempt: number;
+  /** The run's `timeout`, if the caller gave one. */
+  timeoutMs: number | null;
 }
+
+/** A node that waits for a slot of its run's `concurrency`: it has no job until a node of the run finishes. */
+export const PARKED = 'parked' as const;
 
 export type Queryable = Pick<PgClient, 'query'>;
 
@@ -105,10 +124,33 @@ export class QueueStore {
     this.jobs = quoteIdent(jobSchema);
   }
 
-  /** Fails with a clear message when the migration was not run. */
-  async assertInstalled(): Promise<boolean> {
-    const { rows } = await this.pool.query(`SELECT to_regclass('"cinema"."run_nodes"') IS NOT NULL AS installed`);
-    return rows[0].installed;
+  /**
+   * Runs `work` (graphile-worker's migrator) while holding the queue's migration lock on a
+   * connection of its own, so that processes booting at once migrate one after the other.
+   */
+  async serialized<T>(work: () => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query(`SELECT pg_advisory_lock(${MIGRATION_LOCK})`);
+      try {
+        return await work();
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(${MIGRATION_LOCK})`);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The first queue migration that was not run, if any. */
+  async missingMigration(): Promise<string | undefined> {
+    const { rows } = await this.pool.query(
+      `SELECT to_regclass('"cinema"."run_nodes"') IS NOT NULL AS v1,
+         EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'cinema' AND table_name = 'run_nodes' AND column_name = 'parked') AS v2`,
+    );
+    if (!rows[0].v1) return 'CinemaQueueMigration1764200000000';
+    if (!rows[0].v2) return 'CinemaQueueMigration1764300000000';
+    return undefined;
   }
 
   /** Records a run and queues its first nodes, in one transaction; joins a pending twin instead. */
@@ -116,18 +158,18 @@ export class QueueStore {
     return this.transaction(async (client) => {
       for (;;) {
         const inserted = await client.query({
-          text: `INSERT INTO "cinema"."runs" ("id", "projection", "lens", "skip_dependencies", "queue", "priority", "attempts", "run_at", "coalesce_key")
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+          text: `INSERT INTO "cinema"."runs" ("id", "projection", "lens", "skip_dependencies", "queue", "priority", "attempts", "run_at", "coalesce_key", "timeout_ms", "concurrency")
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT ("coalesce_key") WHERE "status" = 'pending' DO NOTHING RETURNING "id"`,
-          values: [spec.id, spec.projection, JSON.stringify(spec.lens), spec.skipDependencies, spec.queue, spec.priority, spec.attempts, spec.runAt ?? null, spec.coalesceKey ?? null],
+          values: [
+            spec.id, spec.projection, JSON.stringify(spec.lens), spec.skipDependencies, spec.queue, spec.priority, spec.attempts,
+            spec.runAt ?? null, spec.coalesceKey ?? null, spec.timeoutMs ?? null, spec.concurrency,
+          ],
         });
         if (inserted.rowCount === 1) break;
-        const twin = await client.query({
-          text: `SELECT "id" FROM "cinema"."runs" WHERE "coalesce_key" = $1 AND "status" = 'pending'`,
-          values: [spec.coalesceKey],
-        });
+        const twin = await this.join(client, spec);
         // The twin started in between: try again to record this one.
-        if (twin.rows.length === 1) return { id: twin.rows[0].id as string, coalesced: true };
+        if (twin) return { id: twin, coalesced: true };
       }
       await client.query({
         text: `INSERT INTO "cinema"."run_nodes" ("run_id", "projection", "position", "virtual", "after", "waiting_on", "status")
@@ -144,26 +186,72 @@ export class QueueStore {
   }
 
   /**
+   * Joins the pending run `spec` coalesces with: it takes the more urgent priority (graphile-worker
+   * runs lower numbers first), the larger attempts and concurrency and the longer timeout (none is
+   * the longest), and its queued jobs are rescheduled to match. The twin's id, or `undefined`
+   * when it started meanwhile.
+   */
+  private async join(client: Queryable, spec: RunSpec): Promise<string | undefined> {
+    const { rows } = await client.query({
+      text: `UPDATE "cinema"."runs" SET "priority" = LEAST("priority", $2), "attempts" = GREATEST("attempts", $3),
+               "timeout_ms" = CASE WHEN "timeout_ms" IS NULL OR $4::integer IS NULL THEN NULL ELSE GREATEST("timeout_ms", $4::integer) END,
+               "concurrency" = GREATEST("concurrency", $5)
+             WHERE "coalesce_key" = $1 AND "status" = 'pending'
+             RETURNING "id", "priority", "attempts"`,
+      values: [spec.coalesceKey, spec.priority, spec.attempts, spec.timeoutMs ?? null, spec.concurrency],
+    });
+    if (rows.length === 0) return undefined;
+    const twin = rows[0];
+    // Jobs a worker already locked keep theirs: their node is starting, the run is no longer pending.
+    await client.query({
+      text: `SELECT ${this.jobs}.reschedule_jobs(array_agg(j.id), priority => $2::smallint, max_attempts => $3::smallint)
+             FROM ${this.jobs}."jobs" j WHERE j.key LIKE 'cinema:' || $1 || ':%' HAVING count(*) > 0`,
+      values: [twin.id, twin.priority, twin.attempts],
+    });
+    return twin.id as string;
+  }
+
+  /**
    * Marks a node running for the worker that took its job. `undefined` when there is nothing to
    * do: the node already succeeded (a job replayed after a crash), was cancelled, or the job
-   * belongs to an earlier attempt of a retried run.
+   * belongs to an earlier attempt of a retried run. `PARKED` when the run already runs as many
+   * nodes as its `concurrency`: the node gets a new job when one of them finishes.
    */
-  async startNode(job: NodeJob, worker: string): Promise<StartedNode | undefined> {
-    const { rows } = await this.pool.query(
-      `WITH node AS (
-         UPDATE "cinema"."run_nodes" n SET "status" = 'running', "attempts" = n."attempts" + 1, "started_at" = now(), "worker" = $4
-         FROM "cinema"."runs" r
-         WHERE n."run_id" = $1 AND n."projection" = $2 AND n."status" IN ('queued', 'running')
-           AND r."id" = n."run_id" AND r."generation" = $3 AND r."status" IN ('pending', 'running')
-         RETURNING r."lens", n."attempts"
-       ), run AS (
-         UPDATE "cinema"."runs" SET "status" = 'running', "started_at" = COALESCE("started_at", now())
-         WHERE "id" = $1 AND "status" = 'pending' AND EXISTS (SELECT 1 FROM node)
-       )
-       SELECT "lens", "attempts" FROM node`,
-      [job.runId, job.projection, job.generation, worker],
-    );
-    return rows[0] ? { lens: rows[0].lens, attempt: rows[0].attempts } : undefined;
+  async startNode(job: NodeJob, worker: string): Promise<StartedNode | typeof PARKED | undefined> {
+    return this.transaction(async (client) => {
+      const runs = await client.query({
+        text: `SELECT "lens", "concurrency", "timeout_ms" FROM "cinema"."runs"
+               WHERE "id" = $1 AND "generation" = $2 AND "status" IN ('pending', 'running') FOR UPDATE`,
+        values: [job.runId, job.generation],
+      });
+      const run = runs.rows[0];
+      if (!run) return undefined;
+      const nodes = await client.query({
+        text: `SELECT "projection", "status" FROM "cinema"."run_nodes" WHERE "run_id" = $1 AND "status" IN ('queued', 'running')`,
+        values: [job.runId],
+      });
+      const node = nodes.rows.find((row) => row.projection === job.projection);
+      if (!node) return undefined;
+      const others = nodes.rows.filter((row) => row.status === 'running' && row.projection !== job.projection).length;
+      if (node.status === 'queued' && run.concurrency !== null && others >= run.concurrency) {
+        await client.query({
+          text: `UPDATE "cinema"."run_nodes" SET "parked" = true WHERE "run_id" = $1 AND "projection" = $2`,
+          values: [job.runId, job.projection],
+        });
+        return PARKED;
+      }
+      // The statement's clock, not the transaction's: stamps must be when things happened.
+      const started = await client.query({
+        text: `UPDATE "cinema"."run_nodes" SET "status" = 'running', "attempts" = "attempts" + 1, "started_at" = clock_timestamp(), "worker" = $3, "parked" = false
+               WHERE "run_id" = $1 AND "projection" = $2 RETURNING "attempts"`,
+        values: [job.runId, job.projection, worker],
+      });
+      await client.query({
+        text: `UPDATE "cinema"."runs" SET "status" = 'running', "started_at" = COALESCE("started_at", clock_timestamp()) WHERE "id" = $1 AND "status" = 'pending'`,
+        values: [job.runId],
+      });
+      return { lens: run.lens, attempt: started.rows[0].attempts as number, timeoutMs: run.timeout_ms as number | null };
+    });
   }
 
   /**
@@ -175,7 +263,7 @@ export class QueueStore {
     await client.query({ text: `SELECT 1 FROM "cinema"."runs" WHERE "id" = $1 FOR UPDATE`, values: [job.runId] });
     const mine = await client.query({
       text: `UPDATE "cinema"."run_nodes" SET "status" = 'succeeded', "deleted" = $4, "written" = $5, "paths" = $6,
-               "finished_at" = now(), "duration_ms" = EXTRACT(EPOCH FROM now() - "started_at") * 1000, "error" = NULL
+               "finished_at" = clock_timestamp(), "duration_ms" = EXTRACT(EPOCH FROM clock_timestamp() - "started_at") * 1000, "error" = NULL
              WHERE "run_id" = $1 AND "projection" = $2 AND "status" = 'running' AND "worker" = $3`,
       values: [job.runId, job.projection, worker, report.deleted, report.written, report.paths],
     });
@@ -192,6 +280,7 @@ export class QueueStore {
              ${this.addJobSelect('ready', `ready."status" = 'queued'`)}`,
       values: [job.runId, job.projection],
     });
+    await this.unpark(client, job.runId);
     await this.settle(client, job.runId);
   }
 
@@ -203,12 +292,14 @@ export class QueueStore {
     await this.transaction(async (client) => {
       await client.query({ text: `SELECT 1 FROM "cinema"."runs" WHERE "id" = $1 FOR UPDATE`, values: [job.runId] });
       const updated = await client.query({
-        text: `UPDATE "cinema"."run_nodes" SET "status" = $4, "error" = $5, "finished_at" = now(),
-                 "duration_ms" = EXTRACT(EPOCH FROM now() - "started_at") * 1000
+        text: `UPDATE "cinema"."run_nodes" SET "status" = $4, "error" = $5, "finished_at" = clock_timestamp(),
+                 "duration_ms" = EXTRACT(EPOCH FROM clock_timestamp() - "started_at") * 1000
                WHERE "run_id" = $1 AND "projection" = $2 AND "status" = 'running' AND "worker" = $3`,
         values: [job.runId, job.projection, worker, final ? 'failed' : 'queued', JSON.stringify(error)],
       });
-      if (updated.rowCount !== 1 || !final) return;
+      if (updated.rowCount !== 1) return;
+      await this.unpark(client, job.runId);
+      if (!final) return;
       await client.query({
         text: `WITH RECURSIVE downstream AS (
                  SELECT "projection" FROM "cinema"."run_nodes" WHERE "run_id" = $1 AND $2 = ANY("after")
@@ -242,7 +333,8 @@ export class QueueStore {
         values: [runId],
       });
       await client.query({
-        text: `UPDATE "cinema"."run_nodes" n SET "error" = NULL, "finished_at" = NULL, "duration_ms" = NULL,
+        // Attempts count within a generation: a retried node starts again from its first.
+        text: `UPDATE "cinema"."run_nodes" n SET "error" = NULL, "finished_at" = NULL, "duration_ms" = NULL, "attempts" = 0, "parked" = false,
                  "waiting_on" = (SELECT count(*) FROM "cinema"."run_nodes" u WHERE u."run_id" = n."run_id" AND u."projection" = ANY(n."after") AND u."status" <> 'succeeded'),
                  "status" = CASE WHEN EXISTS (SELECT 1 FROM "cinema"."run_nodes" u WHERE u."run_id" = n."run_id" AND u."projection" = ANY(n."after") AND u."status" <> 'succeeded')
                    THEN 'waiting' ELSE 'queued' END
@@ -267,6 +359,10 @@ export class QueueStore {
       status: run.status,
       queue: run.queue,
       generation: run.generation,
+      priority: run.priority,
+      attempts: run.attempts,
+      timeoutMs: run.timeout_ms,
+      concurrency: run.concurrency,
       error: run.error,
       createdAt: run.created_at,
       startedAt: run.started_at,
@@ -309,6 +405,7 @@ export class QueueStore {
         values: [job.runId, job.projection, worker],
       });
       if (updated.rowCount !== 1) return;
+      await this.unpark(client, job.runId);
       await client.query({
         text: `SELECT ${this.jobs}.add_job(identifier => 'cinema:' || r."queue",
                  payload => json_build_object('runId', r."id", 'projection', $2::text, 'generation', r."generation"),
@@ -366,15 +463,41 @@ export class QueueStore {
     });
   }
 
+  /**
+   * Parked nodes of the run get a job again (a node of the run left `running`); each checks for
+   * a free slot when it starts. Without a job key: the job that parked the node may not be
+   * deleted yet, and a key would dedupe the new job against it.
+   */
+  private async unpark(client: Queryable, runId: string): Promise<void> {
+    await client.query({
+      text: `WITH p AS (
+               UPDATE "cinema"."run_nodes" SET "parked" = false WHERE "run_id" = $1 AND "parked" AND "status" = 'queued' RETURNING "projection"
+             ) ${this.addJobSelect('p', 'TRUE', false)}`,
+      values: [runId],
+    });
+  }
+
+  /** Deletes up to `batch` runs (and their nodes) that finished more than `retentionMs` ago; returns how many. */
+  async deleteFinished(retentionMs: number, batch: number): Promise<number> {
+    const deleted = await this.pool.query(
+      `DELETE FROM "cinema"."runs" WHERE "id" IN (
+         SELECT "id" FROM "cinema"."runs"
+         WHERE "status" IN ('succeeded', 'failed') AND "finished_at" < clock_timestamp() - $1 * interval '1 millisecond'
+         ORDER BY "finished_at" LIMIT $2)`,
+      [retentionMs, batch],
+    );
+    return deleted.rowCount ?? 0;
+  }
+
   /** `SELECT add_job(...)` for the rows of `source` (with `projection`; the run is `$1`). */
-  private addJobSelect(source: string, where: string): string {
+  private addJobSelect(source: string, where: string, keyed = true): string {
     return `SELECT ${this.jobs}.add_job(
               identifier => 'cinema:' || r."queue",
               payload => json_build_object('runId', r."id", 'projection', ${source}."projection", 'generation', r."generation"),
               run_at => r."run_at",
               max_attempts => r."attempts",
               priority => r."priority",
-              job_key => 'cinema:' || r."id" || ':' || ${source}."projection" || ':' || r."generation",
+              job_key => ${keyed ? `'cinema:' || r."id" || ':' || ${source}."projection" || ':' || r."generation"` : 'NULL'},
               job_key_mode => 'unsafe_dedupe')
             FROM ${source} JOIN "cinema"."runs" r ON r."id" = $1 WHERE ${where}`;
   }
@@ -383,7 +506,7 @@ export class QueueStore {
   private async settle(client: Queryable, runId: string): Promise<void> {
     await client.query({
       text: `WITH done AS (
-               UPDATE "cinema"."runs" r SET "status" = CASE WHEN r."error" IS NULL THEN 'succeeded' ELSE 'failed' END, "finished_at" = now()
+               UPDATE "cinema"."runs" r SET "status" = CASE WHEN r."error" IS NULL THEN 'succeeded' ELSE 'failed' END, "finished_at" = clock_timestamp()
                WHERE r."id" = $1 AND r."status" IN ('pending', 'running')
                  AND NOT EXISTS (SELECT 1 FROM "cinema"."run_nodes" n WHERE n."run_id" = r."id" AND n."status" IN ('waiting', 'queued', 'running'))
                RETURNING r."id"

@@ -1,4 +1,4 @@
-import { ProjectionFailedError } from '../../errors/projection-failed.error.js';
+import { ProjectionFailedError, ProjectionTimeoutError } from '../../errors/projection-failed.error.js';
 import type { Lens } from '../../interfaces/lens.interface.js';
 import type { NodeStatus } from '../../interfaces/run.interface.js';
 import { decodeLens } from '../../lens/lens-codec.js';
@@ -52,7 +52,12 @@ function failureOf(stored: StoredRun): ProjectionFailedError {
   return runFailure(failed, stored.nodes.filter((node) => node.status === 'cancelled').map((node) => node.projection));
 }
 
+/** The error as the worker recorded it: what the projection threw becomes `cause`, SQLSTATE (`code`) and detail included. */
 function revive(error: StoredError, run: StoredRun): ProjectionFailedError {
-  const cause = Object.assign(new Error(error.message), { name: error.name });
-  return new ProjectionFailedError(error.projection ?? run.projection, run.lens, cause, error.message);
+  const projection = error.projection ?? run.projection;
+  if (error.timeoutMs !== undefined) return new ProjectionTimeoutError(projection, run.lens, error.timeoutMs);
+  // Runs recorded before causes were kept carry only the message.
+  const recorded = error.cause ?? { name: error.name, message: error.message };
+  const cause = Object.assign(new Error(recorded.message), recorded);
+  return new ProjectionFailedError(projection, run.lens, cause, error.message);
 }

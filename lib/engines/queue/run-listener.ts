@@ -23,7 +23,7 @@ export class RunListener {
   ) {}
 
   async start(): Promise<void> {
-    const client = new pg.Client({ ...this.config, application_name: 'cinema-queue-listener' });
+    const client = new pg.Client({ application_name: 'cinema-queue-listener', ...this.config });
     client.on('notification', (message) => {
       if (message.channel === RUN_CHANNEL && message.payload) this.notify(message.payload);
     });
