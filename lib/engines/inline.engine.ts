@@ -3,7 +3,7 @@ import type { PlannedNode } from '../graph/projection-graph.js';
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import type { ProjectionModel } from './projection.model.js';
-import { ProjectionRunner, RunTimeout } from './projection.runner.js';
+import { ProjectionRunner, RunTimeout, type NodeRunOptions } from './projection.runner.js';
 import type { WriteSlots } from './write-slots.js';
 
 export interface ExecuteOptions {
@@ -17,16 +17,24 @@ export interface ExecuteOptions {
   reports: Map<ProjectionModel, NodeReport>;
 }
 
+/** What the engine needs of a runner: rebuild one projection, filling in its report. */
+export interface NodeRunner {
+  run(model: ProjectionModel, options: NodeRunOptions, report: NodeReport): Promise<void>;
+}
+
 /**
  * Runs a plan in this process. A projection starts as soon as all of its inputs in the plan
  * have succeeded (not level by level), up to the run's concurrency; a failure skips its
  * dependents and lets independent branches finish.
  */
 export class InlineEngine {
-  private readonly runner = new ProjectionRunner();
   private readonly active = new Set<AbortController>();
 
-  constructor(private readonly slots: WriteSlots) {}
+  // The runner is a parameter so the scheduling can be tested without a database.
+  constructor(
+    private readonly slots: WriteSlots,
+    private readonly runner: NodeRunner = new ProjectionRunner(),
+  ) {}
 
   /** Aborts every run in flight: their transactions roll back, their pending nodes are skipped. */
   abortAll(reason: unknown): void {
