@@ -78,6 +78,8 @@ export class InlineEngine {
             if (runController.signal.aborted) {
               state.set(node.key, 'skipped');
               report.status = 'skipped';
+              // Its dependents will never be ready: without this they would end the run 'pending'.
+              skipDependents();
               continue;
             }
             if (running >= options.concurrency) continue;
