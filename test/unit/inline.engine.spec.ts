@@ -7,7 +7,7 @@ import { ProjectionFailedError, ProjectionTimeoutError } from '../../lib/errors/
 import { ProjectionGraph } from '../../lib/graph/projection-graph.js';
 import type { NodeReport } from '../../lib/interfaces/run.interface.js';
 import { normalizeLens } from '../../lib/lens/lens.js';
-import { deferred, settle, type Deferred } from './support/deferred.js';
+import { deferred, settle, type Deferred } from '../support/deferred.js';
 
 const LENS = normalizeLens('test', { orgId: 1 });
 const WRITE = { options: {} } as never;

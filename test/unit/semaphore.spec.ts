@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Semaphore } from '../../lib/engines/semaphore.js';
-import { settle } from './support/deferred.js';
+import { settle } from '../support/deferred.js';
 
 /** Acquires without awaiting, recording when the slot is granted or refused. */
 function request(semaphore: Semaphore, log: string[], name: string, signal?: AbortSignal) {
