@@ -16,5 +16,8 @@ export default defineConfig({
     testTimeout: 10_000,
     hookTimeout: 10_000,
     pool: 'threads',
+    // Specs share a worker's module cache: Nest and TypeORM load once per worker, not once per
+    // file (half the tier's CPU time). Unit specs keep no module state between them.
+    isolate: false,
   },
 });
