@@ -8,8 +8,9 @@ export default defineConfig({
   test: {
     root: process.cwd(),
     include: ['test/**/*.spec.ts'],
-    // The 60-second load test runs on its own: `npm run test:load` (test/load/vitest.config.ts).
-    exclude: [...configDefaults.exclude, 'test/load/**'],
+    // The 60-second load test runs on its own: `npm run test:load` (test/load/vitest.config.ts);
+    // the unit tier too, without PostgreSQL: `npm run test:unit` (test/vitest.unit.config.ts).
+    exclude: [...configDefaults.exclude, 'test/load/**', 'test/unit/**'],
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/setup.ts'],
     testTimeout: 60_000,

@@ -165,6 +165,8 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
             if (runController.signal.aborted) {
               state.set(node.key, 'skipped');
               report.status = 'skipped';
+              // Its dependents will never be ready: without this they would end the run 'pending'.
+              skipDependents();
               continue;
             }
             if (running >= options.concurrency) continue;

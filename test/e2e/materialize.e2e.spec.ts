@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidRowError, ProjectionFailedError } from '../../lib/index.js';
 import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
+import { deferred } from '../support/deferred.js';
 import { A, behaviour, dagNode, DagOrgs, source } from '../fixtures/dag.fixture.js';
 import { bulk, BulkRows, Numbers } from '../fixtures/bulk.fixture.js';
 
@@ -89,16 +90,30 @@ describe('materialization', () => {
   it('never shows readers a half-built slice', async () => {
     await t.cinema.project(A, {});
     source.value = 9;
-    behaviour.a = { delayMs: 1_000 };
+    const deleted = deferred<number>();
+    const resume = deferred();
+    behaviour.a = {
+      entered: async (ctx) => {
+        // Runs after the slice's DELETE on the same transaction: what the rebuild itself sees.
+        const [{ n }] = await ctx.write.query(`SELECT COUNT(*)::int AS n FROM dag_a`);
+        deleted.resolve(n);
+        await resume.promise;
+      },
+    };
     const run = await t.cinema.project(A, {}, { async: true });
     const reader = new pg.Client({ connectionString: db.url });
     await reader.connect();
     try {
-      // The slice is deleted first, then derived for a second: a reader sees the old rows throughout.
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      const during = await reader.query(`SELECT org_id, value FROM dag_a ORDER BY org_id`);
-      expect(run.status).toBe('running');
-      expect(during.rows).toEqual([1, 2, 3].map((org_id) => ({ org_id, value: 2 })));
+      try {
+        // The rebuild has deleted its slice and is paused in its derivation...
+        expect(await deleted.promise).toBe(0);
+        // ...while a reader still sees every old row.
+        const during = await reader.query(`SELECT org_id, value FROM dag_a ORDER BY org_id`);
+        expect(run.status).toBe('running');
+        expect(during.rows).toEqual([1, 2, 3].map((org_id) => ({ org_id, value: 2 })));
+      } finally {
+        resume.resolve();
+      }
       await run.result;
       const after = await reader.query(`SELECT org_id, value FROM dag_a ORDER BY org_id`);
       expect(after.rows).toEqual([1, 2, 3].map((org_id) => ({ org_id, value: 10 })));

@@ -11,6 +11,7 @@ import { seedBilling } from '../../sample-app/src/database/seed.js';
 import { OrgReceivables } from '../../sample-app/src/receivables/org-receivables.projection.js';
 import { buildPrivateCopy, type Build } from '../support/build.js';
 import { createDatabase } from '../support/database.js';
+import { waitFor } from '../support/postgres.js';
 import { orgReceivablesOf, receivablesOf, truthOrgReceivables, truthReceivables } from '../support/receivables.js';
 
 const ORGS = 200;
@@ -88,15 +89,12 @@ describe('the queue engine with worker processes (npm run worker)', () => {
     // The derivation's INSERT ... SELECT waits on this lock, inside PostgreSQL.
     await blocker.query('LOCK TABLE invoices IN ACCESS EXCLUSIVE MODE');
     const run = await cinema.project(OrgReceivables, { orgId }, { engine: 'queue', async: true, fetch: false });
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    const holder = await waitFor(async () => {
       const [node] = await dataSource.query(`SELECT worker FROM cinema.run_nodes WHERE run_id = $1 AND status = 'running'`, [run.id]);
       const [waiting] = await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`);
-      if (node && waiting.n > 0) {
-        const holder = node.worker as string;
-        return { run, holder, worker: workers.find((worker) => worker.child.pid === Number(holder.split('/')[1]))! };
-      }
-    }
+      return node && waiting.n > 0 ? (node.worker as string) : undefined;
+    }, `a worker's derivation of org ${orgId} waiting on the invoices lock`);
+    return { run, holder, worker: workers.find((worker) => worker.child.pid === Number(holder.split('/')[1]))! };
   };
 
   /** The run's AccountsReceivable node finished on another worker after `attempts`, and org `orgId` equals the ground truth. */

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CINEMA_QUEUE_MIGRATIONS, InvalidLensError, ProjectionFailedError, RunNotRetryableError, type CinemaRun } from '../../lib/index.js';
 import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
+import { waitFor } from '../support/postgres.js';
 import { behaviour, DAG, DagOrgs, expectedValues, source, Z } from '../fixtures/dag.fixture.js';
 
 const NODES = ['a', 'b', 'c', 'd', 'e', 'f', 'z'];
@@ -124,11 +125,13 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
   it('retries a failing attempt with backoff and succeeds when the cause goes away', async () => {
     behaviour.a = { fail: 'a flaked' };
     const run = await api.cinema.project(Z, { orgId: 1 }, { engine: 'queue', async: true, fetch: false, attempts: 2 });
-    // Attempt 1 fails; graphile-worker waits exp(1) = 2.7 s before attempt 2.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    const during = await api.cinema.findRun(run.id);
-    expect(during!.nodes.find((node) => node.projection === 'a')).toMatchObject({ status: 'pending', attempts: 1 });
-    expect(during!.nodes.find((node) => node.projection === 'a')!.error!.message).toMatch(/a flaked/);
+    // Attempt 1 fails; graphile-worker waits exp(1) = 2.7 s before attempt 2: look in between.
+    const during = await waitFor(async () => {
+      const node = (await api.cinema.findRun(run.id))!.nodes.find((n) => n.projection === 'a')!;
+      return node.error ? node : undefined;
+    }, 'the failed first attempt of a');
+    expect(during).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(during.error!.message).toMatch(/a flaked/);
     delete behaviour.a;
     await run.result;
     const done = await api.cinema.awaitRun(run.id);
@@ -169,8 +172,10 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
   it('starts a run scheduled for later no sooner than asked', async () => {
     const runAt = new Date(Date.now() + 1_500);
     const run = await api.cinema.project(Z, { orgId: 1 }, { engine: 'queue', async: true, fetch: false, runAt });
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect((await api.cinema.findRun(run.id))!.status).toBe('pending');
+    // The first jobs are queued for runAt, not before (the start times below show it was kept).
+    const jobs = await api.dataSource().query(`SELECT run_at FROM graphile_worker.jobs WHERE key LIKE $1`, [`cinema:${run.id}:%`]);
+    expect(jobs.length).toBeGreaterThan(0);
+    for (const job of jobs) expect(new Date(job.run_at).getTime()).toBe(runAt.getTime());
     await run.result;
     const done = await api.cinema.awaitRun(run.id);
     const firstStart = Math.min(...done.nodes.filter((node) => node.startedAt).map((node) => node.startedAt!.getTime()));

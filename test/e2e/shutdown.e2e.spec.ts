@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProjectionFailedError } from '../../lib/index.js';
 import { bootApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
+import { deferred } from '../support/deferred.js';
+import { backendRunning, connect } from '../support/postgres.js';
 import { A, behaviour, DagOrgs, source } from '../fixtures/dag.fixture.js';
 
 describe('application shutdown', () => {
@@ -21,9 +23,17 @@ describe('application shutdown', () => {
     const t = await bootApp({ dataSources: [{ url: db.url, synchronize: true }], projections: [DagOrgs, A], cinema: { allowEmptyLens: true } });
     await t.cinema.project(A, {});
     source.value = 50;
-    behaviour.a = { delayMs: 20_000 };
+    const entered = deferred();
+    behaviour.a = { delayMs: 20_000, entered: () => entered.resolve() };
     const run = await t.cinema.project(A, {}, { async: true });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // In flight for real: the derivation was entered and its 20-second statement runs in PostgreSQL.
+    await entered.promise;
+    const observer = await connect(db.url);
+    try {
+      await backendRunning(observer, 'pg_sleep');
+    } finally {
+      await observer.end();
+    }
     expect(run.status).toBe('running');
 
     const started = performance.now();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
+import { deferred } from '../support/deferred.js';
 import { A, behaviour, dagNode, DagOrgs } from '../fixtures/dag.fixture.js';
 
 const Quick = dagNode('quick', () => [DagOrgs], { timeout: 300 });
@@ -24,9 +25,11 @@ describe('write transactions shared by all runs', () => {
   });
 
   it('queues projections of different runs for a slot, and times them from their own start', async () => {
-    behaviour.a = { delayMs: 800 };
+    const entered = deferred();
+    behaviour.a = { delayMs: 800, entered: () => entered.resolve() };
     const slow = await t.cinema.project(A, {}, { async: true });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // a's derivation runs inside its write transaction: it holds the one slot from here on.
+    await entered.promise;
     // Waits about 700 ms for the one slot, longer than its 300 ms timeout, and still succeeds.
     const quick = await t.cinema.project(Quick, {}, { async: true });
     await Promise.all([slow.result, quick.result]);

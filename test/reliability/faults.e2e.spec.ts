@@ -152,7 +152,8 @@ describe('faults in the middle of a derivation', () => {
       faults.before = async (ctx) => {
         const sleeping = ctx.write.query('SELECT pg_sleep(10)');
         sleeping.catch((e: Error) => (observed = e));
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        // The statement must be running in PostgreSQL before the event loop stops.
+        await backendRunning(admin, 'pg_sleep(10)');
         // Blocks the event loop past the projection's 1,500 ms timeout and the 1,750 ms
         // statement_timeout behind it: only PostgreSQL can stop the statement now.
         const until = Date.now() + 2_200;

@@ -1,7 +1,7 @@
 import { Between, In, IsNull, LessThan, Like, MoreThan, MoreThanOrEqual, Not, Raw } from 'typeorm';
 import { describe, expect, it } from 'vitest';
-import { InvalidLensError } from '../../lib/index.js';
-import { misfit } from '../../lib/lens/lens-values.js';
+import { InvalidLensError } from '../../lib/errors/invalid-lens.error.js';
+import { misfit, valueKindOf } from '../../lib/lens/lens-values.js';
 import { normalizeLens, positionalBinder, renderConditions } from '../../lib/lens/lens.js';
 
 function sql(lens: unknown) {
@@ -82,10 +82,27 @@ describe('lens', () => {
     expect(normalizeLens('Report', new OrgLens()).values).toEqual({ orgId: 3 });
   });
 
-  it('rejects prototype keys', () => {
-    const lens = JSON.parse('{"__proto__": {"polluted": 1}, "constructor": 1}');
-    expect(() => normalizeLens('Report', lens)).toThrow(/property name/);
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  it.each(['__proto__', 'constructor', 'prototype'])('refuses the prototype key %s, even as an own key from parsed JSON', (key) => {
+    // JSON.parse makes "__proto__" an own data key, as a request body would carry it.
+    const lens = JSON.parse(`{"${key}": {"polluted": 1}}`);
+    expect(Object.keys(lens)).toEqual([key]);
+    let error: unknown;
+    try {
+      normalizeLens('Report', lens);
+    } catch (e) {
+      error = e;
+    }
+    // Accepted, the key would reach SQL as a column and its value would be read as a condition.
+    expect(error).toBeInstanceOf(InvalidLensError);
+    expect((error as InvalidLensError).key).toBe(key);
+    expect((error as Error).message).toMatch(/a lens key is a column property name/);
+  });
+
+  it('keeps the normalized values plain: no key reaches their prototype', () => {
+    const lens = normalizeLens('Report', JSON.parse('{"orgId": 1, "hasOwnProperty": 2}'));
+    expect(Object.getPrototypeOf(lens.values)).toBe(Object.prototype);
+    expect(Object.keys(lens.values)).toEqual(['orgId', 'hasOwnProperty']);
+    expect(lens.keys).toEqual(['orgId', 'hasOwnProperty']);
   });
 
   it('tells values that do not fit a column', () => {
@@ -106,5 +123,62 @@ describe('lens', () => {
     }
     expect(misfit('text', condition({ a: 5 }))).toMatch(/not a string/);
     expect(misfit('boolean', condition({ a: IsNull() }))).toBeUndefined();
+  });
+
+  it.each([
+    ['smallint', [-32_768, '32767', 1n], [-32_769, 32_768, '1.0', 1.5, true], /out of range for smallint|not an integer/],
+    ['integer', [0, '-2147483648', 2_147_483_647n], ['2147483648', Number.MAX_SAFE_INTEGER + 2, 'x'], /out of range for integer|not an integer/],
+    ['bigint', ['-9223372036854775808', 9_007_199_254_740_991, 2n ** 63n - 1n], [2n ** 63n, '1'.repeat(40), 1e21, 'nine'], /out of range for bigint|not an integer/],
+    ['number', [1.5, -2, 10n, '3.25', '-.5', '1e-3'], ['1,5', 'NaN', '', true, new Date(0)], /not a number/],
+    ['boolean', [true, false], ['true', 1, 0], /not a boolean/],
+    ['uuid', ['123e4567-e89b-12d3-a456-426614174000', 'ABCDEF00-0000-4000-8000-000000000000'], ['123e4567e89b12d3a456426614174000', 42, '{123e4567-e89b-12d3-a456-426614174000}'], /not a UUID/],
+    ['date', [new Date(0), '2026-03-01', '2026-01-01T10:00:00+0200'], ['2026-13-01', '2026-02-29', 20_260_101, ''], /not a date/],
+    ['text', ['', 'x'], [1, true, 5n], /not a string/],
+  ] as const)('checks %s values', (kind, fitting, misfits, message) => {
+    const condition = (value: unknown) => normalizeLens('P', { a: value }).conditions[0];
+    for (const value of fitting) expect({ value, reason: misfit(kind, condition(value)) }).toEqual({ value, reason: undefined });
+    for (const value of misfits) {
+      expect({ value, reason: misfit(kind, condition(value)) }).toEqual({ value, reason: expect.stringMatching(message) });
+    }
+  });
+
+  it('checks every value of a list, both ends of a range, and lets a pattern through on a UUID', () => {
+    const condition = (lens: unknown) => normalizeLens('P', lens).conditions[0];
+    expect(misfit('integer', condition({ a: In([1, 2, 'three']) }))).toBe('"three" is not an integer');
+    expect(misfit('date', condition({ a: Between('2026-01-01', 'later') }))).toBe('"later" is not a date');
+    expect(misfit('integer', condition({ a: Not(MoreThan(2 ** 31)) }))).toMatch(/out of range for integer/);
+    expect(misfit('uuid', condition({ a: Like('123e%') }))).toBeUndefined();
+    expect(misfit('other', condition({ a: 'anything' }))).toBeUndefined();
+    expect(misfit('text', condition({ a: 7 }))).toBe('7 is not a string');
+    // IS NULL fits every column.
+    expect(misfit('integer', condition({ a: null }))).toBeUndefined();
+    // A long value is cut short in the message.
+    expect(misfit('integer', condition({ a: 'y'.repeat(100) }))).toBe(`"${'y'.repeat(40)}..." is not an integer`);
+  });
+
+  it.each([
+    ['int2', 'smallint'],
+    ['smallserial', 'smallint'],
+    ['int', 'integer'],
+    ['INTEGER', 'integer'],
+    ['serial', 'integer'],
+    ['int8', 'bigint'],
+    ['bigserial', 'bigint'],
+    [Number, 'number'],
+    ['numeric', 'number'],
+    ['double precision', 'number'],
+    [Boolean, 'boolean'],
+    ['uuid', 'uuid'],
+    [Date, 'date'],
+    ['timestamptz', 'date'],
+    ['timestamp without time zone', 'date'],
+    [String, 'text'],
+    ['character varying', 'text'],
+    ['citext', 'text'],
+    ['jsonb', 'other'],
+    ['int4range', 'other'],
+    [undefined, 'other'],
+  ] as const)('reads the column type %s as %s', (type, kind) => {
+    expect(valueKindOf(type)).toBe(kind);
   });
 });
