@@ -1,5 +1,6 @@
 import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { ApplicationShutdownError } from '../errors/application-shutdown.error.js';
 import { describeLens } from '../errors/cinema.error.js';
 import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/projection-failed.error.js';
 import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
@@ -83,7 +84,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
 
   /** Gives in-flight runs their rollback before TypeORM closes its connections. */
   async beforeApplicationShutdown(): Promise<void> {
-    this.abortAll(new Error('the application is shutting down'));
+    this.abortAll(new ApplicationShutdownError());
     await Promise.allSettled([...this.inFlight]);
   }
 

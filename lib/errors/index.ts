@@ -13,3 +13,6 @@ export { KeyConflictError } from './key-conflict.error.js';
 export { ProjectionReadError } from './projection-read.error.js';
 export * from './queued-run-timeout.error.js';
 export * from './run-wait-interrupted.error.js';
+export * from './application-shutdown.error.js';
+export * from './queue-dependency.error.js';
+export * from './transaction-closed.error.js';

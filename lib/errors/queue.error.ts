@@ -29,3 +29,13 @@ export class RunNotRetryableError extends CinemaError {
     super(`Run ${runId} is ${status}: only a failed run can be retried (await it, or start a new one).`);
   }
 }
+
+/** A worker's attempt at a node lost it to another worker (it was presumed dead): the attempt rolls back. */
+export class NodeTakenOverError extends CinemaError {
+  constructor(
+    readonly projection: string,
+    readonly runId: string,
+  ) {
+    super(`The queue handed ${projection} of run ${runId} to another worker meanwhile; this attempt is rolled back and its work is not kept.`);
+  }
+}

@@ -109,6 +109,6 @@ describe('integers inlined into the BEGIN message', () => {
   });
 
   it.each([[`1); DROP TABLE accounts; --`], ['1.5'], [1.5], [Number.NaN], [null], [undefined], [{ toString: () => '1' }]])('refuses %s', (value) => {
-    expect(() => inlineIntegers('SELECT $1', [value])).toThrow(/not an integer parameter/);
+    expect(() => inlineIntegers('SELECT $1', [value])).toThrow(/only integers Cinema computed are inlined/);
   });
 });

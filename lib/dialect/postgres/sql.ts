@@ -1,3 +1,4 @@
+import { CinemaError } from '../../errors/cinema.error.js';
 import type { DataSource } from 'typeorm';
 
 /** Quotes an identifier for PostgreSQL. Every identifier Cinema writes into SQL goes through here. */
@@ -68,7 +69,7 @@ export function inlineIntegers(sql: string, params: readonly unknown[]): string 
   return sql.replace(/\$(\d+)/g, (_, index: string) => {
     const value = params[Number(index) - 1];
     const text = typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
-    if (typeof text !== 'string' || !/^-?\d{1,20}$/.test(text)) throw new Error(`not an integer parameter: ${String(value)}`);
+    if (typeof text !== 'string' || !/^-?\d{1,20}$/.test(text)) throw new CinemaError(`Internal error: only integers Cinema computed are inlined into SQL, got ${String(value)}`);
     return `(${text})`;
   });
 }

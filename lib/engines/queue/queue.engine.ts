@@ -6,6 +6,8 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { CinemaNotReadyError } from '../../errors/cinema-not-ready.error.js';
+import { InvalidCinemaOptionsError } from '../../errors/invalid-options.error.js';
+import { QueueDependencyMissingError } from '../../errors/queue-dependency.error.js';
 import { QueueNotInstalledError, RunNotRetryableError, UnknownRunError } from '../../errors/queue.error.js';
 import { ProjectionFailedError, ProjectionTimeoutError } from '../../errors/projection-failed.error.js';
 import { RunWaitInterruptedError } from '../../errors/run-wait-interrupted.error.js';
@@ -102,7 +104,7 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
 
   async onApplicationBootstrap(): Promise<void> {
     this.graphile = await import('graphile-worker').catch((error: Error) => {
-      throw new Error(`The queue engine needs graphile-worker 0.17: npm install graphile-worker@~0.17 (${error.message})`);
+      throw new QueueDependencyMissingError(error);
     });
     const config = connectionConfig(this.dataSourceOf(this.options.dataSource));
     // Named after the process, so operators can tell workers apart in pg_stat_activity.
@@ -277,7 +279,7 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
       const check = () => {
         this.store.load(runId).then(
           (run) => {
-            if (!run) finish(() => reject(new Error(`run ${runId} is not recorded`)));
+            if (!run) finish(() => reject(new UnknownRunError(runId)));
             else if (run.status === 'succeeded' || run.status === 'failed') finish(() => resolve(run));
           },
           (error: Error) => finish(() => reject(error)),
@@ -442,7 +444,7 @@ function kindIn(plan: readonly PlannedNode<ProjectionModel>[]) {
 function connectionConfig(dataSource: DataSource): pg.ClientConfig {
   const driver = dataSource.driver as unknown as { master?: { options?: pg.PoolConfig } };
   const options = driver.master?.options;
-  if (!options) throw new Error('The queue data source is not a connected PostgreSQL data source.');
+  if (!options) throw new InvalidCinemaOptionsError('queue.dataSource', `"${dataSource.options.type}" data source is not a connected PostgreSQL data source`);
   const { max: _max, min: _min, idleTimeoutMillis: _idle, ...client } = options;
   return client;
 }

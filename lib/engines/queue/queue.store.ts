@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { NodeTakenOverError } from '../../errors/queue.error.js';
 import type { NodeReport } from '../../interfaces/run.interface.js';
 import type { PgClient } from '../projection.writer.js';
 import { quoteIdent } from '../../dialect/postgres/sql.js';
@@ -268,7 +269,7 @@ export class QueueStore {
       values: [job.runId, job.projection, worker, report.deleted, report.written, report.paths],
     });
     if (mine.rowCount !== 1) {
-      throw new Error(`the queue handed ${job.projection} of run ${job.runId} to another worker meanwhile; this attempt is rolled back`);
+      throw new NodeTakenOverError(job.projection, job.runId);
     }
     await client.query({
       text: `WITH ready AS (
