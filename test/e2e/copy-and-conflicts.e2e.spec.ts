@@ -1,29 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidRowError, ProjectionFailedError } from '../../lib/index.js';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { useTestApp } from '../support/test-app.js';
 import { DagOrgs } from '../fixtures/dag.fixture.js';
 import { CopyKeyed, CopyKeyedSql, CopyValues, derived } from '../fixtures/copy.fixture.js';
 
 const TRICKY = `tab\there, new line\nreturn\r, back\\slash \\N "double" 'single' ☃`;
 
 describe('rows copied from Node and keys that conflict', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createDatabase('copy');
-    t = await bootApp({
+  const { t } = useTestApp('copy', (db) => ({
       dataSources: [{ url: db.url, synchronize: true }],
       projections: [DagOrgs, CopyValues, CopyKeyed, CopyKeyedSql],
       // Two rows per COPY: every stream below crosses several batches.
       cinema: { allowEmptyLens: true, batchSize: 2 },
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
+    }));
 
   it('writes text, arrays, bytes, JSON, instants and NULLs exactly; left-out fields get their default', async () => {
     derived.values = [

@@ -1,8 +1,7 @@
 import { Logger, type LoggerService } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnregisteredProjectionError } from '../../lib/index.js';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { useTestApp } from '../support/test-app.js';
 import { A, DagOrgs } from '../fixtures/dag.fixture.js';
 
 class CapturingLogger implements LoggerService {
@@ -15,20 +14,15 @@ class CapturingLogger implements LoggerService {
 }
 
 describe('the empty lens', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
+  const { t } = useTestApp('empty_lens', (db) => ({ dataSources: [{ url: db.url, synchronize: true }], projections: [DagOrgs, A] }));
   const logger = new CapturingLogger();
 
   beforeAll(async () => {
-    db = await createDatabase('empty_lens');
-    t = await bootApp({ dataSources: [{ url: db.url, synchronize: true }], projections: [DagOrgs, A] });
     t.app.useLogger(logger);
     Logger.overrideLogger(logger);
   });
   afterAll(async () => {
     Logger.overrideLogger(['error']);
-    await t?.close();
-    await db?.drop();
   });
 
   it('rebuilds everything, with a warning unless it is allowed', async () => {

@@ -1,8 +1,7 @@
 import { Logger, type LoggerService, type Type } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyConflictError, ProjectionFailedError } from '../../lib/index.js';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { useTestApp } from '../support/test-app.js';
 import { TellerActivity, TellerActivityStreamed, TellerActivityStrict, TellerHistory } from '../fixtures/tellers.fixture.js';
 
 class CapturingLogger implements LoggerService {
@@ -22,16 +21,13 @@ const HISTORY = `INSERT INTO teller_history (tid, bid, delta) VALUES
 const TABLE = (table: string) => `SELECT tid, bid, delta::text, txns FROM ${table} ORDER BY tid`;
 
 describe('a lens key the conflict key does not determine', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
+  const { t } = useTestApp('key_conflicts', (db) => ({
+      dataSources: [{ url: db.url, synchronize: true }],
+      projections: [TellerHistory, TellerActivity, TellerActivityStrict, TellerActivityStreamed],
+    }));
   const logger = new CapturingLogger();
 
   beforeAll(async () => {
-    db = await createDatabase('key_conflicts');
-    t = await bootApp({
-      dataSources: [{ url: db.url, synchronize: true }],
-      projections: [TellerHistory, TellerActivity, TellerActivityStrict, TellerActivityStreamed],
-    });
     await t.dataSource().query(`CREATE TABLE teller_history (tid integer NOT NULL, bid integer NOT NULL, delta integer NOT NULL)`);
     await t.dataSource().query(HISTORY);
     t.app.useLogger(logger);
@@ -39,8 +35,6 @@ describe('a lens key the conflict key does not determine', () => {
   });
   afterAll(async () => {
     Logger.overrideLogger(['error']);
-    await t?.close();
-    await db?.drop();
   });
 
   it('warns once, naming the projection, the lens, the key and the row it took over, then upserts', async () => {

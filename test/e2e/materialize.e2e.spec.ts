@@ -1,8 +1,7 @@
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { InvalidRowError, ProjectionFailedError } from '../../lib/index.js';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { useTestApp } from '../support/test-app.js';
 import { deferred } from '../support/deferred.js';
 import { A, behaviour, dagNode, DagOrgs, source } from '../fixtures/dag.fixture.js';
 import { bulk, BulkRows, Numbers } from '../fixtures/bulk.fixture.js';
@@ -14,18 +13,13 @@ const CHECKSUM = `SELECT COUNT(*)::int AS rows, SUM(id)::bigint::text AS ids, SU
   COUNT(DISTINCT label)::int AS labels, SUM((meta->>'n')::int)::bigint::text AS meta FROM bulk_rows`;
 
 describe('materialization', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createDatabase('materialize');
-    t = await bootApp({
+  const { db, t } = useTestApp('materialize', (db) => ({
       dataSources: [{ url: db.url, synchronize: true }],
       projections: [Numbers, BulkRows, DagOrgs, A, Keep],
       // 20,000 rows of 7 columns per statement: 140,000 values, twice PostgreSQL's 65,535 bind parameters.
       cinema: { allowEmptyLens: true, batchSize: 20_000 },
-    });
-  });
+    }));
+
   beforeEach(() => {
     bulk.rows = 100_000;
     bulk.shape = 'ok';
@@ -33,11 +27,6 @@ describe('materialization', () => {
     source.orgs = 3;
     for (const key of Object.keys(behaviour)) delete behaviour[key];
   });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
-
   it('writes rows built in Node in batches beyond the bind-parameter limit, values intact', async () => {
     const run = await t.cinema.project(BulkRows, {}, { async: true, fetch: false });
     await run.result;

@@ -1,5 +1,5 @@
 import { Between, In, LessThan, MoreThan } from 'typeorm';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { InvalidLensError, UnknownLensKeyError, looseLens } from '../../lib/index.js';
 import { Account } from '../../sample-app/src/billing/account.entity.js';
 import { Invoice } from '../../sample-app/src/billing/invoice.entity.js';
@@ -9,15 +9,17 @@ import { Accounts } from '../../sample-app/src/receivables/accounts.projection.j
 import { AccountsReceivable } from '../../sample-app/src/receivables/accounts-receivable.projection.js';
 import { Invoices } from '../../sample-app/src/receivables/invoices.projection.js';
 import { OrgReceivables } from '../../sample-app/src/receivables/org-receivables.projection.js';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { useTestApp } from '../support/test-app.js';
 import { orgReceivablesOf, receivablesOf, truthOrgReceivables, truthReceivables } from '../support/receivables.js';
 
 const ORGS = 6;
 
 describe('receivables graph on PostgreSQL', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
+  const { t } = useTestApp('receivables', (db) => ({
+      dataSources: [{ url: db.url, entities: [Account, Invoice], migrations: [CreateBilling1764000000000] }],
+      projections: [Accounts, Invoices, AccountsReceivable, OrgReceivables],
+      cinema: { allowEmptyLens: true },
+    }));
   const ds = () => t.dataSource();
 
   /** Pays every open invoice of `orgs`: their slices go stale until refreshed. */
@@ -35,23 +37,10 @@ describe('receivables graph on PostgreSQL', () => {
     return fresh;
   }
 
-  beforeAll(async () => {
-    db = await createDatabase('receivables');
-    t = await bootApp({
-      dataSources: [{ url: db.url, entities: [Account, Invoice], migrations: [CreateBilling1764000000000] }],
-      projections: [Accounts, Invoices, AccountsReceivable, OrgReceivables],
-      cinema: { allowEmptyLens: true },
-    });
-  });
   beforeEach(async () => {
     await seedBilling(ds(), { orgs: ORGS, accountsPerOrg: 8, invoicesPerAccount: 10, seed: 7 });
     await t.cinema.project(OrgReceivables, {});
   });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
-
   it('rebuilds the whole graph with an empty lens, inside PostgreSQL', async () => {
     await ds().query(`TRUNCATE accounts_receivable, org_receivables`);
     const run = await t.cinema.project(OrgReceivables, {}, { async: true });

@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { InvalidCinemaOptionsError, ProjectionFailedError, UnknownLensKeyError } from '../../lib/index.js';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { useTestApp } from '../support/test-app.js';
 import { behaviour, D, DAG, E, expectedValues, F, source } from '../fixtures/dag.fixture.js';
 
 describe('refresh(): several projections, or the whole graph, in one run', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
+  const { t } = useTestApp('refresh_many', (db) => ({ dataSources: [{ url: db.url, synchronize: true }], projections: DAG, cinema: { allowEmptyLens: true } }));
   const valuesOf = async (name: string, orgId?: number) =>
     (
       (await t.dataSource().query(`SELECT value FROM dag_${name} WHERE $1::int IS NULL OR org_id = $1 ORDER BY org_id`, [orgId ?? null])) as {
@@ -14,14 +12,6 @@ describe('refresh(): several projections, or the whole graph, in one run', () =>
       }[]
     ).map((row) => row.value);
 
-  beforeAll(async () => {
-    db = await createDatabase('refresh_many');
-    t = await bootApp({ dataSources: [{ url: db.url, synchronize: true }], projections: DAG, cinema: { allowEmptyLens: true } });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
   beforeEach(() => {
     for (const key of Object.keys(behaviour)) delete behaviour[key];
     source.value = 1;

@@ -1,18 +1,12 @@
 import { IsNull, Not } from 'typeorm';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useTestApp } from '../support/test-app.js';
 import { OrgRegions, RegionSeats, regions, Unread } from '../fixtures/regions.fixture.js';
 
 describe('rows from Node, lazy inputs, and the lens on what is written', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
+  const { t } = useTestApp('rows', (db) => ({ dataSources: [{ url: db.url, synchronize: true }], projections: [OrgRegions, Unread, RegionSeats], cinema: { allowEmptyLens: true } }));
   const table = async () => t.dataSource().query(`SELECT org_id, region, seats FROM region_seats ORDER BY org_id`);
 
-  beforeAll(async () => {
-    db = await createDatabase('rows');
-    t = await bootApp({ dataSources: [{ url: db.url, synchronize: true }], projections: [OrgRegions, Unread, RegionSeats], cinema: { allowEmptyLens: true } });
-  });
   beforeEach(async () => {
     regions.rows = [
       { orgId: 1, region: 'eu', seats: 1 },
@@ -21,11 +15,6 @@ describe('rows from Node, lazy inputs, and the lens on what is written', () => {
     ];
     await t.cinema.project(RegionSeats, {});
   });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
-
   it('never queries an input that the derivation does not subscribe to', async () => {
     // The whole run succeeded above although Unread's query names a missing table.
     expect(await table()).toEqual([

@@ -1,8 +1,7 @@
 import type { DataSource } from 'typeorm';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ProjectionFailedError, ProjectionTimeoutError, type NodeReport } from '../../lib/index.js';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { useTestApp } from '../support/test-app.js';
 import { behaviour, C, DAG, dagNode, DagOrgs, expectedValues, source, Z } from '../fixtures/dag.fixture.js';
 
 const SLOW = dagNode('slow', () => [DagOrgs], { timeout: 300 });
@@ -20,21 +19,12 @@ async function expectGraph(dataSource: DataSource, s: number, names = Object.key
 }
 
 describe('scheduling and failure', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createDatabase('scheduling');
-    t = await bootApp({
+  const { t } = useTestApp('scheduling', (db) => ({
       dataSources: [{ url: db.url, synchronize: true }],
       projections: [...DAG, SLOW],
       cinema: { allowEmptyLens: true, concurrency: 4 },
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
+    }));
+
   beforeEach(() => {
     for (const key of Object.keys(behaviour)) delete behaviour[key];
     source.value = 1;

@@ -1,27 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { useTestApp } from '../support/test-app.js';
 import { deferred } from '../support/deferred.js';
 import { A, behaviour, dagNode, DagOrgs } from '../fixtures/dag.fixture.js';
 
 const Quick = dagNode('quick', () => [DagOrgs], { timeout: 300 });
 
 describe('write transactions shared by all runs', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createDatabase('slots');
-    t = await bootApp({
+  const { t } = useTestApp('slots', (db) => ({
       dataSources: [{ url: db.url, synchronize: true }],
       projections: [DagOrgs, A, Quick],
       cinema: { allowEmptyLens: true, maxConcurrentProjections: 1 },
-    });
-  });
+    }));
+
   afterAll(async () => {
     delete behaviour.a;
-    await t?.close();
-    await db?.drop();
   });
 
   it('queues projections of different runs for a slot, and times them from their own start', async () => {

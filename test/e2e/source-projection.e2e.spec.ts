@@ -1,13 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootApp, bootError, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bootError } from '../support/app.js';
+import { useTestApp } from '../support/test-app.js';
 import { BigPayments, OrgPaid, OrgShare, Payment } from '../fixtures/source.fixture.js';
 import { Entity, PrimaryColumn } from 'typeorm';
 import { InvalidProjectionError, Projection } from '../../lib/index.js';
 
 describe('a source projection: derived from the application\'s tables, with no projection inputs', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let t: TestApp;
+  const { db, t } = useTestApp('source', (db) => ({
+      dataSources: [{ url: db.url, synchronize: true, entities: [Payment] }],
+      projections: [OrgPaid, BigPayments, OrgShare],
+      cinema: { allowEmptyLens: true },
+    }));
   const truth = (orgs: number[]) =>
     t.dataSource().query(
       `SELECT org_id, SUM(amount)::int AS paid, COUNT(*)::int AS payments FROM source_payments WHERE org_id = ANY($1) GROUP BY org_id ORDER BY org_id`,
@@ -17,21 +20,10 @@ describe('a source projection: derived from the application\'s tables, with no p
     t.dataSource().query(`SELECT org_id, paid, payments FROM source_org_paid WHERE org_id = ANY($1) ORDER BY org_id`, [orgs]);
 
   beforeAll(async () => {
-    db = await createDatabase('source');
-    t = await bootApp({
-      dataSources: [{ url: db.url, synchronize: true, entities: [Payment] }],
-      projections: [OrgPaid, BigPayments, OrgShare],
-      cinema: { allowEmptyLens: true },
-    });
     await t.dataSource().query(
       `INSERT INTO source_payments (id, org_id, amount) SELECT i, 1 + i % 4, (i * 37) % 250 FROM generate_series(1, 400) i`,
     );
   });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
-
   it('rebuilds its slice inside PostgreSQL and hands it on to its dependents', async () => {
     const rows = await t.cinema.project(OrgShare, { orgId: 2 }, { async: true });
     await rows.result;
