@@ -190,6 +190,8 @@ export class CinemaService implements BeforeApplicationShutdown {
         timeout: options.timeout ?? 0,
         batchSize: this.options.batchSize,
         streamBatchSize: this.options.streamBatchSize,
+        fullRebuildTimeout: this.options.fullRebuildTimeout,
+        connectionCheckInterval: this.options.connectionCheckInterval,
         reports,
       });
       if (failures.length > 0) throw this.failure(failures, run);

@@ -3,7 +3,7 @@ import type { PlannedNode } from '../graph/projection-graph.js';
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import type { ProjectionModel } from './projection.model.js';
-import { ProjectionRunner, RunTimeout } from './projection.runner.js';
+import { ProjectionRunner, projectionTimeout, RunTimeout } from './projection.runner.js';
 import type { WriteSlots } from './write-slots.js';
 
 export interface ExecuteOptions {
@@ -13,6 +13,9 @@ export interface ExecuteOptions {
   timeout: number;
   batchSize: number;
   streamBatchSize: number;
+  /** The module's timeout for projections rebuilt with an empty lens. */
+  fullRebuildTimeout: number;
+  connectionCheckInterval: number;
   /** Reports to fill in, one per planned node. */
   reports: Map<ProjectionModel, NodeReport>;
 }
@@ -80,7 +83,8 @@ export class InlineEngine {
                 node.key,
                 {
                   lens: options.lens,
-                  timeout: node.key.timeout,
+                  ...projectionTimeout(node.key, options.lens, options.fullRebuildTimeout),
+                  connectionCheckInterval: options.connectionCheckInterval,
                   signal: runController.signal,
                   slots: this.slots.of(node.key.write!),
                   batchSize: options.batchSize,
@@ -120,7 +124,7 @@ export class InlineEngine {
     }
     if (failures.length === 0 && runController.signal.aborted) {
       const skipped = plan.find((node) => state.get(node.key) === 'skipped');
-      if (skipped) failures.push(new ProjectionTimeoutError(skipped.name, options.lens.display, options.timeout));
+      if (skipped) failures.push(new ProjectionTimeoutError(skipped.name, options.lens.display, options.timeout, 'call'));
     }
     return failures;
   }

@@ -24,20 +24,41 @@ export class ProjectionFailedError extends CinemaError {
   }
 }
 
+/**
+ * Where a timeout was set: `project(..., { timeout })` (`'call'`, the whole run),
+ * `@Projection({ timeout })`, or the module's `timeout` or `fullRebuildTimeout` (empty lens).
+ */
+export type TimeoutOption = 'call' | 'projection' | 'module' | 'fullRebuild';
+
 /** A projection's rebuild ran past its timeout and was rolled back. */
 export class ProjectionTimeoutError extends ProjectionFailedError {
   constructor(
     projection: string,
     lens: Readonly<Record<string, unknown>>,
     readonly timeoutMs: number,
+    /** The option that set the timeout, which the message says to raise. */
+    readonly option: TimeoutOption = 'module',
   ) {
     super(
       projection,
       lens,
       new Error(`timed out after ${timeoutMs} ms`),
       `Projection ${projection} timed out after ${timeoutMs} ms for lens ${describeLens(lens)} and was rolled back. ` +
-        `Raise @Projection({ timeout }) or the module's timeout, or narrow the lens.`,
+        `${timeoutFix(projection, option)}, or narrow the lens.`,
     );
+  }
+}
+
+function timeoutFix(projection: string, option: TimeoutOption): string {
+  switch (option) {
+    case 'call':
+      return 'Raise the timeout passed to project() (it bounds the whole run; 0 for none)';
+    case 'projection':
+      return `Raise @Projection({ timeout }) on ${projection}`;
+    case 'fullRebuild':
+      return `Raise CinemaModule.forRoot({ fullRebuildTimeout }) (the limit of a rebuild with an empty lens), or set @Projection({ timeout }) on ${projection}`;
+    case 'module':
+      return `Raise CinemaModule.forRoot({ timeout }), or set @Projection({ timeout }) on ${projection}`;
   }
 }
 

@@ -14,7 +14,7 @@ import type { NodeReport } from '../../interfaces/run.interface.js';
 import { decodeLens, encodeLens } from '../../lens/lens-codec.js';
 import { normalizeLens } from '../../lens/lens.js';
 import type { ProjectionModel } from '../projection.model.js';
-import { ProjectionRunner } from '../projection.runner.js';
+import { ProjectionRunner, projectionTimeout } from '../projection.runner.js';
 import type { WriteSlots } from '../write-slots.js';
 import { QueueStore, taskIdentifier, type NodeJob, type NodeSpec, type StoredError, type StoredRun } from './queue.store.js';
 import { RunListener } from './run-listener.js';
@@ -211,7 +211,8 @@ export class QueueEngine implements OnApplicationBootstrap, BeforeApplicationShu
         model,
         {
           lens,
-          timeout: model.timeout,
+          ...projectionTimeout(model, lens, this.cinemaOptions.fullRebuildTimeout),
+          connectionCheckInterval: this.cinemaOptions.connectionCheckInterval,
           signal: this.shutdown.signal,
           slots: this.slots.of(model.write!),
           batchSize: this.cinemaOptions.batchSize,
