@@ -114,7 +114,9 @@ describe('a connection of a run dies, with timeout: 0', () => {
     await admin.query('SELECT pg_terminate_backend($1)', [pid]);
     const hung = new Promise<Error>((resolve) => setTimeout(() => resolve(new Error(`the run still hung ${HUNG_MS} ms after the kill`)), HUNG_MS).unref());
     const error = await Promise.race([run, hung]);
-    return { error, afterKillMs: performance.now() - killed };
+    const afterKillMs = performance.now() - killed;
+    console.log(`${expect.getState().currentTestName}: rejected ${Math.round(afterKillMs)} ms after the kill`);
+    return { error, afterKillMs };
   }
 
   function expectTerminated(outcome: { error: unknown; afterKillMs: number }, projection: Name): void {
