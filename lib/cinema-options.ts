@@ -7,6 +7,8 @@ const DEFAULTS: ResolvedCinemaOptions = {
   readDataSource: 'default',
   concurrency: 4,
   timeout: 60_000,
+  fullRebuildTimeout: 600_000,
+  connectionCheckInterval: 1_000,
   allowEmptyLens: false,
   batchSize: 1_000,
   streamBatchSize: 5_000,
@@ -44,6 +46,9 @@ export function resolveCinemaOptions(options: CinemaModuleOptions | undefined | 
   name(resolved.readDataSource, 'readDataSource');
   integer(resolved.concurrency, 'concurrency', 1);
   integer(resolved.timeout, 'timeout', 0);
+  integer(resolved.fullRebuildTimeout, 'fullRebuildTimeout', 0);
+  // PostgreSQL takes an int (milliseconds).
+  integer(resolved.connectionCheckInterval, 'connectionCheckInterval', 0, 2_147_483_647);
   integer(resolved.batchSize, 'batchSize', 1, 1_000_000);
   integer(resolved.streamBatchSize, 'streamBatchSize', 1, 1_000_000);
   integer(resolved.runHistory, 'runHistory', 0);

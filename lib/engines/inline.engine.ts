@@ -14,7 +14,7 @@ import { RunRecord } from '../runs/run-record.js';
 import { runFailure } from '../runs/run-failure.js';
 import { logBackgroundRun, settleResult } from '../runs/run-result.js';
 import type { CinemaEngine, RunRequest } from './engine.interface.js';
-import { ProjectionRunner, RunTimeout, type NodeRunOptions } from './projection.runner.js';
+import { ProjectionRunner, projectionTimeout, RunTimeout, type NodeRunOptions } from './projection.runner.js';
 import type { WriteSlots } from './write-slots.js';
 import type { RunOutputs } from '../read/run-outputs.js';
 
@@ -27,6 +27,9 @@ export interface ExecuteOptions {
   streamBatchSize: number;
   /** The run's outputs, each built once. */
   outputs?: RunOutputs;
+  /** The module's timeout for projections rebuilt with an empty lens. */
+  fullRebuildTimeout: number;
+  connectionCheckInterval: number;
   /** Reports to fill in, one per planned node. */
   reports: Map<ProjectionModel, NodeReport>;
 }
@@ -51,7 +54,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
 
   constructor(
     private readonly slots: WriteSlots,
-    private readonly options: Pick<ResolvedCinemaOptions, 'batchSize' | 'streamBatchSize' | 'runHistory'>,
+    private readonly options: Pick<ResolvedCinemaOptions, 'batchSize' | 'streamBatchSize' | 'runHistory' | 'fullRebuildTimeout' | 'connectionCheckInterval'>,
     private readonly runner: NodeRunner = new ProjectionRunner(),
   ) {
     this.history = new RunHistory(options.runHistory);
@@ -103,6 +106,8 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
         timeout: request.options.timeout,
         batchSize: this.options.batchSize,
         streamBatchSize: this.options.streamBatchSize,
+        fullRebuildTimeout: this.options.fullRebuildTimeout,
+        connectionCheckInterval: this.options.connectionCheckInterval,
         outputs: request.outputs,
         reports,
       });
@@ -178,7 +183,8 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
                 node.key,
                 {
                   lens: options.lens,
-                  timeout: node.key.timeout,
+                  ...projectionTimeout(node.key, options.lens, options.fullRebuildTimeout),
+                  connectionCheckInterval: options.connectionCheckInterval,
                   signal: runController.signal,
                   slots: this.slots.of(node.key.write!),
                   batchSize: options.batchSize,
@@ -219,7 +225,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
     }
     if (failures.length === 0 && runController.signal.aborted) {
       const skipped = plan.find((node) => state.get(node.key) === 'skipped');
-      if (skipped) failures.push(new ProjectionTimeoutError(skipped.name, options.lens.display, options.timeout));
+      if (skipped) failures.push(new ProjectionTimeoutError(skipped.name, options.lens.display, options.timeout, 'call'));
     }
     return failures;
   }

@@ -1,8 +1,8 @@
 import { Logger, type Type } from '@nestjs/common';
 import { from, type Observable } from 'rxjs';
-import type { QueryRunner, SelectQueryBuilder } from 'typeorm';
+import type { SelectQueryBuilder } from 'typeorm';
 import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
-import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/projection-failed.error.js';
+import { ProjectionFailedError, ProjectionTimeoutError, type TimeoutOption } from '../errors/projection-failed.error.js';
 import type { DerivationContext, Row } from '../interfaces/derivation-context.interface.js';
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
@@ -17,11 +17,19 @@ import type { Semaphore } from './semaphore.js';
 import { narrow, outputContext, outputOf, type OutputSource } from '../read/slice.queries.js';
 import { Valve } from './valve.js';
 import type { RunOutputs } from '../read/run-outputs.js';
+import { WriteTransaction } from './write-transaction.js';
 
 export interface NodeRunOptions {
   lens: NormalizedLens;
   /** Milliseconds this projection may take; 0 for no limit. */
   timeout: number;
+  /** The option that set `timeout`, named in the timeout error. */
+  timeoutOption: TimeoutOption;
+  /**
+   * PostgreSQL's `client_connection_check_interval` for the write transaction (14+): a backend
+   * whose client vanished stops its statement (and frees its locks) within this; 0 leaves it off.
+   */
+  connectionCheckInterval: number;
   /** Aborted when the run is given up (its own timeout). */
   signal: AbortSignal;
   /** Bounds write transactions across runs on this projection's write data source. */
@@ -39,11 +47,22 @@ export class RunTimeout {
   constructor(readonly timeoutMs: number) {}
 }
 
+/**
+ * A projection's own timeout and the option it comes from: `@Projection({ timeout })`, else
+ * the module's `fullRebuildTimeout` for an empty lens (a whole-table rebuild), else its `timeout`.
+ */
+export function projectionTimeout(
+  model: ProjectionModel,
+  lens: NormalizedLens,
+  fullRebuildTimeout: number,
+): { timeout: number; timeoutOption: TimeoutOption } {
+  if (model.options.timeout !== undefined) return { timeout: model.timeout, timeoutOption: 'projection' };
+  if (lens.empty) return { timeout: fullRebuildTimeout, timeoutOption: 'fullRebuild' };
+  return { timeout: model.timeout, timeoutOption: 'module' };
+}
+
 /** How far PostgreSQL's `statement_timeout` trails a projection's timeout. */
 const STATEMENT_TIMEOUT_SLACK_MS = 250;
-
-/** How long to wait for `pg_cancel_backend` before rolling back regardless. */
-const CANCEL_GRACE_MS = 2_000;
 
 /**
  * Rebuilds one materialized projection: one transaction on its write data source that locks
@@ -68,17 +87,22 @@ export class ProjectionRunner {
     let timer: NodeJS.Timeout | undefined;
     let started: number | undefined;
     // The rebuild may start over in a new transaction (see rebuildOrUpsert).
-    const current = { transaction: new Transaction(model) };
+    // A dead write connection fails the run at once with the server's reason.
+    const transaction = () => new WriteTransaction(model, abortWith);
+    const current = { transaction: transaction() };
     try {
       releaseSlot = await options.slots.acquire(controller.signal);
       // The projection's own time starts with its transaction, not while it waits for a slot.
       started = performance.now();
       if (options.timeout > 0) {
-        timer = setTimeout(() => abortWith(new ProjectionTimeoutError(model.name, lensValues, options.timeout)), options.timeout);
+        timer = setTimeout(
+          () => abortWith(new ProjectionTimeoutError(model.name, lensValues, options.timeout, options.timeoutOption)),
+          options.timeout,
+        );
       }
       report.status = 'running';
       report.startedAt = new Date();
-      const work = this.rebuildOrUpsert(model, options, current, controller.signal, report);
+      const work = this.rebuildOrUpsert(model, options, current, transaction, controller.signal, report);
       work.catch(() => undefined);
       const aborted = new Promise<never>((_, reject) => {
         if (controller.signal.aborted) reject(controller.signal.reason);
@@ -98,7 +122,10 @@ export class ProjectionRunner {
       const overdue = options.timeout > 0 && started !== undefined && performance.now() - started >= options.timeout;
       abortWith(error);
       await current.transaction.abandon(interrupted);
-      throw toFailure(model, lensValues, error, overdue ? options.timeout : undefined);
+      // A statement cut off by the dead connection reports pg's words; the server's are better.
+      const lost = current.transaction.lost;
+      const reason = lost && !(error instanceof ProjectionFailedError) && !(error instanceof RunTimeout) ? lost : error;
+      throw toFailure(model, lensValues, reason, overdue ? options : undefined);
     } finally {
       clearTimeout(timer);
       options.signal.removeEventListener('abort', onRunAbort);
@@ -114,7 +141,8 @@ export class ProjectionRunner {
   private async rebuildOrUpsert(
     model: ProjectionModel,
     options: NodeRunOptions,
-    current: { transaction: Transaction },
+    current: { transaction: WriteTransaction },
+    transaction: () => WriteTransaction,
     signal: AbortSignal,
     report: NodeReport,
   ): Promise<void> {
@@ -138,7 +166,7 @@ export class ProjectionRunner {
       signal.throwIfAborted();
       report.deleted = 0;
       report.written = 0;
-      current.transaction = new Transaction(model);
+      current.transaction = transaction();
       await this.rebuild(model, options, current.transaction, signal, report, true);
     }
   }
@@ -146,7 +174,7 @@ export class ProjectionRunner {
   private async rebuild(
     model: ProjectionModel,
     options: NodeRunOptions,
-    transaction: Transaction,
+    transaction: WriteTransaction,
     signal: AbortSignal,
     report: NodeReport,
     upsert: boolean,
@@ -154,12 +182,19 @@ export class ProjectionRunner {
     const { lens } = options;
     // PostgreSQL's own limit is a backstop, a little behind the timer that cancels and reports.
     const params: unknown[] = [options.timeout > 0 ? options.timeout + STATEMENT_TIMEOUT_SLACK_MS : 0];
+    const settings = [`set_config('statement_timeout', $1::text, true)`];
+    if (options.connectionCheckInterval > 0) {
+      // If this process dies mid-statement, its backend stops and frees the locks within the
+      // interval instead of running on to the statement's end (PostgreSQL 14+, Linux).
+      params.push(options.connectionCheckInterval);
+      settings.push(
+        `CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('client_connection_check_interval', $${params.length}::text, true) END`,
+      );
+    }
     const locks = lockExpressions(model, lens, params);
     // Sent with BEGIN: bound every later statement, then wait for the slice's locks.
     const client = await transaction.connect();
-    const opening = transaction.open(
-      inlineIntegers(`SELECT set_config('statement_timeout', $1::text, true)${locks.map((l) => `, ${l}`).join('')}`, params),
-    );
+    const opening = transaction.open(inlineIntegers(`SELECT ${[...settings, ...locks].join(', ')}`, params));
     opening.catch(() => undefined);
     // The inputs (queries, no rows read) are built while BEGIN is on the wire.
     const inputs = await this.prepareInputs(model, lens, signal, options.outputs);
@@ -262,124 +297,19 @@ export class ProjectionRunner {
   }
 }
 
-/** One write transaction; closes exactly once, whether the work finishes or is abandoned. */
-class Transaction {
-  pid?: number;
-  /** Set once COMMIT is sent: from then on the outcome is the commit's, not a timeout's. */
-  committing?: Promise<void>;
-  private runner?: QueryRunner;
-  private raw?: PgClient;
-  private connecting?: Promise<unknown>;
-  private connected = false;
-  private closed = false;
-  private closing?: Promise<void>;
-
-  constructor(private readonly model: ProjectionModel) {}
-
-  get manager() {
-    return this.runner!.manager;
-  }
-
-  /** A pooled connection of the write data source, guarded: it refuses statements once closed. */
-  async connect(): Promise<PgClient> {
-    this.runner = this.model.write!.createQueryRunner('master');
-    this.connecting = this.runner.connect();
-    const raw = (await this.connecting) as PgClient & { processID?: number; query<T>(stream: T): T };
-    this.connected = true;
-    if (this.closed) throw new Error('the transaction was closed');
-    this.pid = raw.processID;
-    this.raw = raw;
-    // A derivation still running after a timeout must not reach the pooled connection after it
-    // was handed to someone else.
-    return {
-      query: (config) => (this.closed ? Promise.reject(new Error('the transaction was closed')) : raw.query(config)),
-      copy: (text, data) => (this.closed ? Promise.reject(new Error('the transaction was closed')) : copyIn(raw, text, data)),
-    };
-  }
-
-  /** Opens the transaction with `prelude` (a statement without parameters) in BEGIN's round trip. */
-  async open(prelude: string): Promise<void> {
-    if (this.closed) throw new Error('the transaction was closed');
-    const state = this.runner as QueryRunner & { transactionDepth?: unknown };
-    if (state.transactionDepth === 0 && !state.isTransactionActive) {
-      // TypeORM's own bookkeeping, as startTransaction() sets it (before the statement, so that
-      // a failure is rolled back), for the manager handed to derivations and for commit/rollback.
-      (state as { isTransactionActive: boolean }).isTransactionActive = true;
-      state.transactionDepth = 1;
-      await this.raw!.query({ text: `BEGIN; ${prelude}` });
-    } else {
-      await this.runner!.startTransaction();
-      await this.raw!.query({ text: prelude });
-    }
-  }
-
-  commit(): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('the transaction was closed'));
-    this.committing = this.runner!.commitTransaction().then(() => this.close());
-    return this.committing;
-  }
-
-  /**
-   * Rolls back and releases the connection. With `cancel`, first cancels whatever statement the
-   * connection runs (a cancel that reaches an idle backend is ignored by PostgreSQL).
-   */
-  abandon(cancel: boolean): Promise<void> {
-    this.closing ??= (async () => {
-      if (!this.runner) return;
-      if (!this.connected) {
-        // Still waiting for a pooled connection: hand it back as soon as it arrives.
-        this.closed = true;
-        const runner = this.runner;
-        const released = this.connecting!.then(
-          () => runner.release(),
-          () => undefined,
-        );
-        await withTimeout(released, CANCEL_GRACE_MS);
-        return;
-      }
-      if (cancel && this.pid !== undefined && !this.closed) {
-        await withTimeout(this.model.write!.query('SELECT pg_cancel_backend($1)', [this.pid]), CANCEL_GRACE_MS).catch(
-          () => undefined,
-        );
-      }
-      let failure: Error | undefined;
-      try {
-        if (this.runner.isTransactionActive) await this.runner.rollbackTransaction();
-      } catch (error) {
-        failure = error as Error;
-      }
-      await this.close(failure);
-    })();
-    return this.closing;
-  }
-
-  private async close(failure?: Error): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    // A connection whose rollback failed is destroyed rather than returned to the pool.
-    const runner = this.runner as QueryRunner & { releasePostgresConnection?(error?: Error): Promise<void> };
-    const release = failure && runner.releasePostgresConnection ? runner.releasePostgresConnection(failure) : runner.release();
-    await release.catch(() => undefined);
-  }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return Promise.race([promise, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
-}
-
-/** `overdueMs`: the projection's timeout, when it has run that long (else `undefined`). */
+/** `overdue`: the projection's timeout, when it has run that long (else `undefined`). */
 function toFailure(
   model: ProjectionModel,
   lens: Readonly<Record<string, unknown>>,
   error: unknown,
-  overdueMs?: number,
+  overdue?: Pick<NodeRunOptions, 'timeout' | 'timeoutOption'>,
 ): ProjectionFailedError {
   if (error instanceof ProjectionFailedError && error.projection === model.name) return error;
-  if (error instanceof RunTimeout) return new ProjectionTimeoutError(model.name, lens, error.timeoutMs);
+  if (error instanceof RunTimeout) return new ProjectionTimeoutError(model.name, lens, error.timeoutMs, 'call');
   // The statement_timeout backstop fired first (a blocked event loop delays the timer). A
   // statement timeout before the projection's own (one the derivation set) is a plain failure.
-  if (overdueMs !== undefined && (error as { code?: string })?.code === '57014' && /statement timeout/.test((error as Error).message)) {
-    return new ProjectionTimeoutError(model.name, lens, overdueMs);
+  if (overdue !== undefined && (error as { code?: string })?.code === '57014' && /statement timeout/.test((error as Error).message)) {
+    return new ProjectionTimeoutError(model.name, lens, overdue.timeout, overdue.timeoutOption);
   }
   return new ProjectionFailedError(model.name, lens, error);
 }

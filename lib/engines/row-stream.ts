@@ -2,6 +2,7 @@ import QueryStream from 'pg-query-stream';
 import { Observable } from 'rxjs';
 import type { DataSource } from 'typeorm';
 import type { Row } from '../interfaces/derivation-context.interface.js';
+import { watchConnection, type WatchedClient } from './connection-watch.js';
 import type { Valve } from './valve.js';
 
 export interface RowStreamOptions {
@@ -43,7 +44,12 @@ function cursorRows<T>(
     let closed = false;
     let stream: QueryStream | undefined;
     let stopValve: (() => void) | undefined;
-    const runner = dataSource.createQueryRunner('slave');
+    let stopWatch: (() => void) | undefined;
+    /** Why the connection died, if it did: it must leave the pool, and its cursor cannot be closed. */
+    let lost: Error | undefined;
+    const runner = dataSource.createQueryRunner('slave') as ReturnType<DataSource['createQueryRunner']> & {
+      releasePostgresConnection?(error?: Error): Promise<void>;
+    };
     const onAbort = () => subscriber.error(options.signal!.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -52,14 +58,22 @@ function cursorRows<T>(
       closed = true;
       options.signal?.removeEventListener('abort', onAbort);
       stopValve?.();
-      if (stream && !stream.destroyed) stream.destroy();
-      runner.release().catch(() => undefined);
+      stopWatch?.();
+      // On a dead connection destroy() would wait forever for the cursor's close.
+      if (stream && !stream.destroyed && !lost) stream.destroy();
+      const release = lost && runner.releasePostgresConnection ? runner.releasePostgresConnection(lost) : runner.release();
+      release.catch(() => undefined);
     };
 
     (async () => {
       if (options.signal?.aborted) throw options.signal.reason;
       const client = await runner.connect();
       if (closed) return;
+      stopWatch = watchConnection(client as WatchedClient, (error) => {
+        lost = error;
+        subscriber.error(error);
+      });
+      if (lost) return;
       const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode } as any));
       stream = current;
       if (options.valve) {
@@ -71,7 +85,7 @@ function cursorRows<T>(
         subscriber.next(row);
         if (options.valve && !options.valve.open) current.pause();
       });
-      current.on('error', (error) => subscriber.error(error));
+      current.on('error', (error) => subscriber.error(lost ?? error));
       current.on('end', () => subscriber.complete());
     })().catch((error) => subscriber.error(error));
 

@@ -40,29 +40,34 @@ export class ProjectionFailedError extends CinemaError {
   }
 }
 
+/**
+ * Where a timeout was set: `project(..., { timeout })` (`'call'`, the whole run),
+ * `@Projection({ timeout })`, or the module's `timeout` or `fullRebuildTimeout` (empty lens).
+ */
+export type TimeoutOption = 'call' | 'projection' | 'module' | 'fullRebuild';
+
 /** A projection's rebuild ran past its timeout and was rolled back. */
 export class ProjectionTimeoutError extends ProjectionFailedError {
   constructor(
     projection: string,
     lens: Readonly<Record<string, unknown>>,
     readonly timeoutMs: number,
+    /** The option that set the timeout, which the message says to raise. */
+    readonly option: TimeoutOption = 'module',
     context: RunFailureContext = {},
-    hint = `Raise @Projection({ timeout }) or the module's timeout, or narrow the lens.`,
   ) {
     super(
       projection,
       lens,
       new Error(`timed out after ${timeoutMs} ms`),
-      `Projection ${projection} timed out after ${timeoutMs} ms for lens ${describeLens(lens)} and was rolled back. ${hint}`,
+      `Projection ${projection} timed out after ${timeoutMs} ms for lens ${describeLens(lens)} and was rolled back. ` +
+        `${timeoutFix(projection, option)}, or narrow the lens.`,
       context,
     );
-    this.hint = hint;
   }
 
-  private readonly hint: string;
-
   override inRun(context: RunFailureContext): ProjectionTimeoutError {
-    return new ProjectionTimeoutError(this.projection, this.lens, this.timeoutMs, context, this.hint);
+    return new ProjectionTimeoutError(this.projection, this.lens, this.timeoutMs, this.option, context);
   }
 }
 
@@ -71,6 +76,19 @@ function contextMessage(context: RunFailureContext): string {
   if (context.skipped && context.skipped.length > 0) text += ` Not run because of it: ${context.skipped.join(', ')}.`;
   if (context.others && context.others.length > 0) text += ` Also failed: ${context.others.map((e) => e.projection).join(', ')}.`;
   return text;
+}
+
+function timeoutFix(projection: string, option: TimeoutOption): string {
+  switch (option) {
+    case 'call':
+      return 'Raise the timeout passed to project() (it bounds the whole run; 0 for none)';
+    case 'projection':
+      return `Raise @Projection({ timeout }) on ${projection}`;
+    case 'fullRebuild':
+      return `Raise CinemaModule.forRoot({ fullRebuildTimeout }) (the limit of a rebuild with an empty lens), or set @Projection({ timeout }) on ${projection}`;
+    case 'module':
+      return `Raise CinemaModule.forRoot({ timeout }), or set @Projection({ timeout }) on ${projection}`;
+  }
 }
 
 function causeMessage(cause: unknown): string {

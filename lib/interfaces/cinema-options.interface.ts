@@ -29,10 +29,26 @@ export interface CinemaModuleOptions {
    */
   maxConcurrentProjections?: number;
   /**
-   * Milliseconds one projection's transaction may take; `0` means no limit.
+   * Milliseconds one projection's transaction may take; `0` means no limit. A projection's
+   * `@Projection({ timeout })` overrides it; an empty lens uses `fullRebuildTimeout` instead.
    * @default 60000
    */
   timeout?: number;
+  /**
+   * Milliseconds one projection's transaction may take when the lens is empty (a whole-table
+   * rebuild), unless the projection sets its own `@Projection({ timeout })`; `0` means no limit.
+   * @default 600000 (10 minutes)
+   */
+  fullRebuildTimeout?: number;
+  /**
+   * PostgreSQL's `client_connection_check_interval` (milliseconds) for Cinema's write
+   * transactions: if the application process dies mid-statement, its orphaned backend notices
+   * within this interval, rolls back and frees the slice's locks, instead of running on until
+   * the statement ends. Needs PostgreSQL 14+ on Linux (ignored on older servers); `0` leaves the
+   * server's setting.
+   * @default 1000
+   */
+  connectionCheckInterval?: number;
   /**
    * Allow an empty lens (rebuild everything) without a warning.
    * @default false

@@ -76,6 +76,9 @@ describe('startup validation', () => {
     expect(() => CinemaModule.forRoot({ concurrency: 0 })).toThrow(InvalidCinemaOptionsError);
     expect(() => CinemaModule.forRoot({ concurrency: 0 })).toThrow(/"concurrency": must be an integer from 1/);
     expect(() => CinemaModule.forRoot({ timeuot: 5 } as never)).toThrow(/"timeuot": unknown option/);
+    expect(() => CinemaModule.forRoot({ fullRebuildTimeout: -1 })).toThrow(/"fullRebuildTimeout": must be an integer from 0/);
+    expect(() => CinemaModule.forRoot({ connectionCheckInterval: 1.5 })).toThrow(/"connectionCheckInterval": must be an integer from 0/);
+    expect(() => CinemaModule.forRoot({ connectionCheckInterval: 2 ** 31 })).toThrow(/"connectionCheckInterval": must be an integer from 0 to 2147483647/);
     expect(() => CinemaModule.forRootAsync({} as never)).toThrow(/exactly one of useFactory, useClass or useExisting/);
     expect(() => CinemaModule.forFeature([class NotAProjection {}])).toThrow(/NotAProjection is not decorated with @Projection/);
 

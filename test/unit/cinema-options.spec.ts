@@ -7,6 +7,8 @@ const DEFAULTS = {
   readDataSource: 'default',
   concurrency: 4,
   timeout: 60_000,
+  fullRebuildTimeout: 600_000,
+  connectionCheckInterval: 1_000,
   allowEmptyLens: false,
   batchSize: 1_000,
   streamBatchSize: 5_000,

@@ -65,7 +65,7 @@ class FakeRunner implements NodeRunner {
 /** A plan over stand-in models, built by the real graph; `virtual` names the virtual nodes. */
 function plan(edges: Record<string, string[]>, { virtual = [] as string[], target = Object.keys(edges).at(-1)! } = {}) {
   const models = new Map(
-    Object.keys(edges).map((name) => [name, { name, virtual: virtual.includes(name), timeout: 0, write: WRITE } as unknown as ProjectionModel]),
+    Object.keys(edges).map((name) => [name, { name, virtual: virtual.includes(name), timeout: 0, options: {}, write: WRITE } as unknown as ProjectionModel]),
   );
   const graph = new ProjectionGraph(
     Object.entries(edges).map(([name, inputs]) => ({
@@ -83,14 +83,16 @@ function plan(edges: Record<string, string[]>, { virtual = [] as string[], targe
   return { nodes, reports, status };
 }
 
-function start(runner: FakeRunner, planned: ReturnType<typeof plan>, options: Partial<ExecuteOptions> = {}) {
-  const engine = new InlineEngine(new WriteSlots(), { batchSize: 10, streamBatchSize: 20, runHistory: 10 }, runner);
+function start(runner: FakeRunner, planned: ReturnType<typeof plan>, options: Partial<Pick<ExecuteOptions, 'concurrency' | 'timeout'>> = {}) {
+  const engine = new InlineEngine(new WriteSlots(), { batchSize: 10, streamBatchSize: 20, runHistory: 10, fullRebuildTimeout: 0, connectionCheckInterval: 0 }, runner);
   const failures = engine.execute(planned.nodes, {
     lens: LENS,
     concurrency: 4,
     timeout: 0,
     batchSize: 10,
     streamBatchSize: 20,
+    fullRebuildTimeout: 0,
+    connectionCheckInterval: 0,
     reports: planned.reports,
     ...options,
   });
@@ -286,10 +288,10 @@ describe('InlineEngine scheduling', () => {
 
   it('aborts every run in flight on abortAll, and only those', async () => {
     const runner = new FakeRunner();
-    const engine = new InlineEngine(new WriteSlots(), { batchSize: 10, streamBatchSize: 20, runHistory: 10 }, runner);
+    const engine = new InlineEngine(new WriteSlots(), { batchSize: 10, streamBatchSize: 20, runHistory: 10, fullRebuildTimeout: 0, connectionCheckInterval: 0 }, runner);
     const first = plan({ a: [], b: ['a'] });
     const second = plan({ x: [], y: ['x'] });
-    const options = { lens: LENS, concurrency: 4, timeout: 0, batchSize: 10, streamBatchSize: 20 };
+    const options = { lens: LENS, concurrency: 4, timeout: 0, batchSize: 10, streamBatchSize: 20, fullRebuildTimeout: 0, connectionCheckInterval: 0 };
     const firstRun = engine.execute(first.nodes, { ...options, reports: first.reports });
     const secondRun = engine.execute(second.nodes, { ...options, reports: second.reports });
     await runner.whenStarted('x');

@@ -9,7 +9,7 @@ import { CinemaNotReadyError } from '../../errors/cinema-not-ready.error.js';
 import { InvalidCinemaOptionsError } from '../../errors/invalid-options.error.js';
 import { QueueDependencyMissingError } from '../../errors/queue-dependency.error.js';
 import { QueueNotInstalledError, RunNotRetryableError, UnknownRunError } from '../../errors/queue.error.js';
-import { ProjectionFailedError, ProjectionTimeoutError } from '../../errors/projection-failed.error.js';
+import { ProjectionFailedError, ProjectionTimeoutError, type TimeoutOption } from '../../errors/projection-failed.error.js';
 import { RunWaitInterruptedError } from '../../errors/run-wait-interrupted.error.js';
 import { QueuedRunTimeoutError } from '../../errors/queued-run-timeout.error.js';
 import type { CinemaRun } from '../../interfaces/run.interface.js';
@@ -24,7 +24,7 @@ import type { ProjectionCatalog, ProjectionModel } from '../../model/projection.
 import type { RunRecord } from '../../runs/run-record.js';
 import { logBackgroundRun, settleResult } from '../../runs/run-result.js';
 import type { CinemaEngine, RunRequest } from '../engine.interface.js';
-import { ProjectionRunner } from '../projection.runner.js';
+import { ProjectionRunner, projectionTimeout } from '../projection.runner.js';
 import type { WriteSlots } from '../write-slots.js';
 import { applyStored, queuedRecord } from './queued-run.js';
 import { PARKED, QueueStore, taskIdentifier, type NodeJob, type NodeSpec, type StoredError, type StoredRun } from './queue.store.js';
@@ -336,7 +336,8 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
         model,
         {
           lens,
-          timeout: boundedTimeout(model.timeout, started.timeoutMs),
+          ...boundedTimeout(projectionTimeout(model, lens, this.cinemaOptions.fullRebuildTimeout), started.timeoutMs),
+          connectionCheckInterval: this.cinemaOptions.connectionCheckInterval,
           signal: this.shutdown.signal,
           slots: this.slots.of(model.write!),
           batchSize: this.cinemaOptions.batchSize,
@@ -424,9 +425,10 @@ function storedError(error: unknown, projection: string): StoredError {
 }
 
 /** A node's timeout: the projection's, bounded by the run's own `timeout` as inline runs bound it (0: none). */
-function boundedTimeout(projection: number, run: number | null): number {
-  if (!run) return projection;
-  return projection > 0 ? Math.min(projection, run) : run;
+/** The projection's own timeout, or the run's (the caller's `timeout`) when that is shorter. */
+function boundedTimeout(own: { timeout: number; timeoutOption: TimeoutOption }, run: number | null): { timeout: number; timeoutOption: TimeoutOption } {
+  if (!run || (own.timeout > 0 && own.timeout <= run)) return own;
+  return { timeout: run, timeoutOption: 'call' };
 }
 
 /** The column kind of a lens key, from the first table of the plan that has it. */
