@@ -37,7 +37,7 @@ export class ProjectionRegistry implements OnModuleInit {
     const definitions = projections.map((found) => {
       const model = this.models.get(found.target)!;
       const resolve = (type: Type<unknown>) => this.models.get(type) ?? (type as unknown as ProjectionModel);
-      model.derivations = found.derivations.map((d) => ({ method: d.method, mode: d.mode, inputs: d.inputs.map(resolve) }));
+      model.derivations = found.derivations.map((d) => ({ method: d.method, mode: d.mode, dateStrings: d.dateStrings, inputs: d.inputs.map(resolve) }));
       model.inputs = [...new Set(model.derivations.flatMap((d) => d.inputs))];
       return {
         key: model,

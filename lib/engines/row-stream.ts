@@ -2,6 +2,7 @@ import QueryStream from 'pg-query-stream';
 import { Observable } from 'rxjs';
 import type { DataSource } from 'typeorm';
 import type { Row } from '../interfaces/derivation-context.interface.js';
+import { dateStringTypes } from './date-strings.js';
 import type { Valve } from './valve.js';
 
 export interface RowStreamOptions {
@@ -11,6 +12,8 @@ export interface RowStreamOptions {
   valve?: Valve;
   /** Ends the stream with the signal's reason. */
   signal?: AbortSignal;
+  /** Date/time types as PostgreSQL's text instead of `Date`s (see `date-strings.ts`). */
+  dateStrings?: boolean;
 }
 
 /** A row as PostgreSQL prints it: each field's text, in the order the statement selects them. */
@@ -60,7 +63,8 @@ function cursorRows<T>(
       if (options.signal?.aborted) throw options.signal.reason;
       const client = await runner.connect();
       if (closed) return;
-      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode } as any));
+      const types = options.dateStrings && !mode.types ? { types: dateStringTypes(client) } : {};
+      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode, ...types } as any));
       stream = current;
       if (options.valve) {
         stopValve = options.valve.onOpen(() => {
