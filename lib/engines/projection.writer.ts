@@ -4,6 +4,7 @@ import { InvalidRowError } from '../errors/invalid-row.error.js';
 import type { Derived, Row } from '../interfaces/derivation-context.interface.js';
 import { positionalBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
 import { conflictClause, type ColumnModel, type ProjectionModel, type TableModel } from './projection.model.js';
+import { COPY_BATCH_BYTES, CopyBacklog, type CopyBatch, QUEUED_BYTES_HIGH_WATER, QUEUED_JOBS_HIGH_WATER } from './copy-backlog.js';
 import { copyField, copyValue } from './copy-text.js';
 import { streamTextRows, type TextRow } from './row-stream.js';
 import { describeColumns, narrow, tableQuery } from './slice.queries.js';
@@ -26,8 +27,6 @@ export interface WriterOptions {
   valve: Valve;
 }
 
-/** Batches waiting to be written before the cursors feeding them are paused. */
-const QUEUED_BATCHES_HIGH_WATER = 2;
 
 /** PostgreSQL's `unique_violation`: the plain insert met a key that is already there. */
 const UNIQUE_VIOLATION = '23505';
@@ -195,8 +194,12 @@ export class ProjectionWriter {
     this.paths.add('stream');
     const { signal, batchSize } = this.options;
     return new Promise<number>((resolve, reject) => {
-      const jobs: (() => Promise<number>)[] = [];
-      let batch: StagedRow[] = [];
+      // `bytes`: the size of the rows a job holds until it has run.
+      const jobs: { run: () => Promise<number>; bytes: number }[] = [];
+      const backlog = new CopyBacklog<StagedRow>(
+        { batchRows: batchSize, batchBytes: COPY_BATCH_BYTES, queuedJobs: QUEUED_JOBS_HIGH_WATER, queuedBytes: QUEUED_BYTES_HIGH_WATER },
+        valve,
+      );
       let total = 0;
       let seen = 0;
       let draining = false;
@@ -221,8 +224,9 @@ export class ProjectionWriter {
         try {
           while (jobs.length > 0 && !failed) {
             const job = jobs.shift()!;
-            total += await job();
-            if (jobs.length < QUEUED_BATCHES_HIGH_WATER) valve.release();
+            backlog.started();
+            total += await job.run();
+            backlog.done(job.bytes);
           }
         } catch (error) {
           fail(error);
@@ -234,17 +238,15 @@ export class ProjectionWriter {
           resolve(total);
         }
       };
-      const enqueue = (job: () => Promise<number>) => {
-        jobs.push(job);
-        if (jobs.length >= QUEUED_BATCHES_HIGH_WATER) valve.close();
+      const enqueue = (run: () => Promise<number>, bytes = 0) => {
+        jobs.push({ run, bytes });
+        backlog.queued(bytes);
         void drain();
       };
-      const flush = () => {
-        if (batch.length === 0) return;
-        const rows = batch;
-        batch = [];
-        enqueue(() => this.copyBatch(rows));
+      const send = (batch: CopyBatch<StagedRow> | undefined) => {
+        if (batch) enqueue(() => this.copyBatch(batch.rows), batch.bytes);
       };
+      const flush = () => send(backlog.take());
 
       subscription = source.subscribe({
         next: (item) => {
@@ -256,12 +258,13 @@ export class ProjectionWriter {
             enqueue(() => this.writeQuery(item));
             return;
           }
+          let row: StagedRow;
           try {
-            batch.push(item instanceof StagedRow ? item : this.toStagedRow(item, seen++));
+            row = item instanceof StagedRow ? item : this.toStagedRow(item, seen++);
           } catch (error) {
             return fail(error);
           }
-          if (batch.length >= batchSize) flush();
+          send(backlog.add(row));
         },
         error: (error) => fail(error),
         complete: () => {
