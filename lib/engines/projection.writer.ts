@@ -6,6 +6,7 @@ import { positionalBinder, renderConditions, type NormalizedLens } from '../lens
 import { conflictClause, type ColumnModel, type ProjectionModel, type TableModel } from './projection.model.js';
 import { COPY_BATCH_BYTES, CopyBacklog, type CopyBatch, QUEUED_BYTES_HIGH_WATER, QUEUED_JOBS_HIGH_WATER } from './copy-backlog.js';
 import { copyField, copyValue } from './copy-text.js';
+import { estimatedRowWidth } from './row-width.js';
 import { streamTextRows, type TextRow } from './row-stream.js';
 import { describeColumns, narrow, tableQuery } from './slice.queries.js';
 import { quoteIdent, sameDatabase } from './sql.js';
@@ -27,6 +28,9 @@ export interface WriterOptions {
   valve: Valve;
 }
 
+
+/** Rows per cursor fetch however wide the planner thinks they are. */
+const MIN_FETCH_ROWS = 100;
 
 /** PostgreSQL's `unique_violation`: the plain insert met a key that is already there. */
 const UNIQUE_VIOLATION = '23505';
@@ -166,13 +170,16 @@ export class ProjectionWriter {
    * A query on another database: its rows are read as text with a cursor there (the lens filter
    * applied at the source) and copied here, without being parsed in Node.
    */
-  private copyQuery(source: DataSource, select: string, values: unknown[], columns: string[]): Promise<number> {
+  private async copyQuery(source: DataSource, select: string, values: unknown[], columns: string[]): Promise<number> {
     const key = columns.join('\u0000');
     const required = this.table.required.map((field) => columns.indexOf(this.table.byProperty.get(field)!.column));
     // Its own valve: the cursor must not wait on batches queued behind this very query.
     const valve = new Valve();
+    // Wide rows are fetched in fewer per round trip: a fetch holds about as much as a COPY batch.
+    const width = await estimatedRowWidth(source, select, values);
+    const fetch = width ? Math.max(MIN_FETCH_ROWS, Math.floor(COPY_BATCH_BYTES / width)) : Infinity;
     const rows = streamTextRows(source, select, values, {
-      batchSize: this.options.streamBatchSize,
+      batchSize: Math.min(this.options.streamBatchSize, fetch),
       valve,
       signal: this.options.signal,
     }).pipe(
