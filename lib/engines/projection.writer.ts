@@ -28,7 +28,6 @@ export interface WriterOptions {
   valve: Valve;
 }
 
-
 /** Rows per cursor fetch however wide the planner thinks they are. */
 const MIN_FETCH_ROWS = 100;
 
