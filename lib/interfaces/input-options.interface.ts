@@ -9,7 +9,8 @@ export interface StreamOptions {
    * Date/time columns (`timestamp`, `timestamptz`, `date`, `time`, `timetz`, `interval`, and
    * arrays of them) as the text PostgreSQL sends, e.g. `'2026-03-01 12:00:00.123456+00'`,
    * instead of JavaScript `Date`s (which keep milliseconds only) and interval objects. Written
-   * back as they are, so a row copied through a derivation keeps every microsecond. On
+   * back as they are, so a row copied through a derivation keeps every microsecond (the fields
+   * are strings then, whatever type the entity declares for them). On
    * `@Input()`, for `as: 'stream'` only: a query's values never leave PostgreSQL.
    * @default false
    */
