@@ -19,7 +19,7 @@ export interface BenchOptions {
 export const USAGE = `Usage: npm run bench -- [--quick] [--scale F] [--only ID[,ID]] [--rounds N] [--write-docs]
   --quick        scale 0.05 and fewer rounds (a smoke run, under 3 minutes)
   --scale F      multiply the full-scale sizes (1 = 1,000 orgs, 100,000 accounts, 3,000,000 invoices,
-                 2,000,000 streamed rows)
+                 2,000,000 streamed rows, 1,000,000 wide streamed rows)
   --only IDS     run only these scenarios: one-org, full-rebuild, streamed, scheduling, overhead, queue
   --rounds N     measured rounds per scenario instead of each scenario's default
   --write-docs   also write docs/BENCHMARKS.md and bench/results.json for a quick or partial run

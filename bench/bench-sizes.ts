@@ -10,12 +10,16 @@ export interface BenchSizes {
   /** Rows of the streamed scenario's large run, and of its small run (a tenth) for memory. */
   streamRows: number;
   streamRowsSmall: number;
+  /** Rows of the streamed scenario's wide-row runs (about 1.1 KB each), large and small (a tenth). */
+  wideRows: number;
+  wideRowsSmall: number;
 }
 
 const FULL_ORGS = 1_000;
 const ACCOUNTS_PER_ORG = 100;
 const INVOICES_PER_ACCOUNT = 30;
 const FULL_STREAM_ROWS = 2_000_000;
+const FULL_WIDE_ROWS = 1_000_000;
 
 /**
  * `--scale` multiplies the number of orgs (and the streamed rows): one org's slice keeps the
@@ -26,6 +30,7 @@ export function benchSizes(scale: number): BenchSizes {
   const orgs = Math.max(2, Math.round(FULL_ORGS * scale));
   const accounts = orgs * ACCOUNTS_PER_ORG;
   const streamRows = Math.max(10_000, Math.round(FULL_STREAM_ROWS * scale));
+  const wideRows = Math.max(10_000, Math.round(FULL_WIDE_ROWS * scale));
   return {
     scale,
     orgs,
@@ -35,5 +40,7 @@ export function benchSizes(scale: number): BenchSizes {
     invoices: accounts * INVOICES_PER_ACCOUNT,
     streamRows,
     streamRowsSmall: Math.round(streamRows / 10),
+    wideRows,
+    wideRowsSmall: Math.round(wideRows / 10),
   };
 }

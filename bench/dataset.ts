@@ -37,17 +37,7 @@ export interface SqlRunner {
  */
 export async function seedStreamSource(dataSource: SqlRunner, rows: number): Promise<void> {
   await dataSource.query(`DROP TABLE IF EXISTS stream_source`);
-  await dataSource.query(`
-    CREATE TABLE stream_source (
-      id bigint PRIMARY KEY,
-      org_id integer NOT NULL,
-      account_id integer NOT NULL,
-      amount_cents bigint NOT NULL,
-      issued_on date NOT NULL,
-      status text NOT NULL,
-      memo text NOT NULL,
-      meta jsonb NOT NULL
-    )`);
+  await dataSource.query(streamSourceDdl('stream_source'));
   await dataSource.query(
     `INSERT INTO stream_source
      SELECT g, 1 + g % 1000, 1 + g % 100000, 500 + (g * 7919) % 250000, DATE '2026-01-01' + (g % 365)::int,
@@ -57,6 +47,43 @@ export async function seedStreamSource(dataSource: SqlRunner, rows: number): Pro
     [rows],
   );
   await dataSource.query(`VACUUM ANALYZE stream_source`);
+}
+
+/**
+ * The same columns with wide rows (about 1.1 KB each: a 200-character memo and a jsonb of eight
+ * invoice lines), as a user's rows of a few text and jsonb columns are: what makes memory follow
+ * bytes rather than rows.
+ */
+export async function seedWideStreamSource(dataSource: SqlRunner, rows: number): Promise<void> {
+  await dataSource.query(`DROP TABLE IF EXISTS stream_source_wide`);
+  await dataSource.query(streamSourceDdl('stream_source_wide'));
+  await dataSource.query(
+    `INSERT INTO stream_source_wide
+     SELECT g, 1 + g % 1000, 1 + g % 100000, 500 + (g * 7919) % 250000, DATE '2026-01-01' + (g % 365)::int,
+            (ARRAY['open', 'paid', 'void'])[1 + g % 3],
+            'Invoice ' || g || ' ' || repeat('for services rendered, ', 8),
+            jsonb_build_object('currency', 'EUR', 'lines', (
+              SELECT jsonb_agg(jsonb_build_object('sku', 'SKU-' || ((g * 31 + i) % 100000), 'quantity', 1 + (g + i) % 9,
+                                                  'unitCents', (g * i) % 10000, 'description', 'Line ' || i || ' of invoice ' || g))
+              FROM generate_series(1, 8) AS i))
+     FROM generate_series(1, $1::bigint) AS g`,
+    [rows],
+  );
+  await dataSource.query(`VACUUM ANALYZE stream_source_wide`);
+}
+
+function streamSourceDdl(table: string): string {
+  return `
+    CREATE TABLE ${table} (
+      id bigint PRIMARY KEY,
+      org_id integer NOT NULL,
+      account_id integer NOT NULL,
+      amount_cents bigint NOT NULL,
+      issued_on date NOT NULL,
+      status text NOT NULL,
+      memo text NOT NULL,
+      meta jsonb NOT NULL
+    )`;
 }
 
 /** The streamed scenario's target, in the write database: the same columns under projection names. */

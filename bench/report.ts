@@ -38,7 +38,7 @@ function header(r: BenchResults, resultsPath: string): string {
     `| Node.js | ${machine.node} |`,
     `| PostgreSQL | ${postgres.version.split(' on ')[0]} (${postgres.embedded ? 'embedded, from npm' : 'DATABASE_URL'}) |`,
     `| PostgreSQL settings | ${settings} |`,
-    `| scale | ${sizes.scale}: ${n(sizes.orgs)} orgs, ${n(sizes.accounts)} accounts, ${n(sizes.invoices)} invoices; streamed ${n(sizes.streamRows)} and ${n(sizes.streamRowsSmall)} rows |`,
+    `| scale | ${sizes.scale}: ${n(sizes.orgs)} orgs, ${n(sizes.accounts)} accounts, ${n(sizes.invoices)} invoices; streamed ${n(sizes.streamRows)} and ${n(sizes.streamRowsSmall)} rows, ${n(sizes.wideRows)} and ${n(sizes.wideRowsSmall)} wide rows |`,
     `| data set setup | ${setup || '-'} |`,
     `| whole run | ${formatMs(r.totalSeconds * 1000)} |`,
     '',

@@ -1,4 +1,4 @@
-import { STREAM_TARGET_DDL, seedStreamSource } from '../dataset.js';
+import { STREAM_TARGET_DDL, seedStreamSource, seedWideStreamSource } from '../dataset.js';
 import { alternate, find, median, pair, round2, scenarioResult, target, type Contender } from '../harness.js';
 import type { ContenderResult } from '../results.interface.js';
 import { withClient } from '../../sample-app/src/database/postgres-server.js';
@@ -15,6 +15,10 @@ through Node into \`streamed_invoices\` of \`cinema_bench_write\`, in one transa
 - **typeorm**: the hand-written loop: one transaction on the write side that deletes the table,
   then pages of 1,000 entities read from the read side (keyset pagination with \`find\`), each
   written with \`repository.upsert\`.
+- **cinema-wide**: Cinema again, from \`stream_source_wide\`: the same columns with rows ten times
+  wider (a 200-character memo, a jsonb of eight invoice lines: about 1.1 KB a row). Memory must
+  follow the bytes in flight, not the rows: its peak RSS at the large count over the small one
+  is watched like the narrow one's.
 
 Each run is a fresh Node process (forked; boot not timed), so its peak memory is its own:
 **peak RSS** is the child's \`process.resourceUsage().maxRSS\` (the kernel's high-water mark); RSS
@@ -28,21 +32,27 @@ export const streamedScenario: Scenario = {
   title: '3. Streamed path (read and write data sources differ)',
   async run(ctx) {
     const began = performance.now();
-    const { streamRows: large, streamRowsSmall: small } = ctx.sizes;
+    const { streamRows: large, streamRowsSmall: small, wideRows, wideRowsSmall } = ctx.sizes;
     const readUrl = await ctx.database('cinema_bench');
     const writeUrl = await ctx.database('cinema_bench_write');
     await ctx.timedSetup(`stream source (${large.toLocaleString()} rows)`, () => withClient(readUrl, (c) => seedStreamSource(c, large)));
+    await ctx.timedSetup(`wide stream source (${wideRows.toLocaleString()} rows)`, () =>
+      withClient(readUrl, (c) => seedWideStreamSource(c, wideRows)),
+    );
     await withClient(writeUrl, (client) => client.query(STREAM_TARGET_DDL));
-    await withClient(readUrl, (client) => client.query(`SELECT SUM(length(memo)) FROM stream_source`));
+    await withClient(readUrl, async (client) => {
+      await client.query(`SELECT SUM(length(memo)) FROM stream_source`);
+      await client.query(`SELECT SUM(length(meta::text)) FROM stream_source_wide`);
+    });
 
     const { rounds } = ctx.rounds({ full: 3, quick: 2 });
     const truncate = async () => void (await withClient(writeUrl, (client) => client.query(`TRUNCATE streamed_invoices`)));
-    const contender = (kind: StreamJob['contender'], rows: number, label: string): Contender => ({
-      id: `${kind}-${rows}`,
+    const contender = (kind: StreamJob['contender'], rows: number, label: string, wide = false): Contender => ({
+      id: `${kind}${wide ? '-wide' : ''}-${rows}`,
       label,
       prepare: truncate,
       run: async () => {
-        const result = await runStreamJob({ contender: kind, rows, readUrl, writeUrl });
+        const result = await runStreamJob({ contender: kind, rows, wide, readUrl, writeUrl });
         return {
           ms: result.ms,
           extras: {
@@ -59,6 +69,8 @@ export const streamedScenario: Scenario = {
       contender('typeorm', large, `TypeORM upsert loop, ${large.toLocaleString()} rows`),
       contender('cinema', small, `Cinema, ${small.toLocaleString()} rows`),
       contender('typeorm', small, `TypeORM upsert loop, ${small.toLocaleString()} rows`),
+      contender('cinema', wideRows, `Cinema, ${wideRows.toLocaleString()} wide rows`, true),
+      contender('cinema', wideRowsSmall, `Cinema, ${wideRowsSmall.toLocaleString()} wide rows`, true),
     ];
     ctx.log(`${this.title}: ${rounds} rounds, each run in its own process`);
     // No warm-up round: every run is a cold process anyway, and the source was read above.
@@ -82,6 +94,13 @@ export const streamedScenario: Scenario = {
         target(
           `Cinema peak RSS at ${large.toLocaleString()} rows / at ${small.toLocaleString()} rows`,
           rss(`cinema-${large}`) / rss(`cinema-${small}`),
+          'at-most',
+          1.25,
+          'x',
+        ),
+        target(
+          `Cinema peak RSS at ${wideRows.toLocaleString()} wide rows / at ${wideRowsSmall.toLocaleString()} wide rows`,
+          rss(`cinema-wide-${wideRows}`) / rss(`cinema-wide-${wideRowsSmall}`),
           'at-most',
           1.25,
           'x',

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 export interface StreamJob {
   contender: 'cinema' | 'typeorm';
   rows: number;
+  /** Wide rows (about 1.1 KB each) instead of the narrow ones; Cinema only. */
+  wide?: boolean;
   readUrl: string;
   writeUrl: string;
 }

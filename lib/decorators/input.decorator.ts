@@ -10,8 +10,11 @@ import type { InputMetadata, InputOptions, InputTypeFn } from '../interfaces/inp
  * @example
  * \@Input(() => Invoices, { as: 'query' })
  * fromInvoices(invoices: SelectQueryBuilder<Invoices>) { ... }
+ *
+ * \@Input(() => Events, { dateStrings: true }) // timestamps as exact strings
+ * fromEvents(events: Observable<Partial<Events>>) { ... }
  */
 export function Input(typeFn: InputTypeFn, options: InputOptions = {}): MethodDecorator {
-  const metadata: InputMetadata = { typeFn, options: { as: options.as ?? 'stream' } };
+  const metadata: InputMetadata = { typeFn, options: { as: options.as ?? 'stream', dateStrings: options.dateStrings ?? false } };
   return SetMetadata(INPUT_METADATA, metadata);
 }

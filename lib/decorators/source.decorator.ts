@@ -15,6 +15,6 @@ import type { InputMetadata } from '../interfaces/input-options.interface.js';
  * }
  */
 export function Source(): MethodDecorator {
-  const metadata: InputMetadata = { typeFn: () => [], options: { as: 'query' }, source: true };
+  const metadata: InputMetadata = { typeFn: () => [], options: { as: 'query', dateStrings: false }, source: true };
   return SetMetadata(INPUT_METADATA, metadata);
 }

@@ -9,6 +9,7 @@ export interface DiscoveredDerivation {
   method: string;
   inputs: Type<unknown>[];
   mode: InputMode;
+  dateStrings: boolean;
 }
 
 export interface DiscoveredProjection {
@@ -50,7 +51,14 @@ export class CinemaExplorer {
             'Check for a circular import between the two files, and that the thunk returns the class: @Input(() => Other).',
           );
         }
-        derivations.push({ method, inputs: inputs as Type<unknown>[], mode: input.options.as });
+        if (input.options.dateStrings && input.options.as === 'query') {
+          throw new InvalidProjectionError(
+            target.name,
+            `@Input() of ${target.name}.${method}() asks for dateStrings with as: 'query', whose rows never reach Node`,
+            "Drop dateStrings: a query keeps PostgreSQL's values exactly; or read the input with as: 'stream'.",
+          );
+        }
+        derivations.push({ method, inputs: inputs as Type<unknown>[], mode: input.options.as, dateStrings: input.options.dateStrings });
       }
       projections.set(target, {
         target,

@@ -4,6 +4,7 @@ import type { SelectQueryBuilder } from 'typeorm';
 import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
 import { ProjectionFailedError, ProjectionTimeoutError, type TimeoutOption } from '../errors/projection-failed.error.js';
 import type { DerivationContext, Row } from '../interfaces/derivation-context.interface.js';
+import type { StreamOptions } from '../interfaces/input-options.interface.js';
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import { lockExpressions } from '../dialect/postgres/advisory-locks.js';
@@ -219,7 +220,7 @@ export class ProjectionRunner {
       }
       return source.qb;
     };
-    const streamOf = <I>(input: Type<I>): Observable<Partial<I>> => {
+    const streamOf = <I>(input: Type<I>, streamOptions: StreamOptions = {}): Observable<Partial<I>> => {
       const source = this.inputSource(model, inputs, input);
       if (source.kind === 'rows') return from(source.rows as Observable<Row>) as Observable<Partial<I>>;
       const [sql, values] = source.qb.getQueryAndParameters();
@@ -227,6 +228,7 @@ export class ProjectionRunner {
         batchSize: options.streamBatchSize,
         valve,
         signal,
+        dateStrings: streamOptions.dateStrings === true,
       }) as Observable<Partial<I>>;
     };
     const ctx: DerivationContext = {
@@ -255,7 +257,7 @@ export class ProjectionRunner {
     deleting?.catch(() => undefined);
     for (const derivation of model.derivations) {
       const args = derivation.inputs.map((input) =>
-        derivation.mode === 'query' ? queryOf(input.target) : streamOf(input.target),
+        derivation.mode === 'query' ? queryOf(input.target) : streamOf(input.target, { dateStrings: derivation.dateStrings }),
       );
       const deriving = Promise.resolve().then(() => model.instance[derivation.method](...args, ctx));
       deriving.catch(() => undefined);

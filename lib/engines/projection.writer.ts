@@ -5,6 +5,8 @@ import type { Derived, Row } from '../interfaces/derivation-context.interface.js
 import { positionalBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
 import { conflictClause, type ColumnModel, type ProjectionModel, type TableModel } from '../model/projection.model.js';
 import { copyField, copyValue } from '../dialect/postgres/copy-text.js';
+import { COPY_BATCH_BYTES, CopyBacklog, type CopyBatch, QUEUED_BYTES_HIGH_WATER, QUEUED_JOBS_HIGH_WATER } from './copy-backlog.js';
+import { estimatedRowWidth } from './row-width.js';
 import { streamTextRows, type TextRow } from './row-stream.js';
 import { describeColumns, narrow, tableQuery } from '../read/slice.queries.js';
 import { quoteIdent, sameDatabase } from '../dialect/postgres/sql.js';
@@ -26,8 +28,8 @@ export interface WriterOptions {
   valve: Valve;
 }
 
-/** Batches waiting to be written before the cursors feeding them are paused. */
-const QUEUED_BATCHES_HIGH_WATER = 2;
+/** Rows per cursor fetch however wide the planner thinks they are. */
+const MIN_FETCH_ROWS = 100;
 
 /** PostgreSQL's `unique_violation`: the plain insert met a key that is already there. */
 const UNIQUE_VIOLATION = '23505';
@@ -167,13 +169,16 @@ export class ProjectionWriter {
    * A query on another database: its rows are read as text with a cursor there (the lens filter
    * applied at the source) and copied here, without being parsed in Node.
    */
-  private copyQuery(source: DataSource, select: string, values: unknown[], columns: string[]): Promise<number> {
+  private async copyQuery(source: DataSource, select: string, values: unknown[], columns: string[]): Promise<number> {
     const key = columns.join('\u0000');
     const required = this.table.required.map((field) => columns.indexOf(this.table.byProperty.get(field)!.column));
     // Its own valve: the cursor must not wait on batches queued behind this very query.
     const valve = new Valve();
+    // Wide rows are fetched in fewer per round trip: a fetch holds about as much as a COPY batch.
+    const width = await estimatedRowWidth(source, select, values);
+    const fetch = width ? Math.max(MIN_FETCH_ROWS, Math.floor(COPY_BATCH_BYTES / width)) : Infinity;
     const rows = streamTextRows(source, select, values, {
-      batchSize: this.options.streamBatchSize,
+      batchSize: Math.min(this.options.streamBatchSize, fetch),
       valve,
       signal: this.options.signal,
     }).pipe(
@@ -195,8 +200,12 @@ export class ProjectionWriter {
     this.paths.add('stream');
     const { signal, batchSize } = this.options;
     return new Promise<number>((resolve, reject) => {
-      const jobs: (() => Promise<number>)[] = [];
-      let batch: StagedRow[] = [];
+      // `bytes`: the size of the rows a job holds until it has run.
+      const jobs: { run: () => Promise<number>; bytes: number }[] = [];
+      const backlog = new CopyBacklog<StagedRow>(
+        { batchRows: batchSize, batchBytes: COPY_BATCH_BYTES, queuedJobs: QUEUED_JOBS_HIGH_WATER, queuedBytes: QUEUED_BYTES_HIGH_WATER },
+        valve,
+      );
       let total = 0;
       let seen = 0;
       let draining = false;
@@ -221,8 +230,9 @@ export class ProjectionWriter {
         try {
           while (jobs.length > 0 && !failed) {
             const job = jobs.shift()!;
-            total += await job();
-            if (jobs.length < QUEUED_BATCHES_HIGH_WATER) valve.release();
+            backlog.started();
+            total += await job.run();
+            backlog.done(job.bytes);
           }
         } catch (error) {
           fail(error);
@@ -234,17 +244,15 @@ export class ProjectionWriter {
           resolve(total);
         }
       };
-      const enqueue = (job: () => Promise<number>) => {
-        jobs.push(job);
-        if (jobs.length >= QUEUED_BATCHES_HIGH_WATER) valve.close();
+      const enqueue = (run: () => Promise<number>, bytes = 0) => {
+        jobs.push({ run, bytes });
+        backlog.queued(bytes);
         void drain();
       };
-      const flush = () => {
-        if (batch.length === 0) return;
-        const rows = batch;
-        batch = [];
-        enqueue(() => this.copyBatch(rows));
+      const send = (batch: CopyBatch<StagedRow> | undefined) => {
+        if (batch) enqueue(() => this.copyBatch(batch.rows), batch.bytes);
       };
+      const flush = () => send(backlog.take());
 
       subscription = source.subscribe({
         next: (item) => {
@@ -256,12 +264,13 @@ export class ProjectionWriter {
             enqueue(() => this.writeQuery(item));
             return;
           }
+          let row: StagedRow;
           try {
-            batch.push(item instanceof StagedRow ? item : this.toStagedRow(item, seen++));
+            row = item instanceof StagedRow ? item : this.toStagedRow(item, seen++);
           } catch (error) {
             return fail(error);
           }
-          if (batch.length >= batchSize) flush();
+          send(backlog.add(row));
         },
         error: (error) => fail(error),
         complete: () => {

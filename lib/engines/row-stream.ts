@@ -3,6 +3,7 @@ import { Observable } from 'rxjs';
 import type { DataSource } from 'typeorm';
 import type { Row } from '../interfaces/derivation-context.interface.js';
 import { watchConnection, type WatchedClient } from './connection-watch.js';
+import { dateStringTypes } from './date-strings.js';
 import type { Valve } from './valve.js';
 
 export interface RowStreamOptions {
@@ -12,6 +13,8 @@ export interface RowStreamOptions {
   valve?: Valve;
   /** Ends the stream with the signal's reason. */
   signal?: AbortSignal;
+  /** Date/time types as PostgreSQL's text instead of `Date`s (see `date-strings.ts`). */
+  dateStrings?: boolean;
 }
 
 /** A row as PostgreSQL prints it: each field's text, in the order the statement selects them. */
@@ -74,7 +77,8 @@ function cursorRows<T>(
         subscriber.error(error);
       });
       if (lost) return;
-      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode } as any));
+      const types = options.dateStrings && !mode.types ? { types: dateStringTypes(client) } : {};
+      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode, ...types } as any));
       stream = current;
       if (options.valve) {
         stopValve = options.valve.onOpen(() => {

@@ -1,6 +1,7 @@
 import type { Type } from '@nestjs/common';
 import type { Observable } from 'rxjs';
 import type { EntityManager, SelectQueryBuilder } from 'typeorm';
+import type { StreamOptions } from './input-options.interface.js';
 
 /** Plain rows keyed by property name. */
 export type Row = Record<string, unknown>;
@@ -40,8 +41,11 @@ export interface DerivationContext<L = Record<string, unknown>> {
   dematerialize(): Promise<number>;
   /** The lens-filtered query of one of this projection's inputs. */
   query<I>(input: Type<I>): SelectQueryBuilder<any>;
-  /** The lens-filtered rows of one of this projection's inputs, streamed lazily. */
-  stream<I>(input: Type<I>): Observable<Partial<I>>;
+  /**
+   * The lens-filtered rows of one of this projection's inputs, streamed lazily. Pass
+   * `{ dateStrings: true }` for date/time values as exact strings.
+   */
+  stream<I>(input: Type<I>, options?: StreamOptions): Observable<Partial<I>>;
 }
 
 /** The context a virtual projection's `output()` receives. */

@@ -30,7 +30,7 @@ export class ProjectionModelFactory {
     const resolve = (type: Type<unknown>) => models.get(type) ?? (type as unknown as ProjectionModel);
     for (const found of projections) {
       const model = models.get(found.target)!;
-      model.derivations = found.derivations.map((d) => ({ method: d.method, mode: d.mode, inputs: d.inputs.map(resolve) }));
+      model.derivations = found.derivations.map((d) => ({ method: d.method, mode: d.mode, dateStrings: d.dateStrings, inputs: d.inputs.map(resolve) }));
       model.inputs = [...new Set(model.derivations.flatMap((d) => d.inputs))];
     }
     return models;

@@ -40,6 +40,8 @@ export interface DerivationModel {
   method: string;
   inputs: ProjectionModel[];
   mode: InputMode;
+  /** Streamed inputs carry date/time values as PostgreSQL's text. */
+  dateStrings: boolean;
 }
 
 /** Everything the engine needs to know about one projection, resolved once at startup. */

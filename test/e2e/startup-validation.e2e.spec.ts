@@ -48,6 +48,7 @@ describe('startup validation', () => {
     [invalid.VirtualWithoutOutput, /VirtualWithoutOutput is invalid: it is virtual but has neither an output\(\)/],
     [invalid.WrongDataSource, /WrongDataSource is invalid: data source "reporting" is not registered/],
     [invalid.StrictWithoutDelete, /StrictWithoutDelete is invalid: keyConflicts: 'error' with dematerialize: false/],
+    [invalid.DateStringsOnQuery, /DateStringsOnQuery is invalid: @Input\(\) of DateStringsOnQuery.derive\(\) asks for dateStrings with as: 'query'/],
   ])('fails on a projection that cannot work: %o', async (projection, message) => {
     const error = await boot([invalid.Source, projection]);
     expect(error).toBeInstanceOf(InvalidProjectionError);

@@ -38,6 +38,9 @@ function textOf(value: unknown): string {
   if (value instanceof Date) return dateText(value);
   if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
   if (Array.isArray(value)) return arrayLiteral(value);
+  // pg's own convention (an interval read by pg has it): the value's text for PostgreSQL.
+  const custom = value as { toPostgres?: (prepare: (v: unknown) => string) => unknown };
+  if (typeof custom.toPostgres === 'function') return textOf(custom.toPostgres(textOf));
   return JSON.stringify(value);
 }
 
