@@ -12,7 +12,7 @@ import { CinemaPlanner } from './planning/cinema.planner.js';
 import { CinemaService } from './cinema.service.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
-import { WriteSlots } from './engines/write-slots.js';
+import { WriteSlots } from './execution/write-slots.js';
 import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
 import type {
   CinemaModuleAsyncOptions,

@@ -1,3 +1,2 @@
+export * from './engine.interface.js';
 export * from './inline.engine.js';
-export * from '../model/projection.model.js';
-export * from '../read/slice.queries.js';

@@ -14,8 +14,8 @@ import { RunRecord } from '../runs/run-record.js';
 import { runFailure } from '../runs/run-failure.js';
 import { logBackgroundRun, settleResult } from '../runs/run-result.js';
 import type { CinemaEngine, RunRequest } from './engine.interface.js';
-import { ProjectionRunner, projectionTimeout, RunTimeout, type NodeRunOptions } from './projection.runner.js';
-import type { WriteSlots } from './write-slots.js';
+import { ProjectionRunner, projectionTimeout, RunTimeout, type NodeRunOptions } from '../execution/projection.runner.js';
+import type { WriteSlots } from '../execution/write-slots.js';
 import type { RunOutputs } from '../read/run-outputs.js';
 
 export interface ExecuteOptions {

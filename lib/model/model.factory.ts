@@ -8,6 +8,7 @@ import type { DiscoveredProjection } from '../discovery/cinema.explorer.js';
 import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
 import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
 import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
+import { postgresDialect } from '../dialect/postgres/postgres.dialect.js';
 import { sameDatabase } from '../dialect/postgres/sql.js';
 import { tableModelOf, type ProjectionModel } from './projection.model.js';
 
@@ -81,7 +82,9 @@ export class ProjectionModelFactory {
         fail('it is virtual but has neither an output() method nor an entity table', 'Add output(ctx) returning a SelectQueryBuilder.');
       }
     }
-    const table = isEntity ? tableModelOf(metadataSource.getMetadata(target), options, fail) : undefined;
+    // One product for now: a second would be chosen here from the data source's type.
+    const dialect = postgresDialect;
+    const table = isEntity ? tableModelOf(metadataSource.getMetadata(target), options, fail, dialect) : undefined;
     if (options.partitionKey !== undefined && !table?.byProperty.has(options.partitionKey)) {
       fail(`partitionKey "${options.partitionKey}" is not a property of its entity`, 'Name a column property, e.g. partitionKey: "orgId".');
     }
@@ -113,6 +116,7 @@ export class ProjectionModelFactory {
       timeout,
       dematerialize: options.dematerialize ?? true,
       keyConflicts,
+      dialect,
       partitionKey: options.partitionKey,
     };
   }
@@ -124,7 +128,7 @@ export class ProjectionModelFactory {
    */
   async checkTableReads(models: Iterable<ProjectionModel>): Promise<void> {
     const exists = async (dataSource: DataSource, path: string): Promise<boolean> => {
-      const [row] = await dataSource.query('SELECT to_regclass($1) IS NOT NULL AS "exists"', [path]);
+      const [row] = await dataSource.query(postgresDialect.tableExists(), [path]);
       return row?.exists === true;
     };
     for (const model of models) {

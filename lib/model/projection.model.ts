@@ -4,7 +4,7 @@ import type { InputMode } from '../interfaces/input-options.interface.js';
 import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
 import type { CopyEncoding } from '../dialect/postgres/copy-text.js';
 import { valueKindOf, type ValueKind } from '../lens/lens-values.js';
-import { quoteIdent, quoteTable } from '../dialect/postgres/sql.js';
+import type { SqlDialect } from '../dialect/dialect.interface.js';
 
 export interface ColumnModel {
   /** Property name: the key of rows in and out of derivations, and of lenses. */
@@ -69,6 +69,8 @@ export interface ProjectionModel {
   dematerialize: boolean;
   /** What a plain insert that meets a key already in the table does: upsert from then on, or fail. */
   keyConflicts: 'upsert' | 'error';
+  /** The statements of its write database's product. */
+  dialect: SqlDialect;
   /** Property name of the locking partition key, if any. */
   partitionKey?: string;
 }
@@ -78,6 +80,7 @@ export function tableModelOf(
   metadata: EntityMetadata,
   options: ProjectionOptions,
   fail: (reason: string, fix: string) => never,
+  dialect: SqlDialect,
 ): TableModel {
   const driver = metadata.connection.driver;
   const columns: ColumnModel[] = metadata.columns
@@ -115,7 +118,7 @@ export function tableModelOf(
   }
   const onConflict = options.onConflict ?? 'replace';
   return {
-    path: quoteTable(metadata.schema, metadata.tableName),
+    path: dialect.quoteTable(metadata.schema, metadata.tableName),
     columns,
     byProperty,
     byColumn,
@@ -126,16 +129,6 @@ export function tableModelOf(
         : onConflict.map((name) => resolve(name, 'onConflict').column),
     required: (options.requiredFields ?? []).map((name) => resolve(name, 'requiredFields').property),
   };
-}
-
-/** The `ON CONFLICT` clause for rows written into `columns` (database names). */
-export function conflictClause(table: TableModel, columns: readonly string[]): string {
-  const target = `ON CONFLICT (${table.conflictTarget.map(quoteIdent).join(', ')})`;
-  if (table.onConflict === 'ignore') return `${target} DO NOTHING`;
-  const candidates = table.onConflict === 'replace' ? columns : table.onConflict.filter((c) => columns.includes(c));
-  const updates = candidates.filter((column) => !table.conflictTarget.includes(column));
-  if (updates.length === 0) return `${target} DO NOTHING`;
-  return `${target} DO UPDATE SET ${updates.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ')}`;
 }
 
 /** Looks projections up by name: what engines need of the registry, without depending on it. */

@@ -5,6 +5,7 @@ import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
 import type { OutputContext, Row } from '../interfaces/derivation-context.interface.js';
 import { namedBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
 import type { ProjectionModel } from '../model/projection.model.js';
+import type { SqlDialect } from '../dialect/dialect.interface.js';
 import { quoteIdent, snakeCase } from '../dialect/postgres/sql.js';
 
 /** A projection's output as a query, with the names of the columns it selects. */
@@ -31,6 +32,7 @@ const DESCRIBE_CACHE_LIMIT = 500;
  */
 export async function describeColumns(
   qb: SelectQueryBuilder<any>,
+  dialect: SqlDialect,
   client?: { query(config: { text: string; values?: unknown[] }): Promise<{ fields?: { name: string }[] }> },
   /** The query's SQL and parameters, when the caller has built them already. */
   built: [string, unknown[]] = qb.getQueryAndParameters(),
@@ -41,7 +43,7 @@ export async function describeColumns(
   if (!cache) describeCache.set(dataSource, (cache = new Map()));
   const hit = cache.get(sql);
   if (hit) return hit;
-  const text = `SELECT * FROM (${sql}) AS "cinema_describe" LIMIT 0`;
+  const text = dialect.describe(sql);
   const ask = async () => {
     if (client) return client.query({ text, values: params });
     const runner = dataSource.createQueryRunner('slave');
@@ -61,7 +63,8 @@ export async function describeColumns(
 /** The rows of a projection's table, selected under their property names. */
 export function tableQuery(model: ProjectionModel, dataSource: DataSource = model.read, withRowId = false): QuerySource {
   const table = model.table!;
-  let qb = dataSource.createQueryBuilder().from(`(SELECT ${withRowId ? 'ctid AS "cinema_ctid", ' : ''}* FROM ${table.path})`, 't');
+  const quoteIdent = model.dialect.quoteIdent;
+  let qb = dataSource.createQueryBuilder().from(withRowId ? model.dialect.rowIdSource(table) : `(SELECT * FROM ${table.path})`, 't');
   table.columns.forEach((column, index) => {
     const expression = `${quoteIdent('t')}.${quoteIdent(column.column)}`;
     qb = index === 0 ? qb.select(expression, column.property) : qb.addSelect(expression, column.property);
@@ -83,7 +86,7 @@ export async function outputOf(model: ProjectionModel, ctx: OutputContext): Prom
   if (!model.hasOutput) return tableQuery(model);
   const output = await model.instance.output(ctx);
   if (output instanceof SelectQueryBuilder) {
-    const columns = model.options.columns ?? (await describeColumns(output));
+    const columns = model.options.columns ?? (await describeColumns(output, model.dialect));
     return { kind: 'query', qb: output, columns };
   }
   if (Array.isArray(output) || isObservable(output)) return { kind: 'rows', rows: output as Observable<Row> | Row[] };

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { estimatedRowWidth } from '../../lib/engines/row-width.js';
+import { estimatedRowWidth } from '../../lib/dialect/postgres/row-width.js';
 import { createDatabase } from '../support/database.js';
 
 describe("the planner's row width, which sizes cursor fetches of wide rows by bytes", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { COPY_BATCH_BYTES, CopyBacklog, QUEUED_BYTES_HIGH_WATER, QUEUED_JOBS_HIGH_WATER } from '../../lib/engines/copy-backlog.js';
-import { Valve } from '../../lib/engines/valve.js';
+import { COPY_BATCH_BYTES, CopyBacklog, QUEUED_BYTES_HIGH_WATER, QUEUED_JOBS_HIGH_WATER } from '../../lib/execution/copy-backlog.js';
+import { Valve } from '../../lib/execution/valve.js';
 
 const limits = { batchRows: 1_000, batchBytes: COPY_BATCH_BYTES, queuedJobs: QUEUED_JOBS_HIGH_WATER, queuedBytes: QUEUED_BYTES_HIGH_WATER };
 const row = (width: number) => ({ line: 'x'.repeat(width - 1) });

@@ -69,9 +69,9 @@ describe('CinemaMetadataAccessor', () => {
     expect(accessor.getProjectionOptions(undefined as never)).toBeUndefined();
 
     const input = accessor.getInputMetadata(Report.prototype.fromBoth)!;
-    expect(input.options).toEqual({ as: 'query' });
+    expect(input.options).toEqual({ as: 'query', dateStrings: false });
     expect(input.typeFn()).toEqual([Orgs, Invoices]);
-    expect(accessor.getInputMetadata(Report.prototype.fromOrgs)!.options).toEqual({ as: 'stream' });
+    expect(accessor.getInputMetadata(Report.prototype.fromOrgs)!.options).toEqual({ as: 'stream', dateStrings: false });
     expect(accessor.getInputMetadata(Report.prototype.helper)).toBeUndefined();
     expect(accessor.getInputMetadata('fromOrgs' as never)).toBeUndefined();
   });
@@ -96,8 +96,8 @@ describe('CinemaExplorer', () => {
     expect(found.Report.instance).toBeInstanceOf(Report);
     expect(found.Report.hasOutput).toBe(false);
     expect(found.Report.derivations.sort((a, b) => a.method.localeCompare(b.method))).toEqual([
-      { method: 'fromBoth', inputs: [Orgs, Invoices], mode: 'query' },
-      { method: 'fromOrgs', inputs: [Orgs], mode: 'stream' },
+      { method: 'fromBoth', inputs: [Orgs, Invoices], mode: 'query', dateStrings: false },
+      { method: 'fromOrgs', inputs: [Orgs], mode: 'stream', dateStrings: false },
     ]);
     expect(found.Orgs).toMatchObject({ hasOutput: true, derivations: [], options: { virtual: true } });
     expect(found.Invoices).toMatchObject({ hasOutput: false, derivations: [] });

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InlineEngine, type ExecuteOptions, type NodeRunner } from '../../lib/engines/inline.engine.js';
 import type { ProjectionModel } from '../../lib/model/projection.model.js';
-import type { NodeRunOptions } from '../../lib/engines/projection.runner.js';
-import { WriteSlots } from '../../lib/engines/write-slots.js';
+import type { NodeRunOptions } from '../../lib/execution/projection.runner.js';
+import { WriteSlots } from '../../lib/execution/write-slots.js';
 import { ProjectionFailedError, ProjectionTimeoutError } from '../../lib/errors/projection-failed.error.js';
 import { ProjectionGraph } from '../../lib/planning/projection-graph.js';
 import type { NodeReport } from '../../lib/interfaces/run.interface.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Semaphore } from '../../lib/engines/semaphore.js';
+import { Semaphore } from '../../lib/execution/semaphore.js';
 import { settle } from '../support/deferred.js';
 
 /** Acquires without awaiting, recording when the slot is granted or refused. */

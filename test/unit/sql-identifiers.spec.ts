@@ -3,7 +3,8 @@ import { DataSource } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { InvalidLensError } from '../../lib/index.js';
 import { lockExpressions } from '../../lib/dialect/postgres/advisory-locks.js';
-import { conflictClause, type ProjectionModel, type TableModel } from '../../lib/model/projection.model.js';
+import { postgresDialect } from '../../lib/dialect/postgres/postgres.dialect.js';
+import type { TableModel } from '../../lib/model/projection.model.js';
 import { narrow } from '../../lib/read/slice.queries.js';
 import { inlineIntegers, quoteIdent, quoteTable } from '../../lib/dialect/postgres/sql.js';
 import { normalizeLens, positionalBinder, renderConditions } from '../../lib/lens/lens.js';
@@ -85,16 +86,15 @@ describe('identifiers and values in the SQL Cinema writes', () => {
   });
 
   it('binds advisory lock keys, whatever the table and partition values', () => {
-    const model = { table: { path: quoteTable(HOSTILE[0], HOSTILE[4]) }, partitionKey: 'orgId' } as unknown as ProjectionModel;
     const params: unknown[] = [];
-    const locks = lockExpressions(model, normalizeLens('P', { orgId: [`1'); SELECT pg_sleep(10); --`, 2] }), params);
+    const locks = lockExpressions(quoteTable(HOSTILE[0], HOSTILE[4]), 'orgId', normalizeLens('P', { orgId: [`1'); SELECT pg_sleep(10); --`, 2] }), params);
     expect(locks.join(', ')).toMatch(/^pg_advisory_xact_lock_shared\(\$1::int4, \$2::int4\), pg_advisory_xact_lock\(\$3::int8\), pg_advisory_xact_lock\(\$4::int8\)$/);
     expect(params).toHaveLength(4);
   });
 
   it('quotes the columns of an ON CONFLICT clause', () => {
     const table = { conflictTarget: [HOSTILE[0]], onConflict: 'replace' } as unknown as TableModel;
-    const clause = conflictClause(table, [HOSTILE[0], HOSTILE[4]]);
+    const clause = postgresDialect.conflictClause(table, [HOSTILE[0], HOSTILE[4]]);
     const { quoted, rest } = identifiers(clause);
     expect(quoted).toEqual([HOSTILE[0], HOSTILE[4], HOSTILE[4]]);
     expect(rest).toBe('ON CONFLICT (<id>) DO UPDATE SET <id> = EXCLUDED.<id>');

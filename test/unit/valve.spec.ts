@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Valve } from '../../lib/engines/valve.js';
+import { Valve } from '../../lib/execution/valve.js';
 
 describe('Valve', () => {
   it('starts open, closes, and calls its listeners each time it opens again', () => {

@@ -1,5 +1,4 @@
 import type { NormalizedLens } from '../../lens/lens.js';
-import type { ProjectionModel } from '../../model/projection.model.js';
 import { hash32, hash64 } from './sql.js';
 
 /** Namespace (first key) of Cinema's two-key advisory locks. */
@@ -16,25 +15,25 @@ const MAX_PARTITION_LOCKS = 64;
  *   shared, then one exclusive lock per value. Slices of different values rebuild in parallel.
  * - Any other lens, the empty one included: the table's lock exclusive.
  */
-export function lockExpressions(model: ProjectionModel, lens: NormalizedLens, params: unknown[]): string[] {
+export function lockExpressions(tablePath: string, partitionKey: string | undefined, lens: NormalizedLens, params: unknown[]): string[] {
   const bind = (value: unknown, cast: string) => {
     params.push(value);
     return `$${params.length}::${cast}`;
   };
-  const tableKey = `${model.table!.path}`;
+  const tableKey = tablePath;
   const table = hash32(tableKey);
-  const values = partitionValues(model, lens);
+  const values = partitionValues(partitionKey, lens);
   if (!values) {
     return [`pg_advisory_xact_lock(${bind(NAMESPACE, 'int4')}, ${bind(table, 'int4')})`];
   }
   const shared = `pg_advisory_xact_lock_shared(${bind(NAMESPACE, 'int4')}, ${bind(table, 'int4')})`;
-  const keys = [...new Set(values.map((value) => hash64(`${tableKey}\u0000${model.partitionKey}\u0000${value}`)))].sort();
+  const keys = [...new Set(values.map((value) => hash64(`${tableKey}\u0000${partitionKey}\u0000${value}`)))].sort();
   return [shared, ...keys.map((key) => `pg_advisory_xact_lock(${bind(key, 'int8')})`)];
 }
 
-function partitionValues(model: ProjectionModel, lens: NormalizedLens): string[] | undefined {
-  if (!model.partitionKey || lens.reducer) return undefined;
-  const condition = lens.conditions.find((c) => c.key === model.partitionKey && !c.negate);
+function partitionValues(partitionKey: string | undefined, lens: NormalizedLens): string[] | undefined {
+  if (!partitionKey || lens.reducer) return undefined;
+  const condition = lens.conditions.find((c) => c.key === partitionKey && !c.negate);
   if (!condition) return undefined;
   if (condition.op === 'eq') return [canonical(condition.value)];
   if (condition.op === 'in') {

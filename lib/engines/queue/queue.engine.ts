@@ -24,8 +24,8 @@ import type { ProjectionCatalog, ProjectionModel } from '../../model/projection.
 import type { RunRecord } from '../../runs/run-record.js';
 import { logBackgroundRun, settleResult } from '../../runs/run-result.js';
 import type { CinemaEngine, RunRequest } from '../engine.interface.js';
-import { ProjectionRunner, projectionTimeout } from '../projection.runner.js';
-import type { WriteSlots } from '../write-slots.js';
+import { ProjectionRunner, projectionTimeout } from '../../execution/projection.runner.js';
+import type { WriteSlots } from '../../execution/write-slots.js';
 import { applyStored, queuedRecord } from './queued-run.js';
 import { PARKED, QueueStore, taskIdentifier, type NodeJob, type NodeSpec, type StoredError, type StoredRun } from './queue.store.js';
 import { RunListener } from './run-listener.js';

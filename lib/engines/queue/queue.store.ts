@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { NodeTakenOverError } from '../../errors/queue.error.js';
 import type { NodeReport } from '../../interfaces/run.interface.js';
-import type { PgClient } from '../projection.writer.js';
+import type { PgClient } from '../../execution/write-client.js';
 import { quoteIdent } from '../../dialect/postgres/sql.js';
 import { MIGRATION_LOCK } from './queue.schema.js';
 

@@ -1,23 +1,15 @@
-import { Logger, type Type } from '@nestjs/common';
-import { from, type Observable } from 'rxjs';
-import type { SelectQueryBuilder } from 'typeorm';
-import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
+import { Logger } from '@nestjs/common';
 import { ProjectionFailedError, ProjectionTimeoutError, type TimeoutOption } from '../errors/projection-failed.error.js';
-import type { DerivationContext, Row } from '../interfaces/derivation-context.interface.js';
-import type { StreamOptions } from '../interfaces/input-options.interface.js';
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
-import { lockExpressions } from '../dialect/postgres/advisory-locks.js';
-import { inlineIntegers } from '../dialect/postgres/sql.js';
-import { copyIn } from '../dialect/postgres/copy-text.js';
 import type { ProjectionModel } from '../model/projection.model.js';
-import { KeyConflict, ProjectionWriter, type PgClient } from './projection.writer.js';
-import { inspectKeyConflict, keyConflictError, keyConflictWarning } from './key-conflicts.js';
-import { streamRows } from './row-stream.js';
-import type { Semaphore } from './semaphore.js';
-import { narrow, outputContext, outputOf, type OutputSource } from '../read/slice.queries.js';
-import { Valve } from './valve.js';
 import type { RunOutputs } from '../read/run-outputs.js';
+import { derivationContext, prepareInputs } from './derivation-context.js';
+import { inspectKeyConflict, keyConflictError, keyConflictWarning } from './key-conflicts.js';
+import { ProjectionWriter } from './projection.writer.js';
+import type { Semaphore } from './semaphore.js';
+import { Valve } from './valve.js';
+import { KeyConflict, type PgClient } from './write-client.js';
 import { WriteTransaction } from './write-transaction.js';
 
 export interface NodeRunOptions {
@@ -181,24 +173,23 @@ export class ProjectionRunner {
     upsert: boolean,
   ): Promise<void> {
     const { lens } = options;
-    // PostgreSQL's own limit is a backstop, a little behind the timer that cancels and reports.
-    const params: unknown[] = [options.timeout > 0 ? options.timeout + STATEMENT_TIMEOUT_SLACK_MS : 0];
-    const settings = [`set_config('statement_timeout', $1::text, true)`];
-    if (options.connectionCheckInterval > 0) {
-      // If this process dies mid-statement, its backend stops and frees the locks within the
-      // interval instead of running on to the statement's end (PostgreSQL 14+, Linux).
-      params.push(options.connectionCheckInterval);
-      settings.push(
-        `CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('client_connection_check_interval', $${params.length}::text, true) END`,
-      );
-    }
-    const locks = lockExpressions(model, lens, params);
+    const { dialect } = model;
+    const params: unknown[] = [];
+    const prelude = dialect.transactionPrelude(
+      {
+        // The database's own limit is a backstop, a little behind the timer that cancels and reports.
+        statementTimeoutMs: options.timeout > 0 ? options.timeout + STATEMENT_TIMEOUT_SLACK_MS : 0,
+        connectionCheckIntervalMs: options.connectionCheckInterval,
+        locks: dialect.sliceLocks(model.table!, model.partitionKey, lens, params),
+      },
+      params,
+    );
     // Sent with BEGIN: bound every later statement, then wait for the slice's locks.
     const client = await transaction.connect();
-    const opening = transaction.open(inlineIntegers(`SELECT ${[...settings, ...locks].join(', ')}`, params));
+    const opening = transaction.open(prelude);
     opening.catch(() => undefined);
     // The inputs (queries, no rows read) are built while BEGIN is on the wire.
-    const inputs = await this.prepareInputs(model, lens, signal, options.outputs);
+    const inputs = await prepareInputs(model, lens, signal, options.outputs);
     await opening;
 
     const valve = new Valve();
@@ -209,47 +200,17 @@ export class ProjectionRunner {
       signal,
       valve,
     });
-    const queryOf = <I>(input: Type<I>): SelectQueryBuilder<any> => {
-      const source = this.inputSource(model, inputs, input);
-      if (source.kind !== 'query') {
-        throw new InvalidProjectionError(
-          model.name,
-          `its input ${nameOf(input)} has an output() that returns rows, so it cannot be read as a query`,
-          `Read it with as: 'stream', or make ${nameOf(input)}.output() return a SelectQueryBuilder.`,
-        );
-      }
-      return source.qb;
-    };
-    const streamOf = <I>(input: Type<I>, streamOptions: StreamOptions = {}): Observable<Partial<I>> => {
-      const source = this.inputSource(model, inputs, input);
-      if (source.kind === 'rows') return from(source.rows as Observable<Row>) as Observable<Partial<I>>;
-      const [sql, values] = source.qb.getQueryAndParameters();
-      return streamRows(source.qb.connection, sql, values, {
-        batchSize: options.streamBatchSize,
-        valve,
-        signal,
-        dateStrings: streamOptions.dateStrings === true,
-      }) as Observable<Partial<I>>;
-    };
-    const ctx: DerivationContext = {
-      projection: model.name,
-      lens: lens.values,
-      read: model.source.manager,
+    const ctx = derivationContext({
+      model,
+      lens,
+      inputs,
+      writer,
       write: transaction.manager,
       signal,
-      materialize: async (source) => {
-        const written = await writer.materialize(await source);
-        report.written += written;
-        return written;
-      },
-      dematerialize: async () => {
-        const deleted = await writer.deleteSlice();
-        report.deleted += deleted;
-        return deleted;
-      },
-      query: queryOf,
-      stream: streamOf,
-    };
+      valve,
+      streamBatchSize: options.streamBatchSize,
+      report,
+    });
 
     // The first derivation is called while the DELETE is on the wire: whatever it sends on the
     // write connection queues behind the DELETE, and its rows are written after it.
@@ -257,7 +218,7 @@ export class ProjectionRunner {
     deleting?.catch(() => undefined);
     for (const derivation of model.derivations) {
       const args = derivation.inputs.map((input) =>
-        derivation.mode === 'query' ? queryOf(input.target) : streamOf(input.target, { dateStrings: derivation.dateStrings }),
+        derivation.mode === 'query' ? ctx.query(input.target) : ctx.stream(input.target, { dateStrings: derivation.dateStrings }),
       );
       const deriving = Promise.resolve().then(() => model.instance[derivation.method](...args, ctx));
       deriving.catch(() => undefined);
@@ -276,27 +237,6 @@ export class ProjectionRunner {
     }
     await transaction.commit();
   }
-
-  private async prepareInputs(model: ProjectionModel, lens: NormalizedLens, signal: AbortSignal, outputs?: RunOutputs) {
-    const sources = new Map<Type<unknown>, OutputSource>();
-    for (const input of model.inputs) {
-      const source = outputs ? await outputs.of(input) : await outputOf(input, outputContext(input, lens, signal));
-      sources.set(input.target, source.kind === 'query' ? { ...source, qb: narrow(source, lens, input.name) } : source);
-    }
-    return sources;
-  }
-
-  private inputSource(model: ProjectionModel, sources: Map<Type<unknown>, OutputSource>, input: Type<unknown>): OutputSource {
-    const source = sources.get(input);
-    if (!source) {
-      throw new InvalidProjectionError(
-        model.name,
-        `a derivation asked for ${nameOf(input)}, which is not one of its @Input projections`,
-        `Declare it with @Input(() => ${nameOf(input)}) so the graph rebuilds it first.`,
-      );
-    }
-    return source;
-  }
 }
 
 /** `overdue`: the projection's timeout, when it has run that long (else `undefined`). */
@@ -310,12 +250,9 @@ function toFailure(
   if (error instanceof RunTimeout) return new ProjectionTimeoutError(model.name, lens, error.timeoutMs, 'call');
   // The statement_timeout backstop fired first (a blocked event loop delays the timer). A
   // statement timeout before the projection's own (one the derivation set) is a plain failure.
-  if (overdue !== undefined && (error as { code?: string })?.code === '57014' && /statement timeout/.test((error as Error).message)) {
+  if (overdue !== undefined && model.dialect.isStatementTimeout(error)) {
     return new ProjectionTimeoutError(model.name, lens, overdue.timeout, overdue.timeoutOption);
   }
   return new ProjectionFailedError(model.name, lens, error);
 }
 
-function nameOf(type: Type<unknown>): string {
-  return type?.name ?? String(type);
-}

@@ -1,9 +1,8 @@
 import { describeKeyConflict, KeyConflictError, keyConflictRule } from '../errors/key-conflict.error.js';
 import { describeLens } from '../errors/cinema.error.js';
-import { positionalBinder, renderConditions, type NormalizedLens } from '../lens/lens.js';
+import type { NormalizedLens } from '../lens/lens.js';
 import type { ColumnModel, ProjectionModel } from '../model/projection.model.js';
-import type { KeyConflict } from './projection.writer.js';
-import { quoteIdent } from '../dialect/postgres/sql.js';
+import type { KeyConflict } from './write-client.js';
 
 /** What is known about the key a plain insert met: for the warning, or for `KeyConflictError`. */
 export interface KeyConflictReport {
@@ -37,11 +36,13 @@ export async function inspectKeyConflict(model: ProjectionModel, lens: Normalize
   if (columns.some((column) => column === undefined) || values.length !== columns.length) return fallback;
   const key = columns as ColumnModel[];
   const report: KeyConflictReport = { ...fallback, key: key.map((column) => column.property) };
+  const { dialect } = model;
+  const quoteIdent = dialect.quoteIdent;
   const params: unknown[] = [...values];
   const where = key.map((column, i) => `${quoteIdent(column.column)} = $${i + 1}`);
   const inSlice = lens.reducer
     ? 'NULL'
-    : renderConditions(lens.conditions, (k) => ref(table.byProperty.get(k)), positionalBinder(params)).join(' AND ') || 'TRUE';
+    : dialect.where(lens.conditions, (k) => { const column = table.byProperty.get(k); return column && quoteIdent(column.column); }, params) || 'TRUE';
   const select = table.columns.map((column) => `${quoteIdent(column.column)} AS ${quoteIdent(column.property)}`).join(', ');
   try {
     const [row] = await model.write!.query(
@@ -70,8 +71,4 @@ export function keyConflictWarning(model: ProjectionModel, lens: NormalizedLens,
     `a row of another slice with the same key is taken over. ${keyConflictRule(report.key)} ` +
     `Set @Projection({ keyConflicts: 'error' }) to fail such a refresh instead.`
   );
-}
-
-function ref(column: ColumnModel | undefined): string | undefined {
-  return column && quoteIdent(column.column);
 }

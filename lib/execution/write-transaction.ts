@@ -2,7 +2,7 @@ import type { QueryRunner } from 'typeorm';
 import { copyIn } from '../dialect/postgres/copy-text.js';
 import { watchConnection, type WatchedClient } from './connection-watch.js';
 import type { ProjectionModel } from '../model/projection.model.js';
-import type { PgClient } from './projection.writer.js';
+import type { PgClient } from './write-client.js';
 
 /** How long to wait for `pg_cancel_backend` before rolling back regardless. */
 const CANCEL_GRACE_MS = 2_000;
@@ -111,7 +111,7 @@ export class WriteTransaction {
       }
       if (this.lost) return this.close(this.lost);
       if (cancel && this.pid !== undefined && !this.closed) {
-        await withTimeout(this.model.write!.query('SELECT pg_cancel_backend($1)', [this.pid]), CANCEL_GRACE_MS).catch(
+        await withTimeout(this.model.write!.query(this.model.dialect.cancelBackend(), [this.pid]), CANCEL_GRACE_MS).catch(
           () => undefined,
         );
       }

@@ -1,0 +1,68 @@
+import type { DataSource } from 'typeorm';
+import type { LensCondition, NormalizedLens } from '../lens/lens.js';
+
+/** What the dialect needs of a projection's table (see `TableModel`). */
+export interface DialectTable {
+  /** Quoted, schema-qualified name. */
+  path: string;
+  /** Columns (database names) of the conflict target. */
+  conflictTarget: readonly string[];
+  /** `'replace'`, `'ignore'` or the database names of the columns to update. */
+  onConflict: 'replace' | 'ignore' | readonly string[];
+  /** Every column's database name, and whether the database computes it. */
+  columns: readonly { column: string; computed: boolean }[];
+}
+
+/** What the opening statement of a write transaction sets up. */
+export interface TransactionSettings {
+  /** The database's own statement limit (a backstop); 0 for none. */
+  statementTimeoutMs: number;
+  /** How often a backend checks that its client is still there; 0 leaves it as configured. */
+  connectionCheckIntervalMs: number;
+  /** The lock statements' select-list expressions (see `lockExpressions`). */
+  locks: readonly string[];
+}
+
+/**
+ * Every statement that depends on the database product, in one place: the transaction prelude,
+ * the slice delete, inserts and the conflict clause, staging tables and bulk copy, cancelling a
+ * backend and reading the catalog. Engines, execution, the planner and the lens speak only
+ * through it; a second database would be a sibling of `postgres/`.
+ */
+export interface SqlDialect {
+  readonly name: string;
+  quoteIdent(name: string): string;
+  /** `"schema"."table"` (or `"table"`). */
+  quoteTable(schema: string | undefined, table: string): string;
+  /** `(column, placeholder)` comparisons of a lens, joined with AND ('' when none applies). */
+  where(conditions: readonly LensCondition[], column: (key: string) => string | undefined, params: unknown[]): string;
+  /** The statement sent in BEGIN's round trip (parameters already inlined: integers only). */
+  transactionPrelude(settings: TransactionSettings, params: unknown[]): string;
+  /** Transaction-scoped locks of a slice (select-list expressions, parameters appended). */
+  sliceLocks(table: DialectTable, partitionKey: string | undefined, lens: NormalizedLens, params: unknown[]): string[];
+  deleteWhere(table: DialectTable, where: string): string;
+  /** Deletes the rows a narrowed query over the table (selecting `cinema_ctid`) returns. */
+  deleteSelected(table: DialectTable, select: string): string;
+  /** The table's rows with their row id, as the source of a narrowed delete. */
+  rowIdSource(table: DialectTable): string;
+  insertSelect(table: DialectTable, columns: readonly string[], select: string): string;
+  /** The clause that turns an insert into an upsert on the conflict target. */
+  conflictClause(table: DialectTable, columns: readonly string[]): string;
+  /** A temporary table (dropped at commit) with the writable columns of `table`. */
+  createStage(name: string, table: DialectTable): string;
+  stageName(index: number): string;
+  emptyStage(name: string): string;
+  copyInto(name: string, columns: readonly string[]): string;
+  /** Staged rows with one per conflict key, the last derived winning (the first when ignoring). */
+  lastPerKey(table: DialectTable, stage: string, columns: readonly string[], selected: string, filter: string): string;
+  /** A statement's output columns without running it. */
+  describe(select: string): string;
+  /** The planner's estimate of a statement's average row width in bytes (cached per statement). */
+  estimatedRowWidth(dataSource: DataSource, select: string, params: unknown[]): Promise<number | undefined>;
+  cancelBackend(): string;
+  tableExists(): string;
+  /** Errors by meaning, not by code. */
+  isUniqueViolation(error: unknown): boolean;
+  isCardinalityViolation(error: unknown): boolean;
+  isStatementTimeout(error: unknown): boolean;
+}

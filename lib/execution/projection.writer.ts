@@ -1,0 +1,190 @@
+import { from, isObservable, map, type Observable } from 'rxjs';
+import { SelectQueryBuilder, type DataSource } from 'typeorm';
+import { copyField } from '../dialect/postgres/copy-text.js';
+import { sameDatabase } from '../dialect/postgres/sql.js';
+import { InvalidRowError } from '../errors/invalid-row.error.js';
+import type { Derived, Row } from '../interfaces/derivation-context.interface.js';
+import type { NormalizedLens } from '../lens/lens.js';
+import type { ProjectionModel, TableModel } from '../model/projection.model.js';
+import { describeColumns, narrow, tableQuery } from '../read/slice.queries.js';
+import { COPY_BATCH_BYTES } from './copy-backlog.js';
+import { RowChecks, StagedRow } from './row-checks.js';
+import { streamTextRows, type TextRow } from './row-stream.js';
+import { StagingTables } from './staging-tables.js';
+import { writeStream } from './stream-writer.js';
+import { Valve } from './valve.js';
+import { KeyConflict, type PgClient } from './write-client.js';
+
+export interface WriterOptions {
+  /** Insert with the conflict clause from the start (after a {@link KeyConflict}). */
+  upsert: boolean;
+  batchSize: number;
+  streamBatchSize: number;
+  signal: AbortSignal;
+  valve: Valve;
+}
+
+/** Rows per cursor fetch however wide the planner thinks they are. */
+const MIN_FETCH_ROWS = 100;
+
+/**
+ * Writes one projection's slice inside its transaction: deletes it, then materializes what the
+ * derivations return, in the database when it can (`INSERT ... SELECT`), else by copying rows
+ * into staging tables and inserting from there in one statement.
+ *
+ * Inserts are plain: `ON CONFLICT` costs PostgreSQL a speculative insertion per row (about twice
+ * the time of a plain insert), and once the slice is deleted a conflict is the exception. When one
+ * happens, the whole rebuild is done again with the conflict clause (see `KeyConflict`).
+ */
+export class ProjectionWriter {
+  readonly paths = new Set<'insert-select' | 'stream'>();
+  private readonly table: TableModel;
+  private readonly write: DataSource;
+  private readonly checks: RowChecks;
+  private readonly staging: StagingTables;
+
+  constructor(
+    private readonly model: ProjectionModel,
+    private readonly lens: NormalizedLens,
+    private readonly client: PgClient,
+    private readonly options: WriterOptions,
+  ) {
+    this.table = model.table!;
+    this.write = model.write!;
+    this.checks = new RowChecks(model);
+    this.staging = new StagingTables(model, lens, client, (plain, upsert, values) => this.insert(plain, upsert, values));
+  }
+
+  /** Deletes the lens slice; returns the rows deleted. */
+  async deleteSlice(): Promise<number> {
+    const { dialect } = this.model;
+    const params: unknown[] = [];
+    let sql: string;
+    if (this.lens.reducer) {
+      const narrowed = narrow(tableQuery(this.model, this.write, true), this.lens, this.model.name);
+      const [inner, innerParams] = narrowed.getQueryAndParameters();
+      params.push(...innerParams);
+      sql = dialect.deleteSelected(this.table, inner);
+    } else {
+      sql = dialect.deleteWhere(this.table, dialect.where(this.lens.conditions, (key) => this.columnRef(key), params));
+    }
+    const result = await this.client.query({ text: sql, values: params });
+    return result.rowCount ?? 0;
+  }
+
+  /** Materializes whatever a derivation returned; returns the rows inserted or updated. */
+  async materialize(derived: Derived<any>): Promise<number> {
+    if (derived === undefined || derived === null) return 0;
+    if (derived instanceof SelectQueryBuilder) return this.writeQuery(derived);
+    if (Array.isArray(derived)) return this.writeRows(from(derived as Row[]), this.options.valve);
+    if (isObservable(derived)) return this.writeRows(derived as Observable<Row | SelectQueryBuilder<any>>, this.options.valve);
+    throw new InvalidRowError(
+      this.model.name,
+      '',
+      `a derivation returned ${typeof derived}`,
+      'Return a SelectQueryBuilder, an array or Observable of rows or query builders, or nothing.',
+    );
+  }
+
+  private async writeQuery(qb: SelectQueryBuilder<any>): Promise<number> {
+    const { dialect } = this.model;
+    const q = dialect.quoteIdent;
+    const local = sameDatabase(qb.connection, this.write);
+    // The write transaction may see tables the read pool does not (temporary, uncommitted).
+    // Built once: TypeORM's getQuery() rescans the whole text for aliases each time.
+    const [sql, params] = qb.getQueryAndParameters();
+    const outputs = await describeColumns(qb, this.model.dialect, local ? this.client : undefined, [sql, params]);
+    const targets = outputs.map((name) => this.checks.targetOf(name, `its query selects "${name}"`));
+    const written = new Set(targets.map((column) => column.property));
+    this.checks.assertRequired((field) => written.has(field), 'its query does not select');
+    const values = [...params];
+    const byProperty = new Map(targets.map((column, i) => [column.property, outputs[i]]));
+    const where = dialect.where(
+      this.lens.conditions,
+      (key) => {
+        const column = this.table.byProperty.get(key);
+        const output = column && byProperty.get(column.property);
+        return output === undefined ? undefined : `"src".${q(output)}`;
+      },
+      values,
+    );
+    const select = `SELECT ${outputs.map((name) => `"src".${q(name)}`).join(', ')} FROM (${sql}) AS "src"${where ? ` WHERE ${where}` : ''}`;
+    const columns = targets.map((column) => column.column);
+    if (!local) return this.copyQuery(qb.connection, select, values, columns);
+
+    this.paths.add('insert-select');
+    // A whole table's rows in key order fill the key's index page by page (13% faster measured).
+    const keyOutputs = this.table.conflictTarget.map((column) => byProperty.get(this.table.byColumn.get(column)!.property));
+    const order =
+      this.lens.empty && keyOutputs.every((output) => output !== undefined) ? ` ORDER BY ${keyOutputs.map((output) => `"src".${q(output!)}`).join(', ')}` : '';
+    const insert = dialect.insertSelect(this.table, columns, `${select}${order}`);
+    return this.insert(insert, `${insert} ${dialect.conflictClause(this.table, columns)}`, values);
+  }
+
+  /**
+   * A query on another database: its rows are read as text with a cursor there (the lens filter
+   * applied at the source) and copied here, without being parsed in Node.
+   */
+  private async copyQuery(source: DataSource, select: string, values: unknown[], columns: string[]): Promise<number> {
+    const key = columns.join('\u0000');
+    const required = this.table.required.map((field) => columns.indexOf(this.table.byProperty.get(field)!.column));
+    // Its own valve: the cursor must not wait on batches queued behind this very query.
+    const valve = new Valve();
+    // Wide rows are fetched in fewer per round trip: a fetch holds about as much as a COPY batch.
+    const width = await this.model.dialect.estimatedRowWidth(source, select, values);
+    const fetch = width ? Math.max(MIN_FETCH_ROWS, Math.floor(COPY_BATCH_BYTES / width)) : Infinity;
+    const rows = streamTextRows(source, select, values, {
+      batchSize: Math.min(this.options.streamBatchSize, fetch),
+      valve,
+      signal: this.options.signal,
+    }).pipe(
+      map((fields: TextRow, index) => {
+        for (const position of required) {
+          if (fields[position] === null) throw this.checks.missingRequired(this.table.byColumn.get(columns[position])!.property, index);
+        }
+        return new StagedRow(key, columns, fields.map(copyField).join('\t'));
+      }),
+    );
+    return this.writeRows(rows, valve);
+  }
+
+  private writeRows(source: Observable<Row | StagedRow | SelectQueryBuilder<any>>, valve: Valve): Promise<number> {
+    this.paths.add('stream');
+    return writeStream(source, valve, {
+      signal: this.options.signal,
+      batchSize: this.options.batchSize,
+      toStagedRow: (row, index) => this.checks.toStagedRow(row, index),
+      copy: (rows) => this.staging.copy(rows),
+      insertStaged: () => this.staging.insertAll(),
+      writeQuery: (qb) => this.writeQuery(qb),
+    });
+  }
+
+  /**
+   * The plain `INSERT`, or in upsert mode the one with the conflict clause. A plain insert that
+   * meets a key already in the table throws {@link KeyConflict}: the transaction is lost, and the
+   * runner rebuilds the projection again in upsert mode.
+   */
+  private async insert(plain: string, upsert: string, values: unknown[]): Promise<number> {
+    const { dialect } = this.model;
+    try {
+      const result = await this.client.query({ text: this.options.upsert ? upsert : plain, values });
+      return result.rowCount ?? 0;
+    } catch (error) {
+      if (dialect.isUniqueViolation(error) && !this.options.upsert) throw new KeyConflict(this.model.name, error);
+      if (!dialect.isCardinalityViolation(error)) throw error;
+      throw new InvalidRowError(
+        this.model.name,
+        '',
+        `its query derives more than one row for the same key (${this.table.conflictTarget.join(', ')})`,
+        'Derive one row per key, for example with GROUP BY or DISTINCT ON.',
+      );
+    }
+  }
+
+  /** The table column a lens key names, quoted. */
+  private columnRef(key: string): string | undefined {
+    const column = this.table.byProperty.get(key);
+    return column && this.model.dialect.quoteIdent(column.column);
+  }
+}

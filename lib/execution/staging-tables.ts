@@ -1,0 +1,98 @@
+import type { NormalizedLens } from '../lens/lens.js';
+import type { ProjectionModel, TableModel } from '../model/projection.model.js';
+import type { StagedRow } from './row-checks.js';
+import type { PgClient } from './write-client.js';
+
+/** A temporary table in the write transaction that rows setting `columns` are copied into. */
+interface Stage {
+  name: string;
+  columns: readonly string[];
+  /** Rows copied and not yet inserted into the projection's table. */
+  pending: number;
+  /** Holds rows already inserted: emptied before the next copy. */
+  used: boolean;
+}
+
+/**
+ * The staging tables of one write: rows are copied in batches into a temporary table per set of
+ * columns they set (so a column a row leaves out gets its default on insert), then inserted into
+ * the projection's table inside the lens, in one statement per staging table.
+ */
+export class StagingTables {
+  private readonly stages = new Map<string, Stage>();
+  private readonly table: TableModel;
+
+  constructor(
+    private readonly model: ProjectionModel,
+    private readonly lens: NormalizedLens,
+    private readonly client: PgClient,
+    /** Runs the plain insert, or in upsert mode the one with the conflict clause. */
+    private readonly insert: (plain: string, upsert: string, values: unknown[]) => Promise<number>,
+  ) {
+    this.table = model.table!;
+  }
+
+  /** Copies rows into the staging table of their set of columns. */
+  async copy(rows: readonly StagedRow[]): Promise<number> {
+    const { dialect } = this.model;
+    const groups = new Map<string, StagedRow[]>();
+    for (const row of rows) {
+      const group = groups.get(row.key);
+      if (group) group.push(row);
+      else groups.set(row.key, [row]);
+    }
+    for (const group of groups.values()) {
+      const stage = await this.stageOf(group[0]);
+      if (stage.used) {
+        await this.client.query({ text: dialect.emptyStage(stage.name) });
+        stage.used = false;
+      }
+      let data = '';
+      for (const row of group) data += `${row.line}\n`;
+      stage.pending += await this.client.copy(dialect.copyInto(stage.name, stage.columns), data);
+    }
+    return 0;
+  }
+
+  /** Inserts what the staging tables hold into the projection's table, inside the lens. */
+  async insertAll(): Promise<number> {
+    const { dialect } = this.model;
+    const q = dialect.quoteIdent;
+    let written = 0;
+    for (const stage of this.stages.values()) {
+      if (stage.pending === 0) continue;
+      const values: unknown[] = [];
+      const where = dialect.where(this.lens.conditions, (key) => this.columnRef(key), values);
+      const filter = where ? ` WHERE ${where}` : '';
+      const selected = stage.columns.map((column) => `"src".${q(column)}`).join(', ');
+      const plain = dialect.insertSelect(this.table, stage.columns, `SELECT ${selected} FROM ${stage.name} AS "src"${filter}`);
+      const upsert =
+        dialect.insertSelect(this.table, stage.columns, dialect.lastPerKey(this.table, stage.name, stage.columns, selected, filter)) +
+        ` ${dialect.conflictClause(this.table, stage.columns)}`;
+      written += await this.insert(plain, upsert, values);
+      stage.pending = 0;
+      stage.used = true;
+    }
+    return written;
+  }
+
+  /**
+   * A staging table per set of columns that rows set. It has every writable column of the table:
+   * a lens condition on a column the rows leave out sees NULL, as it would in the table.
+   */
+  private async stageOf(row: StagedRow): Promise<Stage> {
+    let stage = this.stages.get(row.key);
+    if (!stage) {
+      const name = this.model.dialect.stageName(this.stages.size + 1);
+      await this.client.query({ text: this.model.dialect.createStage(name, this.table) });
+      stage = { name, columns: row.columns, pending: 0, used: false };
+      this.stages.set(row.key, stage);
+    }
+    return stage;
+  }
+
+  private columnRef(key: string): string | undefined {
+    const column = this.table.byProperty.get(key);
+    return column && `"src".${this.model.dialect.quoteIdent(column.column)}`;
+  }
+}
