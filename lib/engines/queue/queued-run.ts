@@ -4,7 +4,7 @@ import type { NodeStatus } from '../../interfaces/run.interface.js';
 import { decodeLens } from '../../lens/lens-codec.js';
 import { runFailure } from '../../runs/run-failure.js';
 import { RunRecord } from '../../runs/run-record.js';
-import type { StoredError, StoredNode, StoredRun } from './queue.store.js';
+import type { StoredError, StoredNode, StoredRun } from './queue.types.js';
 
 const NODE_STATUS: Record<StoredNode['status'], NodeStatus> = {
   waiting: 'pending',

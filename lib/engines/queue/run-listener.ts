@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { RUN_CHANNEL, WORKER_LOCK_NAMESPACE } from './queue.store.js';
+import { RUN_CHANNEL, WORKER_LOCK_NAMESPACE } from './queue.constants.js';
 
 /**
  * This process's own connection to the queue's database: it LISTENs for finished runs and, in a

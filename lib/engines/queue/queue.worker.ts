@@ -1,0 +1,194 @@
+import type { Logger } from '@nestjs/common';
+import type { JobHelpers, Runner, Task } from 'graphile-worker';
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import { ProjectionFailedError, ProjectionTimeoutError, type TimeoutOption } from '../../errors/projection-failed.error.js';
+import type { ResolvedCinemaOptions } from '../../interfaces/cinema-options.interface.js';
+import type { ResolvedQueueOptions } from '../../interfaces/queue-options.interface.js';
+import type { NodeReport } from '../../interfaces/run.interface.js';
+import { decodeLens } from '../../lens/lens-codec.js';
+import { normalizeLens } from '../../lens/lens.js';
+import type { ProjectionCatalog } from '../../model/projection.model.js';
+import { ProjectionRunner, projectionTimeout } from '../../execution/projection.runner.js';
+import type { WriteSlots } from '../../execution/write-slots.js';
+import { graphileLogger } from './graphile-logger.js';
+import type { NodeStore } from './node.store.js';
+import { PARKED, taskIdentifier } from './queue.constants.js';
+import type { NodeJob, StoredError } from './queue.types.js';
+import type { RunListener } from './run-listener.js';
+import type { RunStore } from './run.store.js';
+import type { WorkerStore } from './worker.store.js';
+
+/** Runs deleted per statement by the retention sweep, and statements per sweep at most. */
+const RETENTION_BATCH = 500;
+const RETENTION_BATCHES_PER_SWEEP = 10;
+
+/** What a worker works with, all owned by the engine that starts it. */
+export interface QueueWorkerContext {
+  graphile: typeof import('graphile-worker');
+  pool: pg.Pool;
+  options: ResolvedQueueOptions;
+  cinemaOptions: ResolvedCinemaOptions;
+  catalog: ProjectionCatalog;
+  slots: WriteSlots;
+  runs: RunStore;
+  nodes: NodeStore;
+  workers: WorkerStore;
+  /** Holds this process's liveness key. */
+  listener: RunListener;
+  /** Aborted when the process shuts down: nodes in flight roll back and are queued again. */
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+/**
+ * This process working the queue: graphile-worker runs each node's job through the same
+ * `ProjectionRunner` as the inline engine; a periodic sweep hands back the jobs of dead workers
+ * and deletes runs past their retention.
+ */
+export class QueueWorker {
+  private readonly runner = new ProjectionRunner();
+  private readonly graphileWorkers = new Set<string>();
+  private worker?: Runner;
+  private sweeper?: NodeJS.Timeout;
+  private sweeping = false;
+
+  constructor(private readonly context: QueueWorkerContext) {}
+
+  async start(): Promise<void> {
+    const { options } = this.context;
+    // Jobs are locked under the pool's id (or a worker's, depending on graphile-worker's mode):
+    // both are recorded as this process's, so that its death hands their jobs back at once.
+    const events = new EventEmitter();
+    const track = (id: string) => {
+      this.graphileWorkers.add(id);
+      this.register(id);
+    };
+    events.on('pool:create', ({ workerPool }: { workerPool: { id: string } }) => track(workerPool.id));
+    events.on('worker:create', ({ worker }: { worker: { workerId: string } }) => track(worker.workerId));
+    const task: Task = (payload, helpers) => this.work(payload as NodeJob, helpers);
+    const runnerOptions = {
+      pgPool: this.context.pool,
+      schema: options.jobSchema,
+      concurrency: options.concurrency,
+      pollInterval: options.pollInterval,
+      noHandleSignals: true,
+      taskList: Object.fromEntries(options.queues.map((queue) => [taskIdentifier(queue), task])),
+      events: events as never,
+      logger: graphileLogger(this.context.graphile, this.context.logger),
+    };
+    // No cron items: graphile-worker would otherwise look for a crontab file in the cwd.
+    this.worker = await this.context.graphile.run(runnerOptions, undefined, []);
+    this.sweeper = setInterval(() => void this.sweep(), options.sweepInterval);
+    this.sweeper.unref();
+    void this.sweep();
+  }
+
+  /** Stops taking jobs; those in flight see the aborted signal and are queued again. */
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.worker?.stop().catch((error: Error) => this.context.logger.warn(`Stopping the worker: ${error.message}`));
+  }
+
+  /** A new listener connection has a new liveness key: every worker id is recorded under it. */
+  registerAll(): void {
+    for (const workerId of this.graphileWorkers) this.register(workerId);
+  }
+
+  /** Runs one node's job. Throws only to ask graphile-worker for another attempt. */
+  private async work(job: NodeJob, helpers: JobHelpers): Promise<void> {
+    const { nodes, cinemaOptions, signal } = this.context;
+    // Says which process holds the node (host and pid), and tells this attempt from any other.
+    const token = `${hostname()}/${process.pid}/${helpers.job.locked_by ?? 'worker'}/${randomUUID().slice(0, 8)}`;
+    const started = await nodes.startNode(job, token);
+    // Nothing to do, or parked until a node of its run finishes (which queues it again).
+    if (!started || started === PARKED) return;
+    const report: NodeReport = { projection: job.projection, virtual: false, status: 'running', deleted: 0, written: 0, paths: [] };
+    try {
+      const model = this.context.catalog.named(job.projection);
+      const lens = normalizeLens(model.name, decodeLens(started.lens));
+      await this.runner.run(
+        model,
+        {
+          lens,
+          ...boundedTimeout(projectionTimeout(model, lens, cinemaOptions.fullRebuildTimeout), started.timeoutMs),
+          connectionCheckInterval: cinemaOptions.connectionCheckInterval,
+          signal,
+          slots: this.context.slots.of(model.write!),
+          batchSize: cinemaOptions.batchSize,
+          streamBatchSize: cinemaOptions.streamBatchSize,
+          beforeCommit: (client) => nodes.succeedNode(client, job, token, report),
+        },
+        report,
+      );
+    } catch (error) {
+      if (signal.aborted) {
+        // Not the projection's failure: queued again for another process, at no attempt's cost.
+        await nodes.requeueNode(job, token);
+        return;
+      }
+      const final = helpers.job.attempts >= helpers.job.max_attempts;
+      await nodes.failNode(job, token, storedError(error, job.projection), final);
+      // Logged once, here (graphile-worker's own failure line for Cinema's tasks is demoted to debug).
+      this.context.logger.warn(
+        `${job.projection} of run ${job.runId} failed (attempt ${helpers.job.attempts} of ${helpers.job.max_attempts})` +
+          `${final ? '' : ', will retry'}: ${(error as Error).message}`,
+      );
+      // The last failure is recorded in the run: the job itself is done.
+      if (!final) throw error;
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    const { options, logger } = this.context;
+    try {
+      const dead = await this.context.workers.sweep();
+      if (dead.length > 0) logger.warn(`Handed back the jobs of ${dead.length} dead worker(s): ${dead.join(', ')}`);
+      if (options.retention > 0) {
+        // Small batches: a backlog of old runs is deleted over several sweeps, never in one long statement.
+        for (let i = 0; i < RETENTION_BATCHES_PER_SWEEP && !this.context.signal.aborted; i++) {
+          if ((await this.context.runs.deleteFinished(options.retention, RETENTION_BATCH)) < RETENTION_BATCH) break;
+        }
+      }
+    } catch (error) {
+      logger.warn(`Queue housekeeping failed: ${(error as Error).message}`);
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private register(workerId: string): void {
+    const key = this.context.listener.processKey;
+    if (key === undefined) return;
+    this.context.workers
+      .registerWorker(workerId, key)
+      .catch((error: Error) => this.context.logger.warn(`Registering worker ${workerId}: ${error.message}`));
+  }
+}
+
+/** The error as JSON, keeping what the projection threw (its SQLSTATE and detail) as inline runs do. */
+function storedError(error: unknown, projection: string): StoredError {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error), projection };
+  const stored: StoredError = { name: error.name, message: error.message, projection };
+  if (error instanceof ProjectionTimeoutError) stored.timeoutMs = error.timeoutMs;
+  if (error instanceof ProjectionFailedError && error.cause !== undefined) {
+    const cause = error.cause as { name?: unknown; message?: unknown; code?: unknown; detail?: unknown };
+    stored.cause = {
+      name: typeof cause.name === 'string' ? cause.name : 'Error',
+      message: typeof cause.message === 'string' ? cause.message : String(error.cause),
+      ...(typeof cause.code === 'string' ? { code: cause.code } : {}),
+      ...(typeof cause.detail === 'string' ? { detail: cause.detail } : {}),
+    };
+  }
+  return stored;
+}
+
+/** A node's timeout: the projection's own, or the run's (the caller's `timeout`) when that is shorter (0: none). */
+function boundedTimeout(own: { timeout: number; timeoutOption: TimeoutOption }, run: number | null): { timeout: number; timeoutOption: TimeoutOption } {
+  if (!run || (own.timeout > 0 && own.timeout <= run)) return own;
+  return { timeout: run, timeoutOption: 'call' };
+}
