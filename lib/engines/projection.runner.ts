@@ -185,6 +185,7 @@ export class ProjectionRunner {
       write: transaction.manager,
       signal,
       materialize: async (source) => {
+        // eslint-disable-next-line @typescript-eslint/await-thenable -- JavaScript callers may pass a promise
         const written = await writer.materialize(await source);
         report.written += written;
         return written;

@@ -60,7 +60,7 @@ function cursorRows<T>(
       if (options.signal?.aborted) throw options.signal.reason;
       const client = await runner.connect();
       if (closed) return;
-      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode } as any));
+      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode }));
       stream = current;
       if (options.valve) {
         stopValve = options.valve.onOpen(() => {
