@@ -8,7 +8,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', 'node_modules/**', '.cinema-pg/**'] },
+  { ignores: ['dist/**', 'coverage/**', 'node_modules/**', '.cinema-pg/**', 'test/pack/consumer/**'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   prettier,

@@ -8,8 +8,8 @@ export default defineConfig({
   test: {
     root: process.cwd(),
     include: ['test/**/*.spec.ts'],
-    // The 60-second load test runs on its own: `npm run test:load` (test/load/vitest.config.ts).
-    exclude: [...configDefaults.exclude, 'test/load/**'],
+    // The 60-second load test and the pack test run on their own: `npm run test:load`, `npm run test:pack`.
+    exclude: [...configDefaults.exclude, 'test/load/**', 'test/pack/**'],
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/setup.ts'],
     testTimeout: 60_000,
