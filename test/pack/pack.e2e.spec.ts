@@ -13,7 +13,17 @@ const CONSUMER = fileURLToPath(new URL('./consumer/app.ts', import.meta.url));
 /** The compilers a consumer may type-check the package's declarations with. */
 const COMPILERS = { ts5: 'typescript@5.9.3', ts6: 'typescript@6.0.3', ts7: 'typescript@7.0.2' } as const;
 /** What a consumer installs next to the package: its peers (as this repository tests them) and types. */
-const PEERS = ['@nestjs/common', '@nestjs/core', '@nestjs/typeorm', 'typeorm', 'pg', 'reflect-metadata', 'rxjs', '@types/pg', '@types/node'];
+const PEERS = [
+  '@nestjs/common',
+  '@nestjs/core',
+  '@nestjs/typeorm',
+  'typeorm',
+  'pg',
+  'reflect-metadata',
+  'rxjs',
+  '@types/pg',
+  '@types/node',
+];
 
 /** The settings the README asks of a consumer compiling decorators with tsc. */
 const CONSUMER_TSCONFIG = {
@@ -77,7 +87,10 @@ beforeAll(async () => {
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], app);
 
   // One source, two module systems: the nearest package.json's "type" decides, as for a user.
-  for (const [folder, type] of [['esm', 'module'], ['cjs', 'commonjs']] as const) {
+  for (const [folder, type] of [
+    ['esm', 'module'],
+    ['cjs', 'commonjs'],
+  ] as const) {
     await mkdir(join(app, folder));
     await cp(CONSUMER, join(app, folder, 'app.ts'));
     await writeFile(join(app, folder, 'package.json'), JSON.stringify({ type }));

@@ -41,7 +41,13 @@ export class OrgTotals {
 
 @Module({
   imports: [
-    TypeOrmModule.forRoot({ type: 'postgres', url: process.env.DATABASE_URL, autoLoadEntities: true, synchronize: true, entitySkipConstructor: true }),
+    TypeOrmModule.forRoot({
+      type: 'postgres',
+      url: process.env.DATABASE_URL,
+      autoLoadEntities: true,
+      synchronize: true,
+      entitySkipConstructor: true,
+    }),
     TypeOrmModule.forFeature([Order]),
     CinemaModule.forRoot(),
     CinemaModule.forFeature([Orders, OrgTotals]),
@@ -63,7 +69,10 @@ async function main(): Promise<void> {
     const refused = await app
       .get(CinemaService)
       .project(OrgTotals, { nope: 1 } as never)
-      .then(() => 'accepted', (error: unknown) => (error instanceof CinemaError ? error.name : String(error)));
+      .then(
+        () => 'accepted',
+        (error: unknown) => (error instanceof CinemaError ? error.name : String(error)),
+      );
     console.log(JSON.stringify({ rows, refused }));
   } finally {
     await app.close();
