@@ -144,7 +144,10 @@ describe('the package from npm pack', () => {
     expect(result.refused).toBe('UnknownLensKeyError');
   });
 
-  it.each(['ts5', 'ts7'] as const)('its declarations compile in a consumer on TypeScript %s', async (compiler) => {
+  it.each([
+    ['5.9', 'ts5'],
+    ['7.0', 'ts7'],
+  ] as const)('its declarations compile in a consumer on TypeScript %s', async (_version, compiler) => {
     for (const folder of ['esm', 'cjs']) await tsc(compiler, folder, '--noEmit');
   });
 });
