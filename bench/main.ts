@@ -17,7 +17,8 @@ import { SCENARIOS } from './scenarios/index.js';
  * scale 1, every scenario) writes docs/BENCHMARKS.md and bench/results.json; any other run writes
  * bench/results.local.json only, unless --write-docs, so a smoke run never replaces the table.
  */
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Run compiled, from dist/bench/bench/main.js (`nest build bench`).
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const DOCUMENTED_RESULTS = 'bench/results.json';
 const LOCAL_RESULTS = 'bench/results.local.json';
 

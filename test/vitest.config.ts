@@ -8,9 +8,9 @@ export default defineConfig({
   test: {
     root: process.cwd(),
     include: ['test/**/*.spec.ts'],
-    // The 60-second load test runs on its own: `npm run test:load` (test/load/vitest.config.ts);
-    // the unit tier too, without PostgreSQL: `npm run test:unit` (test/vitest.unit.config.ts).
-    exclude: [...configDefaults.exclude, 'test/load/**', 'test/unit/**'],
+    // Run on their own: the 60-second load test (`npm run test:load`), the pack test (`npm run
+    // test:pack`) and the unit tier, without PostgreSQL (`npm run test:unit`).
+    exclude: [...configDefaults.exclude, 'test/load/**', 'test/pack/**', 'test/unit/**'],
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/setup.ts'],
     testTimeout: 60_000,

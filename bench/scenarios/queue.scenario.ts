@@ -140,8 +140,8 @@ async function startWorker(databaseUrl: string): Promise<ChildProcess> {
       output += chunk.toString();
       if (output.includes('Working queued projections')) resolve();
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${output}`)));
   });
   return child;

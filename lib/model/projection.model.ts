@@ -108,7 +108,7 @@ export function tableModelOf(
         `Columns: ${columns.map((c) => c.property).join(', ')}.`,
       );
     }
-    return column!;
+    return column;
   };
   const conflictTarget = (options.conflictTarget ?? columns.filter((c) => c.primary).map((c) => c.property)).map(
     (name) => resolve(name, 'conflictTarget').column,

@@ -42,8 +42,8 @@ describe('the queue engine with worker processes (npm run worker)', () => {
         output.push(chunk.toString());
         if (output.join('').includes('Working queued projections')) resolve();
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       void exited.then((code) => reject(new Error(`worker exited with ${code}: ${output.join('')}`)));
     });
     const worker = { child, output, exited };

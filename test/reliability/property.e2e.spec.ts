@@ -40,7 +40,6 @@ type LensSpec =
   | { kind: 'accounts'; accounts: number[] };
 
 type Refresh = { kind: 'refresh'; projection: 'AccountsReceivable' | 'OrgReceivables'; lens: LensSpec };
-type Command = Write | Refresh;
 
 const org = fc.integer({ min: 1, max: ORGS + 1 });
 const status = fc.constantFrom<Status>('open', 'paid', 'void');

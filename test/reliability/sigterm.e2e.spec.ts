@@ -30,8 +30,8 @@ function startSampleApp(main: string, databaseUrl: string): { child: ChildProces
       const match = /Listening on (http:\/\/\S+)/.exec(output);
       if (match) resolve(match[1]);
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', () => reject(new Error(`the sample app exited before listening:\n${output}`)));
   });
   url.catch(() => undefined);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The transform of sample-app/build.mjs and test/vitest.config.ts, so a child runs what is tested. */
+/** The transform of test/vitest.config.ts (and of `nest build`, see nest-cli.json), so a child runs what is tested. */
 const SWC_OPTIONS = {
   swcrc: false,
   jsc: {

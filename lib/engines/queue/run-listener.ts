@@ -48,8 +48,8 @@ export class RunListener {
     if (!set) this.waiters.set(runId, (set = new Set()));
     set.add(listener);
     return () => {
-      set!.delete(listener);
-      if (set!.size === 0) this.waiters.delete(runId);
+      set.delete(listener);
+      if (set.size === 0) this.waiters.delete(runId);
     };
   }
 

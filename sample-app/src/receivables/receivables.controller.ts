@@ -1,4 +1,4 @@
-import { BadRequestException, Controller, Get, HttpCode, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
+import { BadRequestException, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { CinemaService, type PlanStep } from '../../../lib/index.js';
 import { summarizeRun, type RunSummary } from '../projections/run-summary.js';
 import { AccountsReceivable } from './accounts-receivable.projection.js';
