@@ -109,7 +109,7 @@ export class CinemaService {
           `Pass allowEmptyLens: true to say this is intended.`,
       );
     }
-    return engine.start<P>({ targets, label, plan, lens: normalized, given: (lens ?? {}) as Lens<any>, outputs, options });
+    return engine.start<P>({ targets, label, plan, lens: normalized, given: (lens ?? {}), outputs, options });
   }
 
   private async engine(name: 'inline' | 'queue'): Promise<CinemaEngine> {

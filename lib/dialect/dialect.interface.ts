@@ -31,9 +31,9 @@ export interface TransactionSettings {
  */
 export interface SqlDialect {
   readonly name: string;
-  quoteIdent(name: string): string;
+  readonly quoteIdent: (name: string) => string;
   /** `"schema"."table"` (or `"table"`). */
-  quoteTable(schema: string | undefined, table: string): string;
+  readonly quoteTable: (schema: string | undefined, table: string) => string;
   /** `(column, placeholder)` comparisons of a lens, joined with AND ('' when none applies). */
   where(conditions: readonly LensCondition[], column: (key: string) => string | undefined, params: unknown[]): string;
   /** The statement sent in BEGIN's round trip (parameters already inlined: integers only). */

@@ -4,7 +4,6 @@ import { ApplicationShutdownError } from '../errors/application-shutdown.error.j
 import { describeLens } from '../errors/cinema.error.js';
 import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/projection-failed.error.js';
 import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
-import type { Lens } from '../interfaces/lens.interface.js';
 import type { CinemaRun, NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import type { ProjectionModel } from '../model/projection.model.js';
@@ -64,7 +63,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
     const reports = new Map<ProjectionModel, NodeReport>(
       request.plan.map((node) => [node.key, { projection: node.name, virtual: node.virtual, status: 'pending', deleted: 0, written: 0, paths: [] }]),
     );
-    const run = new RunRecord<P>('inline', randomUUID(), request.label, request.given as Lens<P>, [...reports.values()]);
+    const run = new RunRecord<P>('inline', randomUUID(), request.label, request.given, [...reports.values()]);
     this.history.add(run);
     const done = this.complete(run, request, reports);
     run.result = settleResult(run, done, request);

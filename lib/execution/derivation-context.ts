@@ -83,7 +83,8 @@ export function derivationContext(parts: ContextParts): DerivationContext {
     write: parts.write,
     signal,
     materialize: async (source) => {
-      const written = await writer.materialize(await source);
+      // A derivation may hand over a promise of what it derived.
+      const written = await writer.materialize(await Promise.resolve(source));
       report.written += written;
       return written;
     },

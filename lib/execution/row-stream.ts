@@ -78,7 +78,7 @@ function cursorRows<T>(
       });
       if (lost) return;
       const types = options.dateStrings && !mode.types ? { types: dateStringTypes(client) } : {};
-      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode, ...types } as any));
+      const current: QueryStream = client.query(new QueryStream(sql, params as any[], { batchSize: options.batchSize, ...mode, ...types }));
       stream = current;
       if (options.valve) {
         stopValve = options.valve.onOpen(() => {

@@ -147,7 +147,7 @@ export class ProjectionModelFactory {
   private dataSource(name: string, projection: string): DataSource {
     let dataSource: DataSource | undefined;
     try {
-      dataSource = this.moduleRef.get<DataSource>(getDataSourceToken(name) as never, { strict: false });
+      dataSource = this.moduleRef.get<DataSource>(getDataSourceToken(name), { strict: false });
     } catch {
       dataSource = undefined;
     }

@@ -198,13 +198,13 @@ describe('the queue migrations at first boot', () => {
           }
         }),
       );
-      expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason))).toEqual([]);
+      expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o).reason))).toEqual([]);
       const [{ parked }] = await sources[0].query(
         `SELECT count(*)::int AS parked FROM information_schema.columns WHERE table_schema = 'cinema' AND table_name = 'run_nodes' AND column_name = 'parked'`,
       );
       expect(parked).toBe(1);
     } finally {
-      await Promise.all(sources.map((s) => (s.isInitialized ? s.destroy() : undefined)));
+      await Promise.all(sources.map((s) => (s.isInitialized ? s.destroy() : Promise.resolve())));
       await fresh.drop();
     }
   });

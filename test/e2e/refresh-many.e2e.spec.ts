@@ -7,9 +7,9 @@ describe('refresh(): several projections, or the whole graph, in one run', () =>
   const { t } = useTestApp('refresh_many', (db) => ({ dataSources: [{ url: db.url, synchronize: true }], projections: DAG, cinema: { allowEmptyLens: true } }));
   const valuesOf = async (name: string, orgId?: number) =>
     (
-      (await t.dataSource().query(`SELECT value FROM dag_${name} WHERE $1::int IS NULL OR org_id = $1 ORDER BY org_id`, [orgId ?? null])) as {
-        value: number;
-      }[]
+      await t.dataSource().query<{ value: number }[]>(`SELECT value FROM dag_${name} WHERE $1::int IS NULL OR org_id = $1 ORDER BY org_id`, [
+        orgId ?? null,
+      ])
     ).map((row) => row.value);
 
   beforeEach(() => {

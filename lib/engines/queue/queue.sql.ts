@@ -71,7 +71,7 @@ export abstract class QueueSql {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      const result = await work(client as unknown as Queryable);
+      const result = await work(client);
       await client.query('COMMIT');
       return result;
     } catch (error) {

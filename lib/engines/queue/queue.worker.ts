@@ -179,7 +179,7 @@ function storedError(error: unknown, projection: string): StoredError {
     const cause = error.cause as { name?: unknown; message?: unknown; code?: unknown; detail?: unknown };
     stored.cause = {
       name: typeof cause.name === 'string' ? cause.name : 'Error',
-      message: typeof cause.message === 'string' ? cause.message : String(error.cause),
+      message: typeof cause.message === 'string' ? cause.message : describeCause(error.cause),
       ...(typeof cause.code === 'string' ? { code: cause.code } : {}),
       ...(typeof cause.detail === 'string' ? { detail: cause.detail } : {}),
     };
@@ -191,4 +191,14 @@ function storedError(error: unknown, projection: string): StoredError {
 function boundedTimeout(own: { timeout: number; timeoutOption: TimeoutOption }, run: number | null): { timeout: number; timeoutOption: TimeoutOption } {
   if (!run || (own.timeout > 0 && own.timeout <= run)) return own;
   return { timeout: run, timeoutOption: 'call' };
+}
+
+/** A thrown value that is not an Error, as text (an object as JSON rather than "[object Object]"). */
+function describeCause(cause: unknown): string {
+  if (typeof cause === 'string') return cause;
+  try {
+    return JSON.stringify(cause) ?? String(cause);
+  } catch {
+    return Object.prototype.toString.call(cause);
+  }
 }
