@@ -49,7 +49,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
   return {
     quick,
     scale: values.scale === undefined ? (quick ? QUICK_SCALE : 1) : positiveNumber('scale', values.scale),
-    only: values.only?.split(',').map((id) => id.trim()).filter(Boolean),
+    only: values.only
+      ?.split(',')
+      .map((id) => id.trim())
+      .filter(Boolean),
     rounds: values.rounds === undefined ? undefined : positiveInteger('rounds', values.rounds),
     writeDocs: values['write-docs'] ?? false,
     command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),

@@ -16,13 +16,17 @@ export async function seedBillingDataset(dataSource: DataSource, sizes: BenchSiz
     invoicesPerAccount: sizes.invoicesPerAccount,
     seed: 42,
   });
-  log(`  seeded ${sizes.orgs.toLocaleString()} orgs, ${accounts.toLocaleString()} accounts, ${invoices.toLocaleString()} invoices in ${seconds(began)}`);
+  log(
+    `  seeded ${sizes.orgs.toLocaleString()} orgs, ${accounts.toLocaleString()} accounts, ${invoices.toLocaleString()} invoices in ${seconds(began)}`,
+  );
   const built = performance.now();
   await dataSource.transaction(async (manager) => {
     for (const sql of FULL_SQL) await manager.query(sql);
   });
   for (const sql of CREATE_VIEWS_SQL) await dataSource.query(sql);
-  await dataSource.query(`VACUUM ANALYZE accounts, invoices, accounts_receivable, org_receivables, accounts_receivable_mv, org_receivables_mv`);
+  await dataSource.query(
+    `VACUUM ANALYZE accounts, invoices, accounts_receivable, org_receivables, accounts_receivable_mv, org_receivables_mv`,
+  );
   log(`  projection tables and materialized views built in ${seconds(built)}`);
 }
 

@@ -128,7 +128,8 @@ export function scenarioResult(
   scenario: Scenario,
   definition: string,
   began: number,
-  parts: Pick<ScenarioResult, 'rounds' | 'warmups' | 'contenders'> & Partial<Pick<ScenarioResult, 'pairs' | 'metrics' | 'targets' | 'notes'>>,
+  parts: Pick<ScenarioResult, 'rounds' | 'warmups' | 'contenders'> &
+    Partial<Pick<ScenarioResult, 'pairs' | 'metrics' | 'targets' | 'notes'>>,
 ): ScenarioResult {
   return {
     id: scenario.id,

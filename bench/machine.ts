@@ -28,7 +28,9 @@ export function machineInfo(): MachineInfo {
 
 export async function postgresInfo(url: string, embedded: boolean): Promise<PostgresInfo> {
   return withClient(url, async (client) => {
-    const { rows: [{ version }] } = await client.query<{ version: string }>('SELECT version()');
+    const {
+      rows: [{ version }],
+    } = await client.query<{ version: string }>('SELECT version()');
     const { rows } = await client.query<{ name: string; setting: string }>(
       `SELECT name, current_setting(name) AS setting FROM pg_settings WHERE name = ANY($1) ORDER BY name`,
       [SETTINGS],

@@ -118,13 +118,19 @@ function printSummary(report: BenchResults, resultsPath: string): void {
   for (const scenario of report.scenarios) {
     if (scenario.error) console.log(`  ${scenario.title}: FAILED (${scenario.error})`);
     for (const t of scenario.targets) {
-      console.log(`  ${t.met ? 'met   ' : 'MISSED'} ${scenario.title}: ${t.description} = ${t.measured} ${t.unit} (target ${t.comparison === 'at-most' ? '<=' : '>='} ${t.limit})`);
+      console.log(
+        `  ${t.met ? 'met   ' : 'MISSED'} ${scenario.title}: ${t.description} = ${t.measured} ${t.unit} (target ${t.comparison === 'at-most' ? '<=' : '>='} ${t.limit})`,
+      );
     }
   }
   if (report.sizes.scale !== 1) {
-    console.log(`  (The targets are set for scale 1. At scale ${report.sizes.scale} a whole-table refresh covers fewer orgs, so ratios against it shrink.)`);
+    console.log(
+      `  (The targets are set for scale 1. At scale ${report.sizes.scale} a whole-table refresh covers fewer orgs, so ratios against it shrink.)`,
+    );
   }
-  console.log(`\nResults: ${resultsPath}${report.documented ? ' and docs/BENCHMARKS.md' : ' (docs/BENCHMARKS.md is written by full runs or --write-docs)'}`);
+  console.log(
+    `\nResults: ${resultsPath}${report.documented ? ' and docs/BENCHMARKS.md' : ' (docs/BENCHMARKS.md is written by full runs or --write-docs)'}`,
+  );
   console.log(`Done in ${report.totalSeconds} s.`);
 }
 

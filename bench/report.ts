@@ -25,8 +25,12 @@ export function renderReport(results: BenchResults, resultsPath: string): string
 
 function header(r: BenchResults, resultsPath: string): string {
   const { sizes, machine, postgres } = r;
-  const settings = Object.entries(postgres.settings).map(([name, value]) => `${name}=${value}`).join(', ');
-  const setup = Object.entries(r.setupSeconds).map(([label, s]) => `${label}: ${s} s`).join('; ');
+  const settings = Object.entries(postgres.settings)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(', ');
+  const setup = Object.entries(r.setupSeconds)
+    .map(([label, s]) => `${label}: ${s} s`)
+    .join('; ');
   return [
     `## Run`,
     '',
@@ -47,7 +51,9 @@ function header(r: BenchResults, resultsPath: string): string {
 }
 
 function targetsTable(r: BenchResults): string {
-  const rows = r.scenarios.flatMap((s) => s.targets.map((t) => `| ${s.title} | ${t.description} | ${value(t.measured, t.unit)} | ${limit(t)} | ${t.met ? 'yes' : '**no**'} |`));
+  const rows = r.scenarios.flatMap((s) =>
+    s.targets.map((t) => `| ${s.title} | ${t.description} | ${value(t.measured, t.unit)} | ${limit(t)} | ${t.met ? 'yes' : '**no**'} |`),
+  );
   return ['## Targets', '', '| scenario | measure | measured | target | met |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
@@ -79,7 +85,11 @@ function scenarioSection(s: ScenarioResult): string {
     parts.push(['| measure | value |', '|---|---|', ...s.metrics.map((m) => `| ${m.label} | ${value(m.value, m.unit)} |`)].join('\n'));
   }
   if (s.targets.length) {
-    parts.push(s.targets.map((t) => `- Target: ${t.description} ${limit(t)}: measured ${value(t.measured, t.unit)}, ${t.met ? 'met' : '**missed**'}.`).join('\n'));
+    parts.push(
+      s.targets
+        .map((t) => `- Target: ${t.description} ${limit(t)}: measured ${value(t.measured, t.unit)}, ${t.met ? 'met' : '**missed**'}.`)
+        .join('\n'),
+    );
   }
   if (s.notes.length) parts.push(s.notes.map((note) => `- ${note}`).join('\n'));
   return parts.join('\n\n');

@@ -45,9 +45,14 @@ export class CinemaService {
    * union of what each needs, each projection once. Resolves with the finished run (rejects
    * with the first failure), or at once with the handle when `async` is set.
    */
-  async refresh(projections: readonly Type<unknown>[] | '*', lens?: LooseLens | Record<string, unknown>, options: Omit<ProjectOptions, 'fetch'> = {}): Promise<CinemaRun> {
+  async refresh(
+    projections: readonly Type<unknown>[] | '*',
+    lens?: LooseLens | Record<string, unknown>,
+    options: Omit<ProjectOptions, 'fetch'> = {},
+  ): Promise<CinemaRun> {
     const targets = projections === '*' ? this.registry.all().map((model) => model.target) : projections;
-    if (!Array.isArray(targets) || targets.length === 0) throw new InvalidCinemaOptionsError('projections', "name at least one projection, or '*' for all");
+    if (!Array.isArray(targets) || targets.length === 0)
+      throw new InvalidCinemaOptionsError('projections', "name at least one projection, or '*' for all");
     const run = await this.start(targets, lens, { ...options, fetch: false });
     if (!options.async) await run.result;
     return run;
@@ -88,7 +93,11 @@ export class CinemaService {
   }
 
   /** What `project()` would run, in order, without running it. Validates the lens the same way. */
-  async plan<P>(projection: Type<P>, lens?: Lens<P> | LooseLens, options: Pick<ProjectOptions, 'skipDependencies'> = {}): Promise<ProjectionPlan> {
+  async plan<P>(
+    projection: Type<P>,
+    lens?: Lens<P> | LooseLens,
+    options: Pick<ProjectOptions, 'skipDependencies'> = {},
+  ): Promise<ProjectionPlan> {
     const model = this.registry.get(projection);
     const normalized = normalizeLens(model.name, lens);
     const plan = await this.planner.plan([model], new RunOutputs(normalized), options.skipDependencies ?? false);
@@ -109,7 +118,7 @@ export class CinemaService {
           `Pass allowEmptyLens: true to say this is intended.`,
       );
     }
-    return engine.start<P>({ targets, label, plan, lens: normalized, given: (lens ?? {}), outputs, options });
+    return engine.start<P>({ targets, label, plan, lens: normalized, given: lens ?? {}, outputs, options });
   }
 
   private async engine(name: 'inline' | 'queue'): Promise<CinemaEngine> {

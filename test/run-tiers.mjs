@@ -36,9 +36,20 @@ process.exit(status);
 
 /** Adds up the counts of vitest's JSON reports; a tier without a report counts as one failure. */
 function merge(parts) {
-  const merged = { numTotalTests: 0, numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numTodoTests: 0,
-    numTotalTestSuites: 0, numPassedTestSuites: 0, numFailedTestSuites: 0, numPendingTestSuites: 0,
-    success: true, startTime: Date.now(), testResults: [] };
+  const merged = {
+    numTotalTests: 0,
+    numPassedTests: 0,
+    numFailedTests: 0,
+    numPendingTests: 0,
+    numTodoTests: 0,
+    numTotalTestSuites: 0,
+    numPassedTestSuites: 0,
+    numFailedTestSuites: 0,
+    numPendingTestSuites: 0,
+    success: true,
+    startTime: Date.now(),
+    testResults: [],
+  };
   for (const part of parts) {
     if (!part) {
       merged.numFailedTests++;

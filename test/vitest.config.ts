@@ -4,7 +4,15 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   // Vite's own transform emits wrong decorator metadata: swc compiles instead.
   oxc: false,
-  plugins: [swc.vite({ jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false }, target: 'es2022' } })],
+  plugins: [
+    swc.vite({
+      jsc: {
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
+        target: 'es2022',
+      },
+    }),
+  ],
   test: {
     root: process.cwd(),
     include: ['test/**/*.spec.ts'],

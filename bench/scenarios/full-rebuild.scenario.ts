@@ -46,7 +46,12 @@ export const fullRebuildScenario: Scenario = {
     const vacuum = async () => void (await dataSource.query(VACUUM));
     const contenders: Contender[] = [
       { id: 'cinema', label: 'Cinema `project(OrgReceivables, {})`', prepare: vacuum, run: rebuild },
-      { id: 'hand-sql', label: 'hand-written SQL (DELETE + INSERT ... SELECT), one transaction', prepare: vacuum, run: () => script(dataSource, FULL_SQL) },
+      {
+        id: 'hand-sql',
+        label: 'hand-written SQL (DELETE + INSERT ... SELECT), one transaction',
+        prepare: vacuum,
+        run: () => script(dataSource, FULL_SQL),
+      },
       {
         id: 'refresh',
         label: '`REFRESH MATERIALIZED VIEW` of both views',
@@ -59,7 +64,12 @@ export const fullRebuildScenario: Scenario = {
         prepare: vacuum,
         run: () => sequence(dataSource, [REFRESH_ACCOUNTS_RECEIVABLE_CONCURRENTLY, REFRESH_ORG_RECEIVABLES_CONCURRENTLY]),
       },
-      { id: 'hand-sql-truncate', label: 'hand-written SQL with TRUNCATE, one transaction', prepare: vacuum, run: () => script(dataSource, FULL_TRUNCATE_SQL) },
+      {
+        id: 'hand-sql-truncate',
+        label: 'hand-written SQL with TRUNCATE, one transaction',
+        prepare: vacuum,
+        run: () => script(dataSource, FULL_TRUNCATE_SQL),
+      },
     ];
     const results = await measure(ctx, this.title, contenders, { warmups, rounds });
     const cinemaMs = find(results, 'cinema').medianMs;

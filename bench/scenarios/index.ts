@@ -7,4 +7,11 @@ import { schedulingScenario } from './scheduling.scenario.js';
 import { streamedScenario } from './streamed.scenario.js';
 
 /** The issues' scenarios, in their order. */
-export const SCENARIOS: readonly Scenario[] = [oneOrgSliceScenario, fullRebuildScenario, streamedScenario, schedulingScenario, overheadScenario, queueScenario];
+export const SCENARIOS: readonly Scenario[] = [
+  oneOrgSliceScenario,
+  fullRebuildScenario,
+  streamedScenario,
+  schedulingScenario,
+  overheadScenario,
+  queueScenario,
+];

@@ -90,7 +90,8 @@ export const oneOrgSliceScenario: Scenario = {
 async function checkPlan(cinema: CinemaService, expected: string[]): Promise<void> {
   const plan = await cinema.plan(AccountsReceivable, { orgId: 1 });
   const written = plan.steps.filter((step) => !step.virtual).map((step) => step.projection);
-  if (written.join() !== expected.join()) throw new Error(`the one-org refresh writes ${written.join(', ')}, expected ${expected.join(', ')}`);
+  if (written.join() !== expected.join())
+    throw new Error(`the one-org refresh writes ${written.join(', ')}, expected ${expected.join(', ')}`);
 }
 
 async function refreshSliceByHand(dataSource: DataSource, orgId: number): Promise<void> {

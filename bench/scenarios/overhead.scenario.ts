@@ -34,7 +34,11 @@ export const overheadScenario: Scenario = {
         const { rounds, warmups } = ctx.rounds({ full: 30, quick: 15, warmups: 3 });
         const last = chain[chain.length - 1];
         const contenders: Contender[] = [
-          { id: 'cinema', label: `Cinema \`project(chain_${LENGTH}, {})\``, run: async () => void (await bench.cinema.project(last, {}, { fetch: false })) },
+          {
+            id: 'cinema',
+            label: `Cinema \`project(chain_${LENGTH}, {})\``,
+            run: async () => void (await bench.cinema.project(last, {}, { fetch: false })),
+          },
           { id: 'hand-sql', label: 'the same statements by hand, one connection', run: () => rebuildByHand(client) },
         ];
         const results = await measure(ctx, this.title, contenders, { warmups, rounds });

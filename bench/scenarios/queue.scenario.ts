@@ -55,7 +55,9 @@ export const queueScenario: Scenario = {
         ...throughput.metrics,
       ],
       targets: [],
-      notes: [`${runs} one-org runs per throughput measurement; workers are started (and their start is not timed) before the runs are enqueued.`],
+      notes: [
+        `${runs} one-org runs per throughput measurement; workers are started (and their start is not timed) before the runs are enqueued.`,
+      ],
     });
   },
 };
@@ -71,7 +73,11 @@ async function measureOverhead(ctx: BenchContext, rounds: number, warmups: numbe
   try {
     const last = chain[chain.length - 1];
     const contenders: Contender[] = [
-      { id: 'inline', label: `\`project(chain_${LENGTH}, {})\` inline`, run: async () => void (await bench.cinema.project(last, {}, { fetch: false })) },
+      {
+        id: 'inline',
+        label: `\`project(chain_${LENGTH}, {})\` inline`,
+        run: async () => void (await bench.cinema.project(last, {}, { fetch: false })),
+      },
       {
         id: 'queue',
         label: `\`project(chain_${LENGTH}, {}, { engine: 'queue' })\`, worker in process`,
@@ -113,7 +119,7 @@ async function measureThroughput(ctx: BenchContext, runs: number) {
     }
   }
   const started = performance.now();
-  for (let next = 0; next < runs; ) {
+  for (let next = 0; next < runs;) {
     const batch = Array.from({ length: Math.min(8, runs - next) }, (_, i) => ((next + i) % orgs) + 1);
     next += batch.length;
     await Promise.all(batch.map((orgId) => billing.cinema.project(OrgReceivables, { orgId }, { fetch: false })));
@@ -121,7 +127,11 @@ async function measureThroughput(ctx: BenchContext, runs: number) {
   const inlineMs = performance.now() - started;
   ctx.log(`  inline in the app, 8 in flight: ${runs} one-org runs in ${Math.round(inlineMs)} ms`);
   contenders.push(single('inline-8', `${runs} one-org runs inline, 8 in flight`, inlineMs));
-  metrics.push({ label: 'one-org runs per second, inline in the app (8 in flight)', value: round2((runs / inlineMs) * 1000), unit: 'runs/s' });
+  metrics.push({
+    label: 'one-org runs per second, inline in the app (8 in flight)',
+    value: round2((runs / inlineMs) * 1000),
+    unit: 'runs/s',
+  });
   return { contenders, metrics };
 }
 

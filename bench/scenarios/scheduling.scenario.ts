@@ -33,11 +33,19 @@ export const schedulingScenario: Scenario = {
     try {
       const { rounds, warmups } = ctx.rounds({ full: 7, quick: 3 });
       const contenders: Contender[] = [
-        { id: 'cinema', label: 'Cinema `project(sink, {})`', run: async () => void (await bench.cinema.project(sink, {}, { fetch: false })) },
+        {
+          id: 'cinema',
+          label: 'Cinema `project(sink, {})`',
+          run: async () => void (await bench.cinema.project(sink, {}, { fetch: false })),
+        },
         {
           id: 'level-by-level',
           label: 'the same projections, level by level',
-          run: () => levelByLevel(bench, levels(spec).map((level) => level.map((node) => graph.get(node.name)!))),
+          run: () =>
+            levelByLevel(
+              bench,
+              levels(spec).map((level) => level.map((node) => graph.get(node.name)!)),
+            ),
         },
       ];
       const results = await measure(ctx, this.title, contenders, { warmups, rounds });

@@ -33,7 +33,8 @@ export function runStreamJob(job: StreamJob): Promise<StreamJobResult> {
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code === 0 && result) resolve(result);
-      else reject(new Error(`streamed run ${JSON.stringify({ ...job, readUrl: undefined, writeUrl: undefined })} exited with code ${code}`));
+      else
+        reject(new Error(`streamed run ${JSON.stringify({ ...job, readUrl: undefined, writeUrl: undefined })} exited with code ${code}`));
     });
     child.send(job);
   });

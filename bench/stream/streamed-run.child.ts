@@ -13,10 +13,7 @@ const MB = 1024 * 1024;
 
 async function runJob(job: StreamJob): Promise<StreamJobResult> {
   const bench = await bootBenchApp({
-    dataSources: [
-      { url: job.writeUrl },
-      { name: 'read', url: job.readUrl, entities: [StreamSourceRow] },
-    ],
+    dataSources: [{ url: job.writeUrl }, { name: 'read', url: job.readUrl, entities: [StreamSourceRow] }],
     projections: [StreamSource, StreamedInvoices],
     imports: [StreamRowsModule.forRoot({ rows: job.rows, table: job.wide ? 'stream_source_wide' : 'stream_source' })],
   });

@@ -53,7 +53,10 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
 
   constructor(
     private readonly slots: WriteSlots,
-    private readonly options: Pick<ResolvedCinemaOptions, 'batchSize' | 'streamBatchSize' | 'runHistory' | 'fullRebuildTimeout' | 'connectionCheckInterval'>,
+    private readonly options: Pick<
+      ResolvedCinemaOptions,
+      'batchSize' | 'streamBatchSize' | 'runHistory' | 'fullRebuildTimeout' | 'connectionCheckInterval'
+    >,
     private readonly runner: NodeRunner = new ProjectionRunner(),
   ) {
     this.history = new RunHistory(options.runHistory);
@@ -61,7 +64,10 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
 
   async start<P>(request: RunRequest): Promise<CinemaRun<P>> {
     const reports = new Map<ProjectionModel, NodeReport>(
-      request.plan.map((node) => [node.key, { projection: node.name, virtual: node.virtual, status: 'pending', deleted: 0, written: 0, paths: [] }]),
+      request.plan.map((node) => [
+        node.key,
+        { projection: node.name, virtual: node.virtual, status: 'pending', deleted: 0, written: 0, paths: [] },
+      ]),
     );
     const run = new RunRecord<P>('inline', randomUUID(), request.label, request.given, [...reports.values()]);
     this.history.add(run);
@@ -111,7 +117,10 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
         reports,
       });
       if (failures.length > 0) {
-        throw runFailure(failures, run.nodes.filter((node) => node.status === 'skipped').map((node) => node.projection));
+        throw runFailure(
+          failures,
+          run.nodes.filter((node) => node.status === 'skipped').map((node) => node.projection),
+        );
       }
       run.status = 'succeeded';
     } catch (error) {
@@ -137,9 +146,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
     const runController = new AbortController();
     this.active.add(runController);
     const runTimer =
-      options.timeout > 0
-        ? setTimeout(() => runController.abort(new RunTimeout(options.timeout)), options.timeout)
-        : undefined;
+      options.timeout > 0 ? setTimeout(() => runController.abort(new RunTimeout(options.timeout)), options.timeout) : undefined;
     const failures: ProjectionFailedError[] = [];
     const state = new Map<ProjectionModel, 'pending' | 'running' | 'done' | 'failed' | 'skipped'>();
     for (const node of plan) state.set(node.key, 'pending');

@@ -8,10 +8,7 @@ export class InvalidLensError extends CinemaError {
     readonly key: string | undefined,
     reason: string,
   ) {
-    super(
-      `Invalid lens ${describeLens(lens)} for ${projection}` +
-        `${key === undefined ? '' : ` (key "${shorten(key)}")`}: ${reason}`,
-    );
+    super(`Invalid lens ${describeLens(lens)} for ${projection}` + `${key === undefined ? '' : ` (key "${shorten(key)}")`}: ${reason}`);
   }
 }
 

@@ -36,6 +36,8 @@ export class NodeTakenOverError extends CinemaError {
     readonly projection: string,
     readonly runId: string,
   ) {
-    super(`The queue handed ${projection} of run ${runId} to another worker meanwhile; this attempt is rolled back and its work is not kept.`);
+    super(
+      `The queue handed ${projection} of run ${runId} to another worker meanwhile; this attempt is rolled back and its work is not kept.`,
+    );
   }
 }

@@ -17,7 +17,12 @@ import type { Valve } from './valve.js';
 export type PreparedInputs = Map<Type<unknown>, OutputSource>;
 
 /** Builds the inputs (queries, no rows read): the run's outputs when given, else each input's own. */
-export async function prepareInputs(model: ProjectionModel, lens: NormalizedLens, signal: AbortSignal, outputs?: RunOutputs): Promise<PreparedInputs> {
+export async function prepareInputs(
+  model: ProjectionModel,
+  lens: NormalizedLens,
+  signal: AbortSignal,
+  outputs?: RunOutputs,
+): Promise<PreparedInputs> {
   const sources: PreparedInputs = new Map();
   for (const input of model.inputs) {
     const source = outputs ? await outputs.of(input) : await outputOf(input, outputContext(input, lens, signal));

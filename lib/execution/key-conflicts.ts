@@ -42,7 +42,14 @@ export async function inspectKeyConflict(model: ProjectionModel, lens: Normalize
   const where = key.map((column, i) => `${quoteIdent(column.column)} = $${i + 1}`);
   const inSlice = lens.reducer
     ? 'NULL'
-    : dialect.where(lens.conditions, (k) => { const column = table.byProperty.get(k); return column && quoteIdent(column.column); }, params) || 'TRUE';
+    : dialect.where(
+        lens.conditions,
+        (k) => {
+          const column = table.byProperty.get(k);
+          return column && quoteIdent(column.column);
+        },
+        params,
+      ) || 'TRUE';
   const select = table.columns.map((column) => `${quoteIdent(column.column)} AS ${quoteIdent(column.property)}`).join(', ');
   try {
     const [row] = await model.write!.query(

@@ -255,4 +255,3 @@ function toFailure(
   }
   return new ProjectionFailedError(model.name, lens, error);
 }
-

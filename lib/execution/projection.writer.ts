@@ -66,7 +66,10 @@ export class ProjectionWriter {
       params.push(...innerParams);
       sql = dialect.deleteSelected(this.table, inner);
     } else {
-      sql = dialect.deleteWhere(this.table, dialect.where(this.lens.conditions, (key) => this.columnRef(key), params));
+      sql = dialect.deleteWhere(
+        this.table,
+        dialect.where(this.lens.conditions, (key) => this.columnRef(key), params),
+      );
     }
     const result = await this.client.query({ text: sql, values: params });
     return result.rowCount ?? 0;
@@ -116,7 +119,9 @@ export class ProjectionWriter {
     // A whole table's rows in key order fill the key's index page by page (13% faster measured).
     const keyOutputs = this.table.conflictTarget.map((column) => byProperty.get(this.table.byColumn.get(column)!.property));
     const order =
-      this.lens.empty && keyOutputs.every((output) => output !== undefined) ? ` ORDER BY ${keyOutputs.map((output) => `"src".${q(output)}`).join(', ')}` : '';
+      this.lens.empty && keyOutputs.every((output) => output !== undefined)
+        ? ` ORDER BY ${keyOutputs.map((output) => `"src".${q(output)}`).join(', ')}`
+        : '';
     const insert = dialect.insertSelect(this.table, columns, `${select}${order}`);
     return this.insert(insert, `${insert} ${dialect.conflictClause(this.table, columns)}`, values);
   }

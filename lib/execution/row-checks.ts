@@ -44,7 +44,12 @@ export class RowChecks {
       if (value !== null && value !== undefined) set.add(column.property);
     }
     if (columns.length === 0) {
-      throw new InvalidRowError(this.model.name, '', `row ${index} has no fields`, 'Derivations emit objects with at least one column set.');
+      throw new InvalidRowError(
+        this.model.name,
+        '',
+        `row ${index} has no fields`,
+        'Derivations emit objects with at least one column set.',
+      );
     }
     for (const field of this.table.required) {
       if (!set.has(field)) throw this.missingRequired(field, index);
@@ -73,7 +78,12 @@ export class RowChecks {
       );
     }
     if (column.computed) {
-      throw new InvalidRowError(this.model.name, name, `${what}, which the database computes`, 'Leave computed columns out of derived rows.');
+      throw new InvalidRowError(
+        this.model.name,
+        name,
+        `${what}, which the database computes`,
+        'Leave computed columns out of derived rows.',
+      );
     }
     return column;
   }
@@ -81,7 +91,12 @@ export class RowChecks {
   assertRequired(has: (field: string) => boolean, what: string): void {
     for (const field of this.table.required) {
       if (!has(field)) {
-        throw new InvalidRowError(this.model.name, field, `${what} the required field "${field}"`, 'Select every field listed in requiredFields.');
+        throw new InvalidRowError(
+          this.model.name,
+          field,
+          `${what} the required field "${field}"`,
+          'Select every field listed in requiredFields.',
+        );
       }
     }
   }

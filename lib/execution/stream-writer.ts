@@ -23,7 +23,11 @@ export interface StreamSink {
  * batches or bytes wait. A query builder among the rows is written in its turn, after the rows
  * before it. Resolves with the rows written.
  */
-export function writeStream(source: Observable<Row | StagedRow | SelectQueryBuilder<any>>, valve: Valve, sink: StreamSink): Promise<number> {
+export function writeStream(
+  source: Observable<Row | StagedRow | SelectQueryBuilder<any>>,
+  valve: Valve,
+  sink: StreamSink,
+): Promise<number> {
   const { signal } = sink;
   return new Promise<number>((resolve, reject) => {
     // `bytes`: the size of the rows a job holds until it has run.

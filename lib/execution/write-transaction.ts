@@ -111,9 +111,7 @@ export class WriteTransaction {
       }
       if (this.lost) return this.close(this.lost);
       if (cancel && this.pid !== undefined && !this.closed) {
-        await withTimeout(this.model.write!.query(this.model.dialect.cancelBackend(), [this.pid]), CANCEL_GRACE_MS).catch(
-          () => undefined,
-        );
+        await withTimeout(this.model.write!.query(this.model.dialect.cancelBackend(), [this.pid]), CANCEL_GRACE_MS).catch(() => undefined);
       }
       let failure: Error | undefined;
       try {

@@ -11,13 +11,7 @@ export type Row = Record<string, unknown>;
  * (run as one `INSERT ... SELECT` when it reads the write database), an `Observable` of query
  * builders, a promise of any of these, or nothing when it called `ctx.materialize` itself.
  */
-export type Derived<T = Row> =
-  | SelectQueryBuilder<any>
-  | Observable<T | SelectQueryBuilder<any>>
-  | readonly T[]
-  | void
-  | undefined
-  | null;
+export type Derived<T = Row> = SelectQueryBuilder<any> | Observable<T | SelectQueryBuilder<any>> | readonly T[] | void | undefined | null;
 
 export type DerivationResult<T = Row> = Derived<T> | Promise<Derived<T>>;
 
@@ -49,7 +43,4 @@ export interface DerivationContext<L = Record<string, unknown>> {
 }
 
 /** The context a virtual projection's `output()` receives. */
-export type OutputContext<L = Record<string, unknown>> = Omit<
-  DerivationContext<L>,
-  'write' | 'materialize' | 'dematerialize'
->;
+export type OutputContext<L = Record<string, unknown>> = Omit<DerivationContext<L>, 'write' | 'materialize' | 'dematerialize'>;

@@ -53,7 +53,7 @@ export function normalizeLens(projection: string, lens: unknown): NormalizedLens
   const source = lens as Record<string, unknown>;
   for (const key in source) {
     if (!Object.hasOwn(source, key)) {
-      throw new InvalidLensError(projection, {}, key, 'the key is inherited from the lens\'s prototype; a lens key is an own property');
+      throw new InvalidLensError(projection, {}, key, "the key is inherited from the lens's prototype; a lens key is an own property");
     }
   }
   const values: Record<string, unknown> = Object.create(null);
@@ -63,7 +63,12 @@ export function normalizeLens(projection: string, lens: unknown): NormalizedLens
     const value = source[key];
     if (key === LENS_REDUCER_KEY) {
       if (typeof value !== 'function') {
-        throw new InvalidLensError(projection, source, key, `${LENS_REDUCER_KEY} must be a function (queryBuilder, lens, target) => queryBuilder`);
+        throw new InvalidLensError(
+          projection,
+          source,
+          key,
+          `${LENS_REDUCER_KEY} must be a function (queryBuilder, lens, target) => queryBuilder`,
+        );
       }
       reducer = value as LensReducer;
       continue;
@@ -80,13 +85,7 @@ export function normalizeLens(projection: string, lens: unknown): NormalizedLens
   return { values: plain, display, conditions, keys, reducer, empty: keys.length === 0 && !reducer };
 }
 
-function toCondition(
-  projection: string,
-  lens: Record<string, unknown>,
-  key: string,
-  value: unknown,
-  negate: boolean,
-): LensCondition {
+function toCondition(projection: string, lens: Record<string, unknown>, key: string, value: unknown, negate: boolean): LensCondition {
   const fail = (reason: string): never => {
     throw new InvalidLensError(projection, lens, key, reason);
   };

@@ -31,7 +31,12 @@ export class ProjectionModelFactory {
     const resolve = (type: Type<unknown>) => models.get(type) ?? (type as unknown as ProjectionModel);
     for (const found of projections) {
       const model = models.get(found.target)!;
-      model.derivations = found.derivations.map((d) => ({ method: d.method, mode: d.mode, dateStrings: d.dateStrings, inputs: d.inputs.map(resolve) }));
+      model.derivations = found.derivations.map((d) => ({
+        method: d.method,
+        mode: d.mode,
+        dateStrings: d.dateStrings,
+        inputs: d.inputs.map(resolve),
+      }));
       model.inputs = [...new Set(model.derivations.flatMap((d) => d.inputs))];
     }
     return models;
@@ -76,7 +81,10 @@ export class ProjectionModelFactory {
       }
     } else {
       if (found.derivations.length > 0) {
-        fail('it is virtual but has @Input or @Source methods', 'A virtual projection reads tables in output(); make it materialized to derive it from inputs.');
+        fail(
+          'it is virtual but has @Input or @Source methods',
+          'A virtual projection reads tables in output(); make it materialized to derive it from inputs.',
+        );
       }
       if (!found.hasOutput && !isEntity) {
         fail('it is virtual but has neither an output() method nor an entity table', 'Add output(ctx) returning a SelectQueryBuilder.');
@@ -90,7 +98,10 @@ export class ProjectionModelFactory {
     }
     const keyConflicts = options.keyConflicts ?? 'upsert';
     if (keyConflicts !== 'upsert' && keyConflicts !== 'error') {
-      fail(`keyConflicts must be 'upsert' or 'error', got ${JSON.stringify(keyConflicts)}`, "Use 'error' to fail a refresh whose keys are held outside its slice.");
+      fail(
+        `keyConflicts must be 'upsert' or 'error', got ${JSON.stringify(keyConflicts)}`,
+        "Use 'error' to fail a refresh whose keys are held outside its slice.",
+      );
     }
     if (keyConflicts === 'error' && options.dematerialize === false) {
       fail(
@@ -159,7 +170,11 @@ export class ProjectionModelFactory {
       );
     }
     if (dataSource.options.type !== 'postgres') {
-      throw new InvalidProjectionError(projection, `data source "${name}" is ${dataSource.options.type}`, 'Cinema works on PostgreSQL data sources.');
+      throw new InvalidProjectionError(
+        projection,
+        `data source "${name}" is ${dataSource.options.type}`,
+        'Cinema works on PostgreSQL data sources.',
+      );
     }
     return dataSource;
   }

@@ -103,10 +103,7 @@ export function tableModelOf(
   const resolve = (name: string, option: string): ColumnModel => {
     const column = byProperty.get(name) ?? byColumn.get(name);
     if (!column) {
-      fail(
-        `${option} names "${name}", which is not a column of its entity`,
-        `Columns: ${columns.map((c) => c.property).join(', ')}.`,
-      );
+      fail(`${option} names "${name}", which is not a column of its entity`, `Columns: ${columns.map((c) => c.property).join(', ')}.`);
     }
     return column;
   };
@@ -124,9 +121,7 @@ export function tableModelOf(
     byColumn,
     conflictTarget,
     onConflict:
-      onConflict === 'replace' || onConflict === 'ignore'
-        ? onConflict
-        : onConflict.map((name) => resolve(name, 'onConflict').column),
+      onConflict === 'replace' || onConflict === 'ignore' ? onConflict : onConflict.map((name) => resolve(name, 'onConflict').column),
     required: (options.requiredFields ?? []).map((name) => resolve(name, 'requiredFields').property),
   };
 }

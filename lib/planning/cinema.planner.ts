@@ -19,11 +19,7 @@ export class CinemaPlanner {
 
   constructor(private readonly registry: ProjectionRegistry) {}
 
-  async plan(
-    targets: readonly ProjectionModel[],
-    outputs: RunOutputs,
-    skipDependencies: boolean,
-  ): Promise<PlannedNode<ProjectionModel>[]> {
+  async plan(targets: readonly ProjectionModel[], outputs: RunOutputs, skipDependencies: boolean): Promise<PlannedNode<ProjectionModel>[]> {
     const plan = this.nodes(targets, skipDependencies);
     await this.checkLens(targets, plan, outputs);
     return plan;

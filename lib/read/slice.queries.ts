@@ -74,7 +74,11 @@ export function tableQuery(model: ProjectionModel, dataSource: DataSource = mode
 }
 
 /** The context a virtual projection's `output()` gets: the lens and its read manager, no inputs. */
-export function outputContext(model: ProjectionModel, lens: NormalizedLens, signal: AbortSignal = new AbortController().signal): OutputContext {
+export function outputContext(
+  model: ProjectionModel,
+  lens: NormalizedLens,
+  signal: AbortSignal = new AbortController().signal,
+): OutputContext {
   const noInputs = (): never => {
     throw new InvalidProjectionError(model.name, 'output() asked for an input', 'A virtual projection reads tables through ctx.read.');
   };
@@ -134,7 +138,11 @@ export function narrow(source: QuerySource, lens: NormalizedLens, projection: st
  * The rows of a projection under the lens, from its read data source: entities hydrated the way
  * TypeORM hydrates them (dates, transformers) when it is an entity there, plain rows otherwise.
  */
-export async function readSlice(model: ProjectionModel, lens: NormalizedLens, outputs?: { of(model: ProjectionModel): Promise<OutputSource> }): Promise<unknown[]> {
+export async function readSlice(
+  model: ProjectionModel,
+  lens: NormalizedLens,
+  outputs?: { of(model: ProjectionModel): Promise<OutputSource> },
+): Promise<unknown[]> {
   const source =
     model.table && !model.hasOutput ? tableQuery(model) : await (outputs ? outputs.of(model) : outputOf(model, outputContext(model, lens)));
   if (source.kind === 'rows') return isObservable(source.rows) ? [] : [...source.rows];

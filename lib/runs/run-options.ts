@@ -27,7 +27,8 @@ export function resolveRunOptions(options: ProjectOptions, module: ResolvedCinem
   integer(concurrency, 'concurrency', 1);
   integer(options.timeout ?? 0, 'timeout', 0);
   const engine = options.engine ?? module.engine;
-  if (engine !== 'inline' && engine !== 'queue') throw new InvalidCinemaOptionsError('engine', `must be 'inline' or 'queue', got ${String(engine)}`);
+  if (engine !== 'inline' && engine !== 'queue')
+    throw new InvalidCinemaOptionsError('engine', `must be 'inline' or 'queue', got ${String(engine)}`);
   if (engine === 'queue') {
     if (!module.queue) {
       throw new InvalidCinemaOptionsError('engine', "'queue' needs the queue engine: set CinemaModule.forRoot({ queue: { ... } })");

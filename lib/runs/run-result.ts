@@ -31,7 +31,13 @@ export function settleResult<P>(run: { status: string }, done: Promise<void>, sp
 }
 
 /** How a background run's rejection is logged: a failed refresh, or (after its commit) a failed read of its rows. */
-export function logBackgroundRun(logger: Pick<Logger, 'warn' | 'error'>, run: { id: string; projection: string }, what: string, error: Error): void {
-  if (error instanceof ProjectionReadError) logger.warn(`${what} ${run.id} of ${run.projection} succeeded, but its rows could not be read: ${error.message}`);
+export function logBackgroundRun(
+  logger: Pick<Logger, 'warn' | 'error'>,
+  run: { id: string; projection: string },
+  what: string,
+  error: Error,
+): void {
+  if (error instanceof ProjectionReadError)
+    logger.warn(`${what} ${run.id} of ${run.projection} succeeded, but its rows could not be read: ${error.message}`);
   else logger.error(`${what} ${run.id} of ${run.projection} failed: ${error.message}`);
 }

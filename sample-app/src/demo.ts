@@ -118,7 +118,9 @@ async function demo(options: DemoOptions, postgres: PostgresServer, app: INestAp
   console.log(`GET  /orgs/${org}/receivables -> ${get.value.status}, ${get.value.body.length} rows in ${ms(get.ms)}`);
   const post = await timed(() => http(`${url}/orgs/${org}/refresh`, 'POST'));
   const refreshed = post.value.body as RunSummary;
-  console.log(`POST /orgs/${org}/refresh     -> ${post.value.status}, run ${refreshed.runId}: ${refreshed.rows} rows, ${ms(refreshed.durationMs)} inside Cinema, ${ms(post.ms)} round trip`);
+  console.log(
+    `POST /orgs/${org}/refresh     -> ${post.value.status}, run ${refreshed.runId}: ${refreshed.rows} rows, ${ms(refreshed.durationMs)} inside Cinema, ${ms(post.ms)} round trip`,
+  );
   const bad = await http(`${url}/orgs/not-a-number/receivables`, 'GET', 400);
   console.log(`GET  /orgs/not-a-number/receivables -> ${bad.status}: ${bad.body.message}`);
 
@@ -165,7 +167,8 @@ async function main(): Promise<number> {
     });
     await app.listen(0, '127.0.0.1');
     await demo(options, postgres, app);
-    if (!postgres.embedded) console.log(`\nLeft database "${DEMO_DATABASE}" on the DATABASE_URL server to look at; the next run re-creates it.`);
+    if (!postgres.embedded)
+      console.log(`\nLeft database "${DEMO_DATABASE}" on the DATABASE_URL server to look at; the next run re-creates it.`);
     console.log(`\nDone in ${ms(performance.now() - started)}.`);
     return 0;
   } catch (error) {
@@ -183,7 +186,8 @@ async function main(): Promise<number> {
 async function http(url: string, method = 'GET', expected = 200): Promise<{ status: number; body: any }> {
   const response = await fetch(url, { method });
   const body: any = await response.json();
-  if (response.status !== expected) throw new Error(`${method} ${url} answered ${response.status}: ${body?.message ?? JSON.stringify(body)}`);
+  if (response.status !== expected)
+    throw new Error(`${method} ${url} answered ${response.status}: ${body?.message ?? JSON.stringify(body)}`);
   return { status: response.status, body };
 }
 

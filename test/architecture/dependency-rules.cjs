@@ -8,7 +8,8 @@
  */
 const LOW = '^lib/((errors|interfaces|lens|dialect|read|runs)/|model/projection\\.model\\.ts)';
 const ENGINE = '^lib/(engines|execution)/';
-const UPPER = '^lib/(cinema\\.service|cinema\\.module|index|model/projection\\.registry|model/model\\.factory|planning/cinema\\.planner|discovery/|http/)';
+const UPPER =
+  '^lib/(cinema\\.service|cinema\\.module|index|model/projection\\.registry|model/model\\.factory|planning/cinema\\.planner|discovery/|http/)';
 
 module.exports = {
   forbidden: [
@@ -22,7 +23,8 @@ module.exports = {
     {
       name: 'engines-import-no-upward',
       severity: 'error',
-      comment: 'Engines and execution receive what they need (a catalog, a plan); they never reach up to the registry, planner, discovery or the service.',
+      comment:
+        'Engines and execution receive what they need (a catalog, a plan); they never reach up to the registry, planner, discovery or the service.',
       from: { path: ENGINE },
       to: { path: UPPER },
     },

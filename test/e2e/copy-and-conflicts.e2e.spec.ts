@@ -8,11 +8,11 @@ const TRICKY = `tab\there, new line\nreturn\r, back\\slash \\N "double" 'single'
 
 describe('rows copied from Node and keys that conflict', () => {
   const { t } = useTestApp('copy', (db) => ({
-      dataSources: [{ url: db.url, synchronize: true }],
-      projections: [DagOrgs, CopyValues, CopyKeyed, CopyKeyedSql],
-      // Two rows per COPY: every stream below crosses several batches.
-      cinema: { allowEmptyLens: true, batchSize: 2 },
-    }));
+    dataSources: [{ url: db.url, synchronize: true }],
+    projections: [DagOrgs, CopyValues, CopyKeyed, CopyKeyedSql],
+    // Two rows per COPY: every stream below crosses several batches.
+    cinema: { allowEmptyLens: true, batchSize: 2 },
+  }));
 
   it('writes text, arrays, bytes, JSON, instants and NULLs exactly; left-out fields get their default', async () => {
     derived.values = [

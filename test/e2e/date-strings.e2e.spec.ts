@@ -60,7 +60,12 @@ describe('date/time values through a stream derivation', () => {
     await t.cinema.project(MomentCopies, {});
     const row = received.find((r) => r.id === 1)!;
     expect(row.at).toMatch(/^2026-03-01 \d\d:\d\d:56\.123456[+-]\d\d/);
-    expect(row).toMatchObject({ stamp: '2026-03-01 12:34:56.654321', day: '2026-03-01', clock: '23:59:59.999999', span: '1 year 2 mons 3 days 04:05:06.000007' });
+    expect(row).toMatchObject({
+      stamp: '2026-03-01 12:34:56.654321',
+      day: '2026-03-01',
+      clock: '23:59:59.999999',
+      span: '1 year 2 mons 3 days 04:05:06.000007',
+    });
     expect(row.ats).toEqual([expect.stringMatching(/\.000001/), expect.stringMatching(/\.999999/)]);
     expect(received.find((r) => r.id === 3)!.ats).toEqual([null, expect.any(String)]);
     expect(received.find((r) => r.id === 2)!).toMatchObject({ at: 'infinity', stamp: '-infinity', day: '0044-03-15 BC' });

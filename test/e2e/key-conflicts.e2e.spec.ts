@@ -22,9 +22,9 @@ const TABLE = (table: string) => `SELECT tid, bid, delta::text, txns FROM ${tabl
 
 describe('a lens key the conflict key does not determine', () => {
   const { t } = useTestApp('key_conflicts', (db) => ({
-      dataSources: [{ url: db.url, synchronize: true }],
-      projections: [TellerHistory, TellerActivity, TellerActivityStrict, TellerActivityStreamed],
-    }));
+    dataSources: [{ url: db.url, synchronize: true }],
+    projections: [TellerHistory, TellerActivity, TellerActivityStrict, TellerActivityStreamed],
+  }));
   const logger = new CapturingLogger();
 
   beforeAll(async () => {

@@ -14,11 +14,11 @@ const CHECKSUM = `SELECT COUNT(*)::int AS rows, SUM(id)::bigint::text AS ids, SU
 
 describe('materialization', () => {
   const { db, t } = useTestApp('materialize', (db) => ({
-      dataSources: [{ url: db.url, synchronize: true }],
-      projections: [Numbers, BulkRows, DagOrgs, A, Keep],
-      // 20,000 rows of 7 columns per statement: 140,000 values, twice PostgreSQL's 65,535 bind parameters.
-      cinema: { allowEmptyLens: true, batchSize: 20_000 },
-    }));
+    dataSources: [{ url: db.url, synchronize: true }],
+    projections: [Numbers, BulkRows, DagOrgs, A, Keep],
+    // 20,000 rows of 7 columns per statement: 140,000 values, twice PostgreSQL's 65,535 bind parameters.
+    cinema: { allowEmptyLens: true, batchSize: 20_000 },
+  }));
 
   beforeEach(() => {
     bulk.rows = 100_000;

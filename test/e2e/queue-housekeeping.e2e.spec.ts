@@ -87,7 +87,9 @@ describe('the queue engine: timings, timeouts, concurrency, errors and housekeep
     expect((error as QueuedRunTimeoutError).message).toMatch(/Queued run .* of a .* did not finish within 500 ms/);
     expect(waited).toBeGreaterThanOrEqual(480);
     expect(waited).toBeLessThan(1_500);
-    const [run] = await api.dataSource().query(`SELECT status, timeout_ms FROM cinema.runs WHERE id = $1`, [(error as QueuedRunTimeoutError).runId]);
+    const [run] = await api
+      .dataSource()
+      .query(`SELECT status, timeout_ms FROM cinema.runs WHERE id = $1`, [(error as QueuedRunTimeoutError).runId]);
     expect(run).toEqual({ status: 'pending', timeout_ms: 500 });
   });
 
@@ -119,7 +121,9 @@ describe('the queue engine: timings, timeouts, concurrency, errors and housekeep
   it("keeps the database error's SQLSTATE and detail on error.cause, as inline runs do", async () => {
     behaviour.a = { sql: `DO $$ BEGIN RAISE EXCEPTION 'ledger closed' USING ERRCODE = 'P0001', DETAIL = 'period 2026-01'; END $$` };
     const inline = (await api.cinema.project(A, { orgId: 1 }).catch((e: unknown) => e)) as ProjectionFailedError;
-    const queued = (await api.cinema.project(A, { orgId: 1 }, { engine: 'queue', attempts: 1 }).catch((e: unknown) => e)) as ProjectionFailedError;
+    const queued = (await api.cinema
+      .project(A, { orgId: 1 }, { engine: 'queue', attempts: 1 })
+      .catch((e: unknown) => e)) as ProjectionFailedError;
     expect(queued).toBeInstanceOf(ProjectionFailedError);
     const fields = (e: ProjectionFailedError) => {
       const cause = e.cause as { name: string; message: string; code?: string; detail?: string };
@@ -130,7 +134,7 @@ describe('the queue engine: timings, timeouts, concurrency, errors and housekeep
     expect(queued.message).toBe(inline.message);
   });
 
-  it('logs each failed attempt once (Cinema\'s warning, not graphile-worker\'s error as well)', async () => {
+  it("logs each failed attempt once (Cinema's warning, not graphile-worker's error as well)", async () => {
     behaviour.a = { fail: 'a broke once' };
     // Two attempts: the first is handed back to graphile-worker for a retry (the last one is not).
     const { result: error, lines } = await captureLogs(() =>
@@ -145,9 +149,11 @@ describe('the queue engine: timings, timeouts, concurrency, errors and housekeep
 
   it("names each process's queue connections in pg_stat_activity", async () => {
     const identity = `${hostname()}:${process.pid}`.slice(0, 40);
-    const rows: { name: string }[] = await api.dataSource().query(
-      `SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'cinema-queue%'`,
-    );
+    const rows: { name: string }[] = await api
+      .dataSource()
+      .query(
+        `SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'cinema-queue%'`,
+      );
     const names = rows.map((row) => row.name);
     expect(names.some((name) => name.startsWith(`cinema-queue:${identity}`))).toBe(true);
     expect(names.some((name) => name.startsWith(`cinema-queue-listener:${identity}`))).toBe(true);
@@ -198,7 +204,7 @@ describe('the queue migrations at first boot', () => {
           }
         }),
       );
-      expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o).reason))).toEqual([]);
+      expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String(o.reason))).toEqual([]);
       const [{ parked }] = await sources[0].query(
         `SELECT count(*)::int AS parked FROM information_schema.columns WHERE table_schema = 'cinema' AND table_name = 'run_nodes' AND column_name = 'parked'`,
       );

@@ -71,10 +71,14 @@ describe('the queue engine with worker processes (npm run worker)', () => {
 
   it('completes 200 one-org runs enqueued at once on three workers; every table equals the ground truth', async () => {
     const runs = await Promise.all(
-      Array.from({ length: ORGS }, (_, i) => cinema.project(OrgReceivables, { orgId: i + 1 }, { engine: 'queue', async: true, fetch: false })),
+      Array.from({ length: ORGS }, (_, i) =>
+        cinema.project(OrgReceivables, { orgId: i + 1 }, { engine: 'queue', async: true, fetch: false }),
+      ),
     );
     await Promise.all(runs.map((run) => run.result));
-    const [{ succeeded }] = await dataSource.query(`SELECT count(*) FILTER (WHERE status = 'succeeded')::int AS succeeded FROM cinema.runs`);
+    const [{ succeeded }] = await dataSource.query(
+      `SELECT count(*) FILTER (WHERE status = 'succeeded')::int AS succeeded FROM cinema.runs`,
+    );
     expect(succeeded).toBe(ORGS);
     expect(await receivablesOf(dataSource)).toEqual(await truthReceivables(dataSource));
     expect(await orgReceivablesOf(dataSource)).toEqual(await truthOrgReceivables(dataSource));
@@ -91,7 +95,9 @@ describe('the queue engine with worker processes (npm run worker)', () => {
     const run = await cinema.project(OrgReceivables, { orgId }, { engine: 'queue', async: true, fetch: false });
     const holder = await waitFor(async () => {
       const [node] = await dataSource.query(`SELECT worker FROM cinema.run_nodes WHERE run_id = $1 AND status = 'running'`, [run.id]);
-      const [waiting] = await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`);
+      const [waiting] = await dataSource.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+      );
       return node && waiting.n > 0 ? (node.worker as string) : undefined;
     }, `a worker's derivation of org ${orgId} waiting on the invoices lock`);
     return { run, holder, worker: workers.find((worker) => worker.child.pid === Number(holder.split('/')[1]))! };

@@ -69,7 +69,9 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
     const run = await api.cinema.project(Z, { orgId: 2 }, { engine: 'queue', async: true, fetch: false });
     expect(run.status).toMatch(/pending|running/);
     await run.result;
-    const found = (await api.cinema.awaitRun(run.id)) as CinemaRun & { nodes: { projection: string; status: string; attempts?: number; startedAt?: Date; finishedAt?: Date }[] };
+    const found = (await api.cinema.awaitRun(run.id)) as CinemaRun & {
+      nodes: { projection: string; status: string; attempts?: number; startedAt?: Date; finishedAt?: Date }[];
+    };
     expect(found.status).toBe('succeeded');
     expect(found.toJSON()).toMatchObject({ id: run.id, engine: 'queue', status: 'succeeded', projection: 'z', lens: { orgId: 2 } });
     const byName = new Map(found.nodes.map((node) => [node.projection, node]));
@@ -152,13 +154,12 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
     // Lower runs first in graphile-worker: 2 is the most urgent asked for; 6 the most attempts.
     const [run] = await api.dataSource().query(`SELECT priority, attempts FROM cinema.runs WHERE id = $1`, [first.id]);
     expect(run).toEqual({ priority: 2, attempts: 6 });
-    const jobs = await api.dataSource().query(
-      `SELECT task_identifier, priority, max_attempts FROM graphile_worker.jobs WHERE key LIKE $1 ORDER BY id`,
-      [`cinema:${first.id}:%`],
-    );
-    expect(jobs).toEqual(
-      ['a', 'b'].map(() => ({ task_identifier: 'cinema:held', priority: 2, max_attempts: 6 })),
-    );
+    const jobs = await api
+      .dataSource()
+      .query(`SELECT task_identifier, priority, max_attempts FROM graphile_worker.jobs WHERE key LIKE $1 ORDER BY id`, [
+        `cinema:${first.id}:%`,
+      ]);
+    expect(jobs).toEqual(['a', 'b'].map(() => ({ task_identifier: 'cinema:held', priority: 2, max_attempts: 6 })));
     const heldWorker = await boot({ worker: true, queues: ['held'] });
     await heldWorker.app.init();
     try {
@@ -186,7 +187,9 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
     const reducer = (qb: unknown) => qb;
     await expect(api.cinema.project(Z, { $reduce: reducer } as never, { engine: 'queue' })).rejects.toBeInstanceOf(InvalidLensError);
     await expect(api.cinema.project(Z, { orgId: 1 }, { engine: 'queue', queue: 'no spaces' })).rejects.toThrow(/queue name/);
-    const [{ count }] = await api.dataSource().query(`SELECT count(*)::int AS count FROM cinema.runs WHERE lens = '{}'::jsonb AND status = 'pending'`);
+    const [{ count }] = await api
+      .dataSource()
+      .query(`SELECT count(*)::int AS count FROM cinema.runs WHERE lens = '{}'::jsonb AND status = 'pending'`);
     expect(count).toBe(0);
   });
 

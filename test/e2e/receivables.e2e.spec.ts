@@ -16,10 +16,10 @@ const ORGS = 6;
 
 describe('receivables graph on PostgreSQL', () => {
   const { t } = useTestApp('receivables', (db) => ({
-      dataSources: [{ url: db.url, entities: [Account, Invoice], migrations: [CreateBilling1764000000000] }],
-      projections: [Accounts, Invoices, AccountsReceivable, OrgReceivables],
-      cinema: { allowEmptyLens: true },
-    }));
+    dataSources: [{ url: db.url, entities: [Account, Invoice], migrations: [CreateBilling1764000000000] }],
+    projections: [Accounts, Invoices, AccountsReceivable, OrgReceivables],
+    cinema: { allowEmptyLens: true },
+  }));
   const ds = () => t.dataSource();
 
   /** Pays every open invoice of `orgs`: their slices go stale until refreshed. */
@@ -64,7 +64,9 @@ describe('receivables graph on PostgreSQL', () => {
     expect(rows[0]).toBeInstanceOf(OrgReceivables);
     // Hydrated the way TypeORM hydrates: a date column is a 'YYYY-MM-DD' string in any time zone.
     expect(rows.every((row) => /^\d{4}-\d{2}-\d{2}$/.test(row.day))).toBe(true);
-    const [stored] = await ds().getRepository(OrgReceivables).find({ where: { orgId: 3 }, order: { day: 'ASC' }, take: 1 });
+    const [stored] = await ds()
+      .getRepository(OrgReceivables)
+      .find({ where: { orgId: 3 }, order: { day: 'ASC' }, take: 1 });
     expect(rows.find((row) => row.day === stored.day)).toEqual(stored);
     expect(await orgReceivablesOf(ds(), 'org_id = 3')).toEqual(await truthOrgReceivables(ds(), 'org_id = 3'));
     expect(await freshOrgs()).toEqual([1, 3, 5, 6]);
@@ -76,7 +78,14 @@ describe('receivables graph on PostgreSQL', () => {
     ['Between()', { orgId: Between(3, 4) }, [1, 3, 4, 5, 6]],
     ['MoreThan()', { orgId: MoreThan(3) }, [1, 4, 5, 6]],
     ['LessThan()', { orgId: LessThan(3) }, [1, 2, 5, 6]],
-    ['a reducer', { $reduce: (qb: any, _lens: unknown, target: { columns: readonly string[] }) => (target.columns.includes('orgId') ? qb.andWhere('"src"."orgId" IN (2, 4)') : qb) }, [1, 2, 4, 5, 6]],
+    [
+      'a reducer',
+      {
+        $reduce: (qb: any, _lens: unknown, target: { columns: readonly string[] }) =>
+          target.columns.includes('orgId') ? qb.andWhere('"src"."orgId" IN (2, 4)') : qb,
+      },
+      [1, 2, 4, 5, 6],
+    ],
   ])('applies %s to every input and table', async (_label, lens, fresh) => {
     await payInvoices([2, 3, 4]);
     await t.cinema.project(AccountsReceivable, looseLens(lens));

@@ -4,12 +4,16 @@ import { useTestApp } from '../support/test-app.js';
 import { behaviour, D, DAG, E, expectedValues, F, source } from '../fixtures/dag.fixture.js';
 
 describe('refresh(): several projections, or the whole graph, in one run', () => {
-  const { t } = useTestApp('refresh_many', (db) => ({ dataSources: [{ url: db.url, synchronize: true }], projections: DAG, cinema: { allowEmptyLens: true } }));
+  const { t } = useTestApp('refresh_many', (db) => ({
+    dataSources: [{ url: db.url, synchronize: true }],
+    projections: DAG,
+    cinema: { allowEmptyLens: true },
+  }));
   const valuesOf = async (name: string, orgId?: number) =>
     (
-      await t.dataSource().query<{ value: number }[]>(`SELECT value FROM dag_${name} WHERE $1::int IS NULL OR org_id = $1 ORDER BY org_id`, [
-        orgId ?? null,
-      ])
+      await t
+        .dataSource()
+        .query<{ value: number }[]>(`SELECT value FROM dag_${name} WHERE $1::int IS NULL OR org_id = $1 ORDER BY org_id`, [orgId ?? null])
     ).map((row) => row.value);
 
   beforeEach(() => {
@@ -26,7 +30,8 @@ describe('refresh(): several projections, or the whole graph, in one run', () =>
     expect(run.nodes.map((node) => node.projection).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'orgs']);
     expect(run.nodes.filter((node) => !node.virtual).every((node) => node.status === 'succeeded' && node.written === 1)).toBe(true);
     const expected = expectedValues(5);
-    for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) expect({ name, values: await valuesOf(name, 2) }).toEqual({ name, values: [expected[name]] });
+    for (const name of ['a', 'b', 'c', 'd', 'e', 'f'])
+      expect({ name, values: await valuesOf(name, 2) }).toEqual({ name, values: [expected[name]] });
     expect(await valuesOf('z')).toEqual([]);
   });
 

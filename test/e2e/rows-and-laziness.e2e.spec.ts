@@ -4,7 +4,11 @@ import { useTestApp } from '../support/test-app.js';
 import { OrgRegions, RegionSeats, regions, Unread } from '../fixtures/regions.fixture.js';
 
 describe('rows from Node, lazy inputs, and the lens on what is written', () => {
-  const { t } = useTestApp('rows', (db) => ({ dataSources: [{ url: db.url, synchronize: true }], projections: [OrgRegions, Unread, RegionSeats], cinema: { allowEmptyLens: true } }));
+  const { t } = useTestApp('rows', (db) => ({
+    dataSources: [{ url: db.url, synchronize: true }],
+    projections: [OrgRegions, Unread, RegionSeats],
+    cinema: { allowEmptyLens: true },
+  }));
   const table = async () => t.dataSource().query(`SELECT org_id, region, seats FROM region_seats ORDER BY org_id`);
 
   beforeEach(async () => {

@@ -87,9 +87,7 @@ describe('sample application (AppModule over HTTP)', () => {
 
   it('POST /orgs/:orgId/refresh rebuilds only that org and reports the run', async () => {
     expect((await call('POST', '/orgs/4/refresh')).status).toBe(200);
-    const paid = await dataSource.query(
-      `UPDATE invoices SET status = 'paid' WHERE org_id IN (3, 4) AND status = 'open' AND id % 2 = 0`,
-    );
+    const paid = await dataSource.query(`UPDATE invoices SET status = 'paid' WHERE org_id IN (3, 4) AND status = 'open' AND id % 2 = 0`);
     expect(paid[1]).toBeGreaterThan(0);
 
     const { status, body } = await call('POST', '/orgs/3/refresh');
@@ -114,7 +112,7 @@ describe('sample application (AppModule over HTTP)', () => {
     expect((await call('GET', '/projections/runs/00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });
 
-  it('answers 400 with Cinema\'s message to a lens the graph cannot apply', async () => {
+  it("answers 400 with Cinema's message to a lens the graph cannot apply", async () => {
     const bad = await call('GET', '/receivables/plan?orgid=3');
     expect(bad.status).toBe(400);
     expect(bad.body.error).toBe('UnknownLensKeyError');
@@ -122,7 +120,12 @@ describe('sample application (AppModule over HTTP)', () => {
 
     const good = await call('GET', '/receivables/plan?orgId=3');
     expect(good.status).toBe(200);
-    expect(good.body.steps.map((s: { projection: string }) => s.projection)).toEqual(['Accounts', 'Invoices', 'AccountsReceivable', 'OrgReceivables']);
+    expect(good.body.steps.map((s: { projection: string }) => s.projection)).toEqual([
+      'Accounts',
+      'Invoices',
+      'AccountsReceivable',
+      'OrgReceivables',
+    ]);
     expect(good.body.text).toContain('Plan for OrgReceivables with lens { orgId: "3" }');
   });
 
@@ -167,7 +170,9 @@ describe('sample application (AppModule over HTTP)', () => {
     expect(job.nextDate().hour).toBe(3);
 
     const stale = async () => {
-      await dataSource.query(`UPDATE invoices SET status = CASE status WHEN 'open' THEN 'paid' ELSE 'open' END WHERE id % 5 = 0 AND status <> 'void'`);
+      await dataSource.query(
+        `UPDATE invoices SET status = CASE status WHEN 'open' THEN 'paid' ELSE 'open' END WHERE id % 5 = 0 AND status <> 'void'`,
+      );
       expect(await orgReceivablesOf(dataSource)).not.toEqual(await truthOrgReceivables(dataSource));
     };
     const atGroundTruth = async () => {

@@ -20,10 +20,10 @@ async function expectGraph(dataSource: DataSource, s: number, names = Object.key
 
 describe('scheduling and failure', () => {
   const { t } = useTestApp('scheduling', (db) => ({
-      dataSources: [{ url: db.url, synchronize: true }],
-      projections: [...DAG, SLOW],
-      cinema: { allowEmptyLens: true, concurrency: 4 },
-    }));
+    dataSources: [{ url: db.url, synchronize: true }],
+    projections: [...DAG, SLOW],
+    cinema: { allowEmptyLens: true, concurrency: 4 },
+  }));
 
   beforeEach(() => {
     for (const key of Object.keys(behaviour)) delete behaviour[key];
@@ -112,9 +112,9 @@ describe('scheduling and failure', () => {
   it('times out a derivation stuck outside the database and frees its connection', async () => {
     behaviour.slow = { hang: true };
     await expect(t.cinema.project(SLOW, { orgId: 3 })).rejects.toBeInstanceOf(ProjectionTimeoutError);
-    const [{ open }] = await t.dataSource().query(
-      `SELECT COUNT(*)::int AS open FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`,
-    );
+    const [{ open }] = await t
+      .dataSource()
+      .query(`SELECT COUNT(*)::int AS open FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`);
     expect(open).toBe(0);
   });
 

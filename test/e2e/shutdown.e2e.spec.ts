@@ -20,7 +20,11 @@ describe('application shutdown', () => {
   });
 
   it('rolls back runs in flight before the connections close', async () => {
-    const t = await bootApp({ dataSources: [{ url: db.url, synchronize: true }], projections: [DagOrgs, A], cinema: { allowEmptyLens: true } });
+    const t = await bootApp({
+      dataSources: [{ url: db.url, synchronize: true }],
+      projections: [DagOrgs, A],
+      cinema: { allowEmptyLens: true },
+    });
     await t.cinema.project(A, {});
     source.value = 50;
     const entered = deferred();
@@ -48,7 +52,9 @@ describe('application shutdown', () => {
     try {
       const { rows } = await client.query(`SELECT org_id, value FROM dag_a ORDER BY org_id`);
       expect(rows).toEqual([1, 2, 3].map((org_id) => ({ org_id, value: 2 })));
-      const active = await client.query(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+      const active = await client.query(
+        `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
       expect(active.rows[0].n).toBe(0);
     } finally {
       await client.end();

@@ -7,10 +7,10 @@ const Quick = dagNode('quick', () => [DagOrgs], { timeout: 300 });
 
 describe('write transactions shared by all runs', () => {
   const { t } = useTestApp('slots', (db) => ({
-      dataSources: [{ url: db.url, synchronize: true }],
-      projections: [DagOrgs, A, Quick],
-      cinema: { allowEmptyLens: true, maxConcurrentProjections: 1 },
-    }));
+    dataSources: [{ url: db.url, synchronize: true }],
+    projections: [DagOrgs, A, Quick],
+    cinema: { allowEmptyLens: true, maxConcurrentProjections: 1 },
+  }));
 
   afterAll(async () => {
     delete behaviour.a;

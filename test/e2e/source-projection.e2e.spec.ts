@@ -5,24 +5,26 @@ import { BigPayments, OrgPaid, OrgShare, Payment } from '../fixtures/source.fixt
 import { Entity, PrimaryColumn } from 'typeorm';
 import { InvalidProjectionError, Projection } from '../../lib/index.js';
 
-describe('a source projection: derived from the application\'s tables, with no projection inputs', () => {
+describe("a source projection: derived from the application's tables, with no projection inputs", () => {
   const { db, t } = useTestApp('source', (db) => ({
-      dataSources: [{ url: db.url, synchronize: true, entities: [Payment] }],
-      projections: [OrgPaid, BigPayments, OrgShare],
-      cinema: { allowEmptyLens: true },
-    }));
+    dataSources: [{ url: db.url, synchronize: true, entities: [Payment] }],
+    projections: [OrgPaid, BigPayments, OrgShare],
+    cinema: { allowEmptyLens: true },
+  }));
   const truth = (orgs: number[]) =>
-    t.dataSource().query(
-      `SELECT org_id, SUM(amount)::int AS paid, COUNT(*)::int AS payments FROM source_payments WHERE org_id = ANY($1) GROUP BY org_id ORDER BY org_id`,
-      [orgs],
-    );
+    t
+      .dataSource()
+      .query(
+        `SELECT org_id, SUM(amount)::int AS paid, COUNT(*)::int AS payments FROM source_payments WHERE org_id = ANY($1) GROUP BY org_id ORDER BY org_id`,
+        [orgs],
+      );
   const table = (orgs: number[]) =>
     t.dataSource().query(`SELECT org_id, paid, payments FROM source_org_paid WHERE org_id = ANY($1) ORDER BY org_id`, [orgs]);
 
   beforeAll(async () => {
-    await t.dataSource().query(
-      `INSERT INTO source_payments (id, org_id, amount) SELECT i, 1 + i % 4, (i * 37) % 250 FROM generate_series(1, 400) i`,
-    );
+    await t
+      .dataSource()
+      .query(`INSERT INTO source_payments (id, org_id, amount) SELECT i, 1 + i % 4, (i * 37) % 250 FROM generate_series(1, 400) i`);
   });
   it('rebuilds its slice inside PostgreSQL and hands it on to its dependents', async () => {
     const rows = await t.cinema.project(OrgShare, { orgId: 2 }, { async: true });
@@ -37,7 +39,7 @@ describe('a source projection: derived from the application\'s tables, with no p
     expect(share).toEqual({ org_id: 2, average: (paid.paid / paid.payments).toFixed(2) });
   });
 
-  it('sees the application\'s writes on the next refresh, only in the lens slice', async () => {
+  it("sees the application's writes on the next refresh, only in the lens slice", async () => {
     await t.cinema.project(OrgPaid, {});
     await t.dataSource().query(`UPDATE source_payments SET amount = amount + 1 WHERE org_id IN (1, 3)`);
     await t.cinema.project(OrgPaid, { orgId: 3 });

@@ -48,7 +48,10 @@ describe('startup validation', () => {
     [invalid.VirtualWithoutOutput, /VirtualWithoutOutput is invalid: it is virtual but has neither an output\(\)/],
     [invalid.WrongDataSource, /WrongDataSource is invalid: data source "reporting" is not registered/],
     [invalid.StrictWithoutDelete, /StrictWithoutDelete is invalid: keyConflicts: 'error' with dematerialize: false/],
-    [invalid.DateStringsOnQuery, /DateStringsOnQuery is invalid: @Input\(\) of DateStringsOnQuery.derive\(\) asks for dateStrings with as: 'query'/],
+    [
+      invalid.DateStringsOnQuery,
+      /DateStringsOnQuery is invalid: @Input\(\) of DateStringsOnQuery.derive\(\) asks for dateStrings with as: 'query'/,
+    ],
   ])('fails on a projection that cannot work: %o', async (projection, message) => {
     const error = await boot([invalid.Source, projection]);
     expect(error).toBeInstanceOf(InvalidProjectionError);
@@ -66,7 +69,9 @@ describe('startup validation', () => {
         projections: [invalid.Source, invalid.ReadElsewhere] as never,
       });
       expect(error).toBeInstanceOf(InvalidProjectionError);
-      expect(error.message).toMatch(/ReadElsewhere is invalid: its table "read_elsewhere" is written to data source "default" but read from "elsewhere"/);
+      expect(error.message).toMatch(
+        /ReadElsewhere is invalid: its table "read_elsewhere" is written to data source "default" but read from "elsewhere"/,
+      );
       expect(error.message).toMatch(/Leave readDataSource out to read it from "default"/);
     } finally {
       await elsewhere.drop();
@@ -79,7 +84,9 @@ describe('startup validation', () => {
     expect(() => CinemaModule.forRoot({ timeuot: 5 } as never)).toThrow(/"timeuot": unknown option/);
     expect(() => CinemaModule.forRoot({ fullRebuildTimeout: -1 })).toThrow(/"fullRebuildTimeout": must be an integer from 0/);
     expect(() => CinemaModule.forRoot({ connectionCheckInterval: 1.5 })).toThrow(/"connectionCheckInterval": must be an integer from 0/);
-    expect(() => CinemaModule.forRoot({ connectionCheckInterval: 2 ** 31 })).toThrow(/"connectionCheckInterval": must be an integer from 0 to 2147483647/);
+    expect(() => CinemaModule.forRoot({ connectionCheckInterval: 2 ** 31 })).toThrow(
+      /"connectionCheckInterval": must be an integer from 0 to 2147483647/,
+    );
     expect(() => CinemaModule.forRootAsync({})).toThrow(/exactly one of useFactory, useClass or useExisting/);
     expect(() => CinemaModule.forFeature([class NotAProjection {}])).toThrow(/NotAProjection is not decorated with @Projection/);
 
@@ -103,10 +110,7 @@ describe('startup validation', () => {
       }
     }
     @Module({
-      imports: [
-        TypeOrmModule.forRoot({ type: 'postgres', url: db.url }),
-        CinemaModule.forRootAsync({ useClass: CinemaConfig }),
-      ],
+      imports: [TypeOrmModule.forRoot({ type: 'postgres', url: db.url }), CinemaModule.forRootAsync({ useClass: CinemaConfig })],
     })
     class AsyncClassOptions {}
     const app = await NestFactory.createApplicationContext(AsyncClassOptions, { logger: false });

@@ -10,7 +10,11 @@ const pause = { seconds: 0.6 };
 @Projection({ virtual: true, columns: ['id', 'orgId'] })
 class Seats {
   output(ctx: OutputContext) {
-    return ctx.read.createQueryBuilder().select('s.g', 'id').addSelect('s.g % 2', 'orgId').from('(SELECT g FROM generate_series(1, 10) g)', 's');
+    return ctx.read
+      .createQueryBuilder()
+      .select('s.g', 'id')
+      .addSelect('s.g % 2', 'orgId')
+      .from('(SELECT g FROM generate_series(1, 10) g)', 's');
   }
 }
 
@@ -83,7 +87,9 @@ describe('timeouts name the option to raise; an empty lens has its own default',
   it('an empty lens over fullRebuildTimeout: raise it', async () => {
     const error = await strict.cinema.project(SeatMap, {}).catch((e: unknown) => e);
     expect(error).toMatchObject({ option: 'fullRebuild', timeoutMs: 300 });
-    expect((error as Error).message).toMatch(/Raise CinemaModule\.forRoot\(\{ fullRebuildTimeout \}\) \(the limit of a rebuild with an empty lens\)/);
+    expect((error as Error).message).toMatch(
+      /Raise CinemaModule\.forRoot\(\{ fullRebuildTimeout \}\) \(the limit of a rebuild with an empty lens\)/,
+    );
   });
 
   it("a projection's own timeout applies to the empty lens too: raise @Projection({ timeout })", async () => {

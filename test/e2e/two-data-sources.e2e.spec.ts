@@ -73,7 +73,9 @@ describe('a read data source and a different write data source', () => {
     await t.cinema.project(InvoiceFacts, { orgId: 4 }, { fetch: false });
     expect(await rows(t.dataSource('reporting'), FACTS, 'org_id = 4')).toEqual(await rows(t.dataSource('app'), TRUTH_FACTS, 'org_id = 4'));
     // Org 5 was not in the lens: still the old rows.
-    expect(await rows(t.dataSource('reporting'), FACTS, 'org_id = 5')).not.toEqual(await rows(t.dataSource('app'), TRUTH_FACTS, 'org_id = 5'));
+    expect(await rows(t.dataSource('reporting'), FACTS, 'org_id = 5')).not.toEqual(
+      await rows(t.dataSource('app'), TRUTH_FACTS, 'org_id = 5'),
+    );
   });
 });
 
@@ -111,7 +113,14 @@ describe('the module reads the application from one database and writes projecti
     expect(facts.every((fact) => fact instanceof InvoiceFacts && fact.orgId === 3)).toBe(true);
     const truth = await rows(t.dataSource('app'), TRUTH_FACTS, 'org_id = 3');
     const returned = facts.map((f) =>
-      JSON.stringify({ invoice_id: f.invoiceId, org_id: f.orgId, account_id: f.accountId, amount_cents: f.amountCents, issued_on: f.issuedOn, is_open: f.isOpen }),
+      JSON.stringify({
+        invoice_id: f.invoiceId,
+        org_id: f.orgId,
+        account_id: f.accountId,
+        amount_cents: f.amountCents,
+        issued_on: f.issuedOn,
+        is_open: f.isOpen,
+      }),
     );
     expect(returned.sort()).toEqual(truth);
     expect(await rows(t.dataSource('reporting'), FACTS, 'org_id = 3')).toEqual(truth);
@@ -184,6 +193,8 @@ describe('a replicated read data source over the write database', () => {
     expect(run.status).toBe('succeeded');
     expect(run.error).toBeUndefined();
     expect(t.cinema.getRun(run.id)!.status).toBe('succeeded');
-    expect(await t.dataSource().query(`SELECT DISTINCT open_cents::text FROM account_balances_copy WHERE org_id = 3`)).toEqual([{ open_cents: '0' }]);
+    expect(await t.dataSource().query(`SELECT DISTINCT open_cents::text FROM account_balances_copy WHERE org_id = 3`)).toEqual([
+      { open_cents: '0' },
+    ]);
   });
 });

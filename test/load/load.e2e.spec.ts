@@ -59,7 +59,9 @@ describe(`load: ${CALLERS} concurrent project() calls for ${SECONDS} s while inv
   beforeAll(async () => {
     db = await createDatabase('load');
     t = await bootApp({
-      dataSources: [{ url: db.url, entities: [Account, Invoice], migrations: [CreateBilling1764000000000], poolSize: POOL, applicationName: APP }],
+      dataSources: [
+        { url: db.url, entities: [Account, Invoice], migrations: [CreateBilling1764000000000], poolSize: POOL, applicationName: APP },
+      ],
       projections: [Accounts, Invoices, AccountsReceivable, OrgReceivables],
       cinema: { allowEmptyLens: true },
     });
@@ -93,7 +95,13 @@ describe(`load: ${CALLERS} concurrent project() calls for ${SECONDS} s while inv
           await writer.query(
             `INSERT INTO invoices (id, org_id, account_id, amount_cents, issued_on, status)
              SELECT $1, org_id, id, $2, DATE '2026-01-01' + $3::int, $4 FROM accounts WHERE id = $5`,
-            [String(nextId++), 500 + Math.floor(Math.random() * 250_000), Math.floor(Math.random() * 365), Math.random() < 0.7 ? 'open' : 'paid', account],
+            [
+              String(nextId++),
+              500 + Math.floor(Math.random() * 250_000),
+              Math.floor(Math.random() * 365),
+              Math.random() < 0.7 ? 'open' : 'paid',
+              account,
+            ],
           );
         } else if (roll < 0.8) {
           await writer.query(
@@ -102,9 +110,14 @@ describe(`load: ${CALLERS} concurrent project() calls for ${SECONDS} s while inv
             [account],
           );
         } else if (roll < 0.95) {
-          await writer.query(`UPDATE invoices SET amount_cents = amount_cents + 100 WHERE id = (SELECT id FROM invoices WHERE account_id = $1 LIMIT 1)`, [account]);
+          await writer.query(
+            `UPDATE invoices SET amount_cents = amount_cents + 100 WHERE id = (SELECT id FROM invoices WHERE account_id = $1 LIMIT 1)`,
+            [account],
+          );
         } else {
-          await writer.query(`DELETE FROM invoices WHERE id = (SELECT id FROM invoices WHERE account_id = $1 ORDER BY id DESC LIMIT 1)`, [account]);
+          await writer.query(`DELETE FROM invoices WHERE id = (SELECT id FROM invoices WHERE account_id = $1 ORDER BY id DESC LIMIT 1)`, [
+            account,
+          ]);
         }
         invoiceWrites++;
       }

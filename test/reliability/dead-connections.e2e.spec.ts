@@ -95,7 +95,8 @@ describe('a connection of a run dies, with timeout: 0', () => {
   };
   const tables = async () => {
     const result: Record<string, string[]> = {};
-    for (const [name, table] of Object.entries(TABLES)) result[name] = await rowsOf(reportingAdmin, `SELECT id, org_id, amount FROM ${table}`);
+    for (const [name, table] of Object.entries(TABLES))
+      result[name] = await rowsOf(reportingAdmin, `SELECT id, org_id, amount FROM ${table}`);
     return result;
   };
 
@@ -112,7 +113,9 @@ describe('a connection of a run dies, with timeout: 0', () => {
     const pid = await find();
     const killed = performance.now();
     await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-    const hung = new Promise<Error>((resolve) => setTimeout(() => resolve(new Error(`the run still hung ${HUNG_MS} ms after the kill`)), HUNG_MS).unref());
+    const hung = new Promise<Error>((resolve) =>
+      setTimeout(() => resolve(new Error(`the run still hung ${HUNG_MS} ms after the kill`)), HUNG_MS).unref(),
+    );
     const error = await Promise.race([run, hung]);
     const afterKillMs = performance.now() - killed;
     console.log(`${expect.getState().currentTestName}: rejected ${Math.round(afterKillMs)} ms after the kill`);
@@ -122,7 +125,9 @@ describe('a connection of a run dies, with timeout: 0', () => {
   function expectTerminated(outcome: { error: unknown; afterKillMs: number }, projection: Name): void {
     const { error, afterKillMs } = outcome;
     expect((error as Error).message).toMatch(
-      new RegExp(`^Projection ${projection} failed for lens \\{ orgId: 2 \\} and was rolled back: terminating connection due to administrator command`),
+      new RegExp(
+        `^Projection ${projection} failed for lens \\{ orgId: 2 \\} and was rolled back: terminating connection due to administrator command`,
+      ),
     );
     expect(error).toBeInstanceOf(ProjectionFailedError);
     expect((error as ProjectionFailedError).projection).toBe(projection);
@@ -133,14 +138,18 @@ describe('a connection of a run dies, with timeout: 0', () => {
   /** No lock, no transaction left; every pooled connection works; the next runs succeed. */
   async function expectRecovery(): Promise<void> {
     expect(await tables()).toEqual(before);
-    await waitFor(async () => {
-      const { rows } = await reportingAdmin.query(
-        `SELECT COUNT(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    await waitFor(
+      async () => {
+        const { rows } = await reportingAdmin.query(
+          `SELECT COUNT(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND a.application_name = $1`,
-        [REPORTING],
-      );
-      return rows[0].n === 0 ? true : undefined;
-    }, 'the advisory locks to be free', PROMPTLY_MS);
+          [REPORTING],
+        );
+        return rows[0].n === 0 ? true : undefined;
+      },
+      'the advisory locks to be free',
+      PROMPTLY_MS,
+    );
     for (const gateHeld of gates) await gateHeld.release();
     gates = [];
     releaseHold?.();
@@ -175,7 +184,14 @@ describe('a connection of a run dies, with timeout: 0', () => {
     t = await bootApp({
       dataSources: [
         { name: 'app', url: app.url, poolSize: POOL, applicationName: APP },
-        { name: 'reporting', url: reporting.url, synchronize: true, poolSize: POOL, applicationName: REPORTING, migrations: [...CINEMA_QUEUE_MIGRATIONS] },
+        {
+          name: 'reporting',
+          url: reporting.url,
+          synchronize: true,
+          poolSize: POOL,
+          applicationName: REPORTING,
+          migrations: [...CINEMA_QUEUE_MIGRATIONS],
+        },
       ],
       projections: DEAD_CONNECTIONS,
       featureDataSources: ['reporting'],
@@ -227,7 +243,11 @@ describe('a connection of a run dies, with timeout: 0', () => {
     it('the writer, in the middle of the INSERT', async () => {
       await gate(reporting.url);
       expectTerminated(
-        await kill(() => t.cinema.project(SelectedNumbers, { orgId: 2 }), () => waitingAtGate(reportingAdmin, REPORTING), reportingAdmin),
+        await kill(
+          () => t.cinema.project(SelectedNumbers, { orgId: 2 }),
+          () => waitingAtGate(reportingAdmin, REPORTING),
+          reportingAdmin,
+        ),
         'SelectedNumbers',
       );
       await expectRecovery();
@@ -235,7 +255,14 @@ describe('a connection of a run dies, with timeout: 0', () => {
 
     it('the writer holding the slice locks, idle while its derivation runs', async () => {
       hold();
-      expectTerminated(await kill(() => t.cinema.project(SelectedNumbers, { orgId: 2 }), () => idleLockHolder(reportingAdmin), reportingAdmin), 'SelectedNumbers');
+      expectTerminated(
+        await kill(
+          () => t.cinema.project(SelectedNumbers, { orgId: 2 }),
+          () => idleLockHolder(reportingAdmin),
+          reportingAdmin,
+        ),
+        'SelectedNumbers',
+      );
       await expectRecovery();
     });
   });
@@ -248,14 +275,28 @@ describe('a connection of a run dies, with timeout: 0', () => {
 
     it('the reader, streaming the input mid-way', async () => {
       await gate(app.url);
-      expectTerminated(await kill(() => t.cinema.project(projection, { orgId: 2 }), () => waitingAtGate(appAdmin, APP), appAdmin), name);
+      expectTerminated(
+        await kill(
+          () => t.cinema.project(projection, { orgId: 2 }),
+          () => waitingAtGate(appAdmin, APP),
+          appAdmin,
+        ),
+        name,
+      );
       await expectRecovery();
     });
 
     it('the writer, in the middle of a statement', async () => {
       await gate(reporting.url);
       hooks.before = async (ctx) => void (await ctx.write.query('SELECT dead_gate(999999, 0)'));
-      expectTerminated(await kill(() => t.cinema.project(projection, { orgId: 2 }), () => waitingAtGate(reportingAdmin, REPORTING), reportingAdmin), name);
+      expectTerminated(
+        await kill(
+          () => t.cinema.project(projection, { orgId: 2 }),
+          () => waitingAtGate(reportingAdmin, REPORTING),
+          reportingAdmin,
+        ),
+        name,
+      );
       await expectRecovery();
     });
 
@@ -293,7 +334,9 @@ describe('a connection of a run dies, with timeout: 0', () => {
         () => idleLockHolder(reportingAdmin),
         reportingAdmin,
       );
-      expect((outcome.error as Error).message).toMatch(/^Projection CopiedNumbers failed .*terminating connection due to administrator command/);
+      expect((outcome.error as Error).message).toMatch(
+        /^Projection CopiedNumbers failed .*terminating connection due to administrator command/,
+      );
       expect(outcome.afterKillMs).toBeLessThan(PROMPTLY_MS);
       await expectRecovery();
     });

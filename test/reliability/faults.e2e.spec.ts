@@ -84,7 +84,9 @@ describe('faults in the middle of a derivation', () => {
     await t.cinema.project(FaultReceivables, {}, { fetch: false });
     await t.cinema.project(FaultInvoiceLines, {}, { fetch: false });
     // Every slice goes stale: a rebuild that went through would change each table.
-    await ds().query(`UPDATE invoices SET status = CASE status WHEN 'open' THEN 'paid' ELSE 'open' END WHERE id % 3 = 0 AND status <> 'void'`);
+    await ds().query(
+      `UPDATE invoices SET status = CASE status WHEN 'open' THEN 'paid' ELSE 'open' END WHERE id % 3 = 0 AND status <> 'void'`,
+    );
     before = await tables();
   });
   afterEach(() => clearFaults());
@@ -142,7 +144,9 @@ describe('faults in the middle of a derivation', () => {
         await blocker.release();
       }
       expect(error).toBeInstanceOf(ProjectionTimeoutError);
-      expect((error as Error).message).toMatch(/^Projection FaultReceivables timed out after 1500 ms for lens \{ orgId: 2 \} and was rolled back/);
+      expect((error as Error).message).toMatch(
+        /^Projection FaultReceivables timed out after 1500 ms for lens \{ orgId: 2 \} and was rolled back/,
+      );
       expect(await tables()).toEqual(before);
       await expectRecovery();
     });
@@ -199,7 +203,9 @@ describe('faults in the middle of a derivation', () => {
       };
       const error = await t.cinema.project(FaultInvoiceLines, {}).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ProjectionFailedError);
-      expect((error as Error).message).toMatch(/^Projection FaultInvoiceLines failed for lens \{\} \(everything\) and was rolled back: the ledger closed/);
+      expect((error as Error).message).toMatch(
+        /^Projection FaultInvoiceLines failed for lens \{\} \(everything\) and was rolled back: the ledger closed/,
+      );
       // The transaction had written every row before the throw; none of them survived it.
       const [{ truth }] = await ds().query(`SELECT COUNT(*)::int AS truth FROM (${TRUTH_FAULT_INVOICE_LINES}) t`);
       expect([written, inside]).toEqual([truth, truth]);
@@ -224,7 +230,9 @@ describe('faults in the middle of a derivation', () => {
       };
       const error = await t.cinema.project(FaultReceivables, { orgId: [1, 2] }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ProjectionFailedError);
-      expect((error as Error).message).toMatch(/^Projection FaultReceivables failed for lens \{ orgId: \[1, 2\] \} and was rolled back: posting period is locked/);
+      expect((error as Error).message).toMatch(
+        /^Projection FaultReceivables failed for lens \{ orgId: \[1, 2\] \} and was rolled back: posting period is locked/,
+      );
       expect(written).toBe(16);
       expect(await tables()).toEqual(before);
       await expectRecovery();

@@ -1,14 +1,7 @@
 import type pg from 'pg';
 import { ArrayContains, Between, In, IsNull, Like, Not, Raw } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  CinemaError,
-  InvalidLensError,
-  InvalidRowError,
-  ProjectionFailedError,
-  UnknownLensKeyError,
-  looseLens,
-} from '../../lib/index.js';
+import { CinemaError, InvalidLensError, InvalidRowError, ProjectionFailedError, UnknownLensKeyError, looseLens } from '../../lib/index.js';
 import { Account } from '../../sample-app/src/billing/account.entity.js';
 import { Invoice } from '../../sample-app/src/billing/invoice.entity.js';
 import { CreateBilling1764000000000 } from '../../sample-app/src/database/migrations/1764000000000-create-billing.js';
@@ -87,7 +80,9 @@ describe('hostile and malformed input', () => {
     await seedBilling(ds(), { orgs: ORGS, accountsPerOrg: ACCOUNTS_PER_ORG, invoicesPerAccount: 10, seed: 21 });
     await t.cinema.project(OrgReceivables, {}, { fetch: false });
     await t.cinema.project(AccountFlags, {}, { fetch: false });
-    await ds().query(`UPDATE invoices SET status = CASE status WHEN 'open' THEN 'paid' ELSE 'open' END WHERE status <> 'void' AND id % 2 = 0`);
+    await ds().query(
+      `UPDATE invoices SET status = CASE status WHEN 'open' THEN 'paid' ELSE 'open' END WHERE status <> 'void' AND id % 2 = 0`,
+    );
   }
 
   beforeAll(async () => {
@@ -97,7 +92,18 @@ describe('hostile and malformed input', () => {
     await admin.query(FIXTURE_TABLES);
     t = await bootApp({
       dataSources: [{ url: db.url, entities: [Account, Invoice], migrations: [CreateBilling1764000000000] }],
-      projections: [Accounts, Invoices, AccountsReceivable, OrgReceivables, AccountFlags, Shapes, HostileRows, HostileCopy, HostileValueSource, HostileValues],
+      projections: [
+        Accounts,
+        Invoices,
+        AccountsReceivable,
+        OrgReceivables,
+        AccountFlags,
+        Shapes,
+        HostileRows,
+        HostileCopy,
+        HostileValueSource,
+        HostileValues,
+      ],
       cinema: { allowEmptyLens: true, batchSize: 10 },
     });
     await admin.query(COUNT_WRITES);
@@ -136,7 +142,12 @@ describe('hostile and malformed input', () => {
       expect(await tables()).toEqual(before);
     }
 
-    const refuse = (projection: typeof AccountsReceivable | typeof OrgReceivables, lens: unknown, type: new (...args: never[]) => CinemaError, message: RegExp) =>
+    const refuse = (
+      projection: typeof AccountsReceivable | typeof OrgReceivables,
+      lens: unknown,
+      type: new (...args: never[]) => CinemaError,
+      message: RegExp,
+    ) =>
       expectRefused(
         () => t.cinema.project(projection as typeof AccountsReceivable, lens as never),
         () => t.cinema.plan(projection as typeof AccountsReceivable, lens as never),
@@ -168,7 +179,7 @@ describe('hostile and malformed input', () => {
       ['the empty key', { '': 1 }],
       ['a leading space', { ' orgId': 1 }],
       ['a NUL character', { 'orgId\u0000': 1 }],
-      ['a look-alike letter', { 'оrgId': 1 }],
+      ['a look-alike letter', { оrgId: 1 }],
       ['__proto__ from JSON', JSON.parse('{"__proto__": {"orgId": 1}}')],
       ['__proto__ beside a good key', JSON.parse('{"orgId": 1, "__proto__": 1}')],
       ['constructor', { constructor: 1 }],
@@ -414,7 +425,9 @@ describe('hostile and malformed input', () => {
       const stored: { id: number; org_id: number; text: string | null; meta: unknown; tags: string[] | null }[] = await ds().query(
         `SELECT id, org_id, text, meta, tags FROM hostile_values ORDER BY id`,
       );
-      const expected = hostileValues.rows.filter((row) => row.orgId === 1).map((row) => ({ id: row.id, org_id: 1, text: row.text, meta: row.meta, tags: row.tags }));
+      const expected = hostileValues.rows
+        .filter((row) => row.orgId === 1)
+        .map((row) => ({ id: row.id, org_id: 1, text: row.text, meta: row.meta, tags: row.tags }));
       expect(stored).toEqual(expected);
     });
 

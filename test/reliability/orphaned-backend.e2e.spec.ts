@@ -72,7 +72,9 @@ describe('SIGKILL of the application in the middle of a long statement', () => {
   it('the lock is free within about a second with connectionCheckInterval, only at the end of the statement without', async () => {
     const withCheck = await lockHeldAfterKill(1_000);
     const withoutCheck = await lockHeldAfterKill(0);
-    console.log(`advisory lock free after SIGKILL: ${Math.round(withCheck)} ms with connectionCheckInterval 1000, ${Math.round(withoutCheck)} ms with 0`);
+    console.log(
+      `advisory lock free after SIGKILL: ${Math.round(withCheck)} ms with connectionCheckInterval 1000, ${Math.round(withoutCheck)} ms with 0`,
+    );
     expect(withCheck).toBeLessThan(2_000);
     // The statement had at least two sleeping rows left when the process died.
     expect(withoutCheck).toBeGreaterThan(2_500);

@@ -70,9 +70,17 @@ const accountLens: fc.Arbitrary<LensSpec> = fc.oneof(
 );
 const refresh: fc.Arbitrary<Refresh> = fc.oneof(
   fc.record({ kind: fc.constant('refresh' as const), projection: fc.constant('OrgReceivables' as const), lens: orgLens }),
-  fc.record({ kind: fc.constant('refresh' as const), projection: fc.constant('AccountsReceivable' as const), lens: fc.oneof(orgLens, accountLens) }),
+  fc.record({
+    kind: fc.constant('refresh' as const),
+    projection: fc.constant('AccountsReceivable' as const),
+    lens: fc.oneof(orgLens, accountLens),
+  }),
 );
-const commands = fc.array(fc.oneof({ arbitrary: write, weight: 3 }, { arbitrary: refresh, weight: 2 }), { minLength: 1, maxLength: 16, size: 'max' });
+const commands = fc.array(fc.oneof({ arbitrary: write, weight: 3 }, { arbitrary: refresh, weight: 2 }), {
+  minLength: 1,
+  maxLength: 16,
+  size: 'max',
+});
 
 /** The Cinema lens of a spec. */
 function lensOf(spec: LensSpec): Record<string, unknown> {
@@ -106,7 +114,11 @@ function sliceOf(spec: LensSpec): { where: string; params: unknown[]; has(row: {
     case 'orgs':
       return { where: 'org_id = ANY($1)', params: [spec.orgs], has: (r) => spec.orgs.includes(r.org_id) };
     case 'between':
-      return { where: 'org_id BETWEEN $1 AND $2', params: [spec.low, spec.high], has: (r) => r.org_id >= spec.low && r.org_id <= spec.high };
+      return {
+        where: 'org_id BETWEEN $1 AND $2',
+        params: [spec.low, spec.high],
+        has: (r) => r.org_id >= spec.low && r.org_id <= spec.high,
+      };
     case 'above':
       return { where: 'org_id > $1', params: [spec.org], has: (r) => r.org_id > spec.org };
     case 'notIn':
@@ -133,7 +145,10 @@ describe('property: refreshes of random lenses between random writes', () => {
   async function apply(command: Write): Promise<void> {
     writes++;
     const invoiceAt = async (index: number): Promise<string | undefined> => {
-      const [row] = await ds().query(`SELECT id FROM invoices ORDER BY id OFFSET $1 % GREATEST((SELECT COUNT(*) FROM invoices), 1) LIMIT 1`, [index]);
+      const [row] = await ds().query(
+        `SELECT id FROM invoices ORDER BY id OFFSET $1 % GREATEST((SELECT COUNT(*) FROM invoices), 1) LIMIT 1`,
+        [index],
+      );
       return row?.id;
     };
     switch (command.kind) {
@@ -146,7 +161,10 @@ describe('property: refreshes of random lenses between random writes', () => {
         );
         return;
       case 'account':
-        await ds().query(`INSERT INTO accounts (id, org_id, name) SELECT COALESCE(MAX(id), 0) + 1, $1, 'Account ' || (COALESCE(MAX(id), 0) + 1) FROM accounts`, [command.org]);
+        await ds().query(
+          `INSERT INTO accounts (id, org_id, name) SELECT COALESCE(MAX(id), 0) + 1, $1, 'Account ' || (COALESCE(MAX(id), 0) + 1) FROM accounts`,
+          [command.org],
+        );
         return;
       case 'status':
       case 'amount':
@@ -156,7 +174,8 @@ describe('property: refreshes of random lenses between random writes', () => {
         if (id === undefined) return;
         if (command.kind === 'status') await ds().query(`UPDATE invoices SET status = $2 WHERE id = $1`, [id, command.status]);
         if (command.kind === 'amount') await ds().query(`UPDATE invoices SET amount_cents = $2 WHERE id = $1`, [id, command.amount]);
-        if (command.kind === 'day') await ds().query(`UPDATE invoices SET issued_on = DATE '2026-01-01' + $2::int WHERE id = $1`, [id, command.day]);
+        if (command.kind === 'day')
+          await ds().query(`UPDATE invoices SET issued_on = DATE '2026-01-01' + $2::int WHERE id = $1`, [id, command.day]);
         if (command.kind === 'delete') await ds().query(`DELETE FROM invoices WHERE id = $1`, [id]);
         return;
       }

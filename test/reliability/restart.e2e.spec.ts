@@ -68,7 +68,9 @@ describe('the database restarts', () => {
     expect(interrupted).toBeInstanceOf(ProjectionFailedError);
     expect((interrupted as Error).message).toMatch(/^Projection FaultReceivables failed for lens \{ orgId: 2 \} and was rolled back: /);
     expect(whileDown).toBeInstanceOf(ProjectionFailedError);
-    expect((whileDown as Error).message).toMatch(/^Projection AccountsReceivable failed for lens \{ orgId: 2 \} and was rolled back: .*(ECONNREFUSED|connect)/);
+    expect((whileDown as Error).message).toMatch(
+      /^Projection AccountsReceivable failed for lens \{ orgId: 2 \} and was rolled back: .*(ECONNREFUSED|connect)/,
+    );
     expect((whileDown as ProjectionFailedError).skipped).toEqual(['OrgReceivables']);
 
     // Nothing of either run reached the tables.

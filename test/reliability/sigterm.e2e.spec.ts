@@ -18,7 +18,15 @@ import { orgReceivablesOf, receivablesOf, truthOrgReceivables, truthReceivables 
 const EXIT_WITHIN_MS = 10_000;
 
 /** The sample app's own entry point (`npm start`), built and run as a separate process. */
-function startSampleApp(main: string, databaseUrl: string): { child: ChildProcess; url: Promise<string>; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+function startSampleApp(
+  main: string,
+  databaseUrl: string,
+): {
+  child: ChildProcess;
+  url: Promise<string>;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+} {
   const child = spawn(process.execPath, ['--enable-source-maps', main], {
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -100,7 +108,9 @@ describe('SIGTERM in the middle of a run', () => {
       child.kill('SIGTERM');
       exit = await Promise.race([
         app.exited,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no exit within ${EXIT_WITHIN_MS} ms:\n${app.output()}`)), EXIT_WITHIN_MS)),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`no exit within ${EXIT_WITHIN_MS} ms:\n${app.output()}`)), EXIT_WITHIN_MS),
+        ),
       ]);
       elapsed = performance.now() - started;
     } finally {

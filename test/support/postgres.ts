@@ -77,7 +77,11 @@ export async function applicationBackends(client: pg.Client, applicationName: st
 }
 
 /** Rows of a query as sorted JSON lines: equal sets compare equal. */
-export async function rowsOf(client: { query(sql: string, params?: unknown[]): Promise<any> }, sql: string, params: unknown[] = []): Promise<string[]> {
+export async function rowsOf(
+  client: { query(sql: string, params?: unknown[]): Promise<any> },
+  sql: string,
+  params: unknown[] = [],
+): Promise<string[]> {
   const result = await client.query(sql, params);
   const rows: Record<string, unknown>[] = Array.isArray(result) ? result : result.rows;
   return rows.map((row) => JSON.stringify(row)).sort();

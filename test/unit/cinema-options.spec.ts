@@ -47,10 +47,24 @@ describe('resolveCinemaOptions', () => {
     }
   });
 
-  it('keeps what is given, treats undefined as the default and leaves the caller\'s object alone', () => {
-    const given = { writeDataSource: 'primary', readDataSource: 'replica', concurrency: undefined, timeout: 0, runHistory: 0, maxConcurrentProjections: 3 };
+  it("keeps what is given, treats undefined as the default and leaves the caller's object alone", () => {
+    const given = {
+      writeDataSource: 'primary',
+      readDataSource: 'replica',
+      concurrency: undefined,
+      timeout: 0,
+      runHistory: 0,
+      maxConcurrentProjections: 3,
+    };
     const resolved = resolveCinemaOptions(given);
-    expect(resolved).toEqual({ ...DEFAULTS, writeDataSource: 'primary', readDataSource: 'replica', timeout: 0, runHistory: 0, maxConcurrentProjections: 3 });
+    expect(resolved).toEqual({
+      ...DEFAULTS,
+      writeDataSource: 'primary',
+      readDataSource: 'replica',
+      timeout: 0,
+      runHistory: 0,
+      maxConcurrentProjections: 3,
+    });
     expect(given.concurrency).toBeUndefined();
     expect(Object.isFrozen(given)).toBe(false);
   });
@@ -61,7 +75,9 @@ describe('resolveCinemaOptions', () => {
     expect(resolved.queue).toEqual({ ...QUEUE_DEFAULTS, dataSource: 'primary' });
     expect(Object.isFrozen(resolved.queue)).toBe(true);
     expect(Object.isFrozen(resolved.queue!.queues)).toBe(true);
-    const own = resolveCinemaOptions({ queue: { dataSource: 'jobs', queues: ['a', 'b-2', 'C_3'], worker: true, concurrency: 1_000, attempts: 100 } });
+    const own = resolveCinemaOptions({
+      queue: { dataSource: 'jobs', queues: ['a', 'b-2', 'C_3'], worker: true, concurrency: 1_000, attempts: 100 },
+    });
     expect(own.engine).toBe('inline');
     expect(own.queue).toMatchObject({ dataSource: 'jobs', queues: ['a', 'b-2', 'C_3'], worker: true, concurrency: 1_000, attempts: 100 });
   });
@@ -79,7 +95,9 @@ describe('resolveCinemaOptions', () => {
   it('refuses an unknown option and lists the known ones', () => {
     const error = refusal({ concurency: 2 });
     expect(error.option).toBe('concurency');
-    expect(error.message).toMatch(/^Invalid Cinema option "concurency": unknown option; known options: writeDataSource, .*concurrency.*, maxConcurrentProjections, queue$/);
+    expect(error.message).toMatch(
+      /^Invalid Cinema option "concurency": unknown option; known options: writeDataSource, .*concurrency.*, maxConcurrentProjections, queue$/,
+    );
   });
 
   it.each([
@@ -114,7 +132,16 @@ describe('resolveCinemaOptions', () => {
   });
 
   it('accepts the bounds of each integer option', () => {
-    expect(() => resolveCinemaOptions({ concurrency: 1, timeout: 0, batchSize: 1_000_000, streamBatchSize: 1, runHistory: 0, maxConcurrentProjections: 1 })).not.toThrow();
+    expect(() =>
+      resolveCinemaOptions({
+        concurrency: 1,
+        timeout: 0,
+        batchSize: 1_000_000,
+        streamBatchSize: 1,
+        runHistory: 0,
+        maxConcurrentProjections: 1,
+      }),
+    ).not.toThrow();
   });
 
   it('refuses allowEmptyLens that is not a boolean', () => {
@@ -137,7 +164,12 @@ describe('resolveCinemaOptions', () => {
   });
 
   it.each([
-    ['an unknown key', { workers: 2 }, 'queue.workers', /unknown option; known options: worker, queues, concurrency, attempts, pollInterval, sweepInterval, retention, jobSchema, dataSource/],
+    [
+      'an unknown key',
+      { workers: 2 },
+      'queue.workers',
+      /unknown option; known options: worker, queues, concurrency, attempts, pollInterval, sweepInterval, retention, jobSchema, dataSource/,
+    ],
     ['an empty data source', { dataSource: '' }, 'queue.dataSource', /name of a data source/],
     ['a worker flag that is not a boolean', { worker: 1 }, 'queue.worker', /must be a boolean/],
     ['no queues', { queues: [] }, 'queue.queues', /non-empty array/],

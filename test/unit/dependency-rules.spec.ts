@@ -43,7 +43,10 @@ describe('the import directions of lib/ (test/architecture/dependency-rules.cjs)
     };
     await file('tsconfig.json', JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' } }));
     await file('lib/model/projection.registry.ts', 'export class ProjectionRegistry {}\n');
-    await file('lib/engines/inline.engine.ts', "import { ProjectionRegistry } from '../../lib/model/projection.registry.js';\nexport const r = ProjectionRegistry;\n");
+    await file(
+      'lib/engines/inline.engine.ts',
+      "import { ProjectionRegistry } from '../../lib/model/projection.registry.js';\nexport const r = ProjectionRegistry;\n",
+    );
     await file('lib/lens/lens.ts', "import { Injectable } from '@nestjs/common';\nexport const i = Injectable;\n");
     const found = (await violations(dir)).map((v) => `${v.rule.name}: ${v.from} -> ${v.to}`);
     expect(found).toEqual(

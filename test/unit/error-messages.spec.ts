@@ -29,7 +29,7 @@ describe('lens values in messages', () => {
     class Money {
       amount = 5;
     }
-    expect(message({ orgId: { $gt: 1 } })).toContain('{ orgId: { \'$gt\': 1 } }');
+    expect(message({ orgId: { $gt: 1 } })).toContain("{ orgId: { '$gt': 1 } }");
     expect(message({ orgId: new Money() })).toContain('Money { amount: 5 }');
     expect(message({ orgId: new Map([[1, 2]]) })).toContain('Map(1) { 1 => 2 }');
   });

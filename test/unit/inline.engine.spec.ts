@@ -65,7 +65,10 @@ class FakeRunner implements NodeRunner {
 /** A plan over stand-in models, built by the real graph; `virtual` names the virtual nodes. */
 function plan(edges: Record<string, string[]>, { virtual = [] as string[], target = Object.keys(edges).at(-1)! } = {}) {
   const models = new Map(
-    Object.keys(edges).map((name) => [name, { name, virtual: virtual.includes(name), timeout: 0, options: {}, write: WRITE } as unknown as ProjectionModel]),
+    Object.keys(edges).map((name) => [
+      name,
+      { name, virtual: virtual.includes(name), timeout: 0, options: {}, write: WRITE } as unknown as ProjectionModel,
+    ]),
   );
   const graph = new ProjectionGraph(
     Object.entries(edges).map(([name, inputs]) => ({
@@ -83,8 +86,16 @@ function plan(edges: Record<string, string[]>, { virtual = [] as string[], targe
   return { nodes, reports, status };
 }
 
-function start(runner: FakeRunner, planned: ReturnType<typeof plan>, options: Partial<Pick<ExecuteOptions, 'concurrency' | 'timeout'>> = {}) {
-  const engine = new InlineEngine(new WriteSlots(), { batchSize: 10, streamBatchSize: 20, runHistory: 10, fullRebuildTimeout: 0, connectionCheckInterval: 0 }, runner);
+function start(
+  runner: FakeRunner,
+  planned: ReturnType<typeof plan>,
+  options: Partial<Pick<ExecuteOptions, 'concurrency' | 'timeout'>> = {},
+) {
+  const engine = new InlineEngine(
+    new WriteSlots(),
+    { batchSize: 10, streamBatchSize: 20, runHistory: 10, fullRebuildTimeout: 0, connectionCheckInterval: 0 },
+    runner,
+  );
   const failures = engine.execute(planned.nodes, {
     lens: LENS,
     concurrency: 4,
@@ -142,7 +153,7 @@ describe('InlineEngine scheduling', () => {
     }
   });
 
-  it('passes the run\'s lens, sizes, signal, the node\'s timeout and its data source\'s slots to the runner', async () => {
+  it("passes the run's lens, sizes, signal, the node's timeout and its data source's slots to the runner", async () => {
     const runner = new FakeRunner();
     const planned = plan({ a: [] });
     (planned.nodes[0].key as { timeout: number }).timeout = 1_234;
@@ -156,7 +167,7 @@ describe('InlineEngine scheduling', () => {
     expect(await failures).toEqual([]);
   });
 
-  it('runs no more projections at once than the run\'s concurrency, in plan order', async () => {
+  it("runs no more projections at once than the run's concurrency, in plan order", async () => {
     const runner = new FakeRunner();
     const planned = plan({ s1: [], s2: [], s3: [], s4: [], s5: [], sink: ['s1', 's2', 's3', 's4', 's5'] });
     const { failures } = start(runner, planned, { concurrency: 2 });
@@ -191,7 +202,15 @@ describe('InlineEngine scheduling', () => {
     const error = runner.fail('c');
     await settle();
     // d, f and z read c (directly or not): skipped at once, while e still runs.
-    expect(planned.status()).toEqual({ a: 'succeeded', b: 'succeeded', c: 'failed', e: 'running', d: 'skipped', f: 'skipped', z: 'skipped' });
+    expect(planned.status()).toEqual({
+      a: 'succeeded',
+      b: 'succeeded',
+      c: 'failed',
+      e: 'running',
+      d: 'skipped',
+      f: 'skipped',
+      z: 'skipped',
+    });
     runner.finish('e');
 
     expect(await failures).toEqual([error]);
@@ -234,7 +253,7 @@ describe('InlineEngine scheduling', () => {
     expect(runner.started).toEqual([]);
   });
 
-  it('aborts the running projections at the run\'s timeout and skips the pending ones', async () => {
+  it("aborts the running projections at the run's timeout and skips the pending ones", async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const runner = new FakeRunner();
     const planned = plan(EXAMPLE);
@@ -253,7 +272,15 @@ describe('InlineEngine scheduling', () => {
     const timedOut = runner.fail('a', new ProjectionTimeoutError('a', LENS.display, 400));
     runner.finish('e');
     expect(await failures).toEqual([timedOut]);
-    expect(planned.status()).toEqual({ a: 'failed', b: 'succeeded', e: 'succeeded', c: 'skipped', d: 'skipped', f: 'skipped', z: 'skipped' });
+    expect(planned.status()).toEqual({
+      a: 'failed',
+      b: 'succeeded',
+      e: 'succeeded',
+      c: 'skipped',
+      d: 'skipped',
+      f: 'skipped',
+      z: 'skipped',
+    });
     expect(runner.started).toEqual(['a', 'b', 'e']);
   });
 
@@ -274,7 +301,7 @@ describe('InlineEngine scheduling', () => {
     expect(runner.started).toEqual(['a']);
   });
 
-  it('clears the run\'s timer when the run ends first', async () => {
+  it("clears the run's timer when the run ends first", async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const runner = new FakeRunner();
     const planned = plan({ a: [] });
@@ -288,10 +315,22 @@ describe('InlineEngine scheduling', () => {
 
   it('aborts every run in flight on abortAll, and only those', async () => {
     const runner = new FakeRunner();
-    const engine = new InlineEngine(new WriteSlots(), { batchSize: 10, streamBatchSize: 20, runHistory: 10, fullRebuildTimeout: 0, connectionCheckInterval: 0 }, runner);
+    const engine = new InlineEngine(
+      new WriteSlots(),
+      { batchSize: 10, streamBatchSize: 20, runHistory: 10, fullRebuildTimeout: 0, connectionCheckInterval: 0 },
+      runner,
+    );
     const first = plan({ a: [], b: ['a'] });
     const second = plan({ x: [], y: ['x'] });
-    const options = { lens: LENS, concurrency: 4, timeout: 0, batchSize: 10, streamBatchSize: 20, fullRebuildTimeout: 0, connectionCheckInterval: 0 };
+    const options = {
+      lens: LENS,
+      concurrency: 4,
+      timeout: 0,
+      batchSize: 10,
+      streamBatchSize: 20,
+      fullRebuildTimeout: 0,
+      connectionCheckInterval: 0,
+    };
     const firstRun = engine.execute(first.nodes, { ...options, reports: first.reports });
     const secondRun = engine.execute(second.nodes, { ...options, reports: second.reports });
     await runner.whenStarted('x');

@@ -24,7 +24,11 @@ describe('lens codec', () => {
   it('tags dates and bigints so they come back as dates and bigints', () => {
     const day = new Date('2026-01-02T03:04:05.678Z');
     const encoded = encodeLens('P', { day, big: 9_223_372_036_854_775_807n, days: [day] });
-    expect(encoded).toEqual({ day: { $date: '2026-01-02T03:04:05.678Z' }, big: { $bigint: '9223372036854775807' }, days: [{ $date: '2026-01-02T03:04:05.678Z' }] });
+    expect(encoded).toEqual({
+      day: { $date: '2026-01-02T03:04:05.678Z' },
+      big: { $bigint: '9223372036854775807' },
+      days: [{ $date: '2026-01-02T03:04:05.678Z' }],
+    });
     const decoded = roundTrip({ day, big: 9_223_372_036_854_775_807n });
     expect(decoded.day).toBeInstanceOf(Date);
     expect((decoded.day as Date).getTime()).toBe(day.getTime());

@@ -107,7 +107,7 @@ describe('lens', () => {
 
   it('tells values that do not fit a column', () => {
     const condition = (lens: unknown) => normalizeLens('P', lens).conditions[0];
-    expect(misfit('integer', condition({ a: "1 OR 1=1" }))).toMatch(/not an integer/);
+    expect(misfit('integer', condition({ a: '1 OR 1=1' }))).toMatch(/not an integer/);
     expect(misfit('integer', condition({ a: '12' }))).toBeUndefined();
     expect(misfit('integer', condition({ a: [1, 2.5] }))).toMatch(/2.5 is not an integer/);
     expect(misfit('integer', condition({ a: 2_147_483_648 }))).toMatch(/out of range for integer/);
@@ -127,11 +127,26 @@ describe('lens', () => {
 
   it.each([
     ['smallint', [-32_768, '32767', 1n], [-32_769, 32_768, '1.0', 1.5, true], /out of range for smallint|not an integer/],
-    ['integer', [0, '-2147483648', 2_147_483_647n], ['2147483648', Number.MAX_SAFE_INTEGER + 2, 'x'], /out of range for integer|not an integer/],
-    ['bigint', ['-9223372036854775808', 9_007_199_254_740_991, 2n ** 63n - 1n], [2n ** 63n, '1'.repeat(40), 1e21, 'nine'], /out of range for bigint|not an integer/],
+    [
+      'integer',
+      [0, '-2147483648', 2_147_483_647n],
+      ['2147483648', Number.MAX_SAFE_INTEGER + 2, 'x'],
+      /out of range for integer|not an integer/,
+    ],
+    [
+      'bigint',
+      ['-9223372036854775808', 9_007_199_254_740_991, 2n ** 63n - 1n],
+      [2n ** 63n, '1'.repeat(40), 1e21, 'nine'],
+      /out of range for bigint|not an integer/,
+    ],
     ['number', [1.5, -2, 10n, '3.25', '-.5', '1e-3'], ['1,5', 'NaN', '', true, new Date(0)], /not a number/],
     ['boolean', [true, false], ['true', 1, 0], /not a boolean/],
-    ['uuid', ['123e4567-e89b-12d3-a456-426614174000', 'ABCDEF00-0000-4000-8000-000000000000'], ['123e4567e89b12d3a456426614174000', 42, '{123e4567-e89b-12d3-a456-426614174000}'], /not a UUID/],
+    [
+      'uuid',
+      ['123e4567-e89b-12d3-a456-426614174000', 'ABCDEF00-0000-4000-8000-000000000000'],
+      ['123e4567e89b12d3a456426614174000', 42, '{123e4567-e89b-12d3-a456-426614174000}'],
+      /not a UUID/,
+    ],
     ['date', [new Date(0), '2026-03-01', '2026-01-01T10:00:00+0200'], ['2026-13-01', '2026-02-29', 20_260_101, ''], /not a date/],
     ['text', ['', 'x'], [1, true, 5n], /not a string/],
   ] as const)('checks %s values', (kind, fitting, misfits, message) => {

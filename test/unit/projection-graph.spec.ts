@@ -37,7 +37,11 @@ describe('ProjectionGraph', () => {
   });
 
   it('leaves out projections the requested one does not read', () => {
-    expect(graph(EXAMPLE).plan('e').map((node) => node.name)).toEqual(['b', 'e']);
+    expect(
+      graph(EXAMPLE)
+        .plan('e')
+        .map((node) => node.name),
+    ).toEqual(['b', 'e']);
   });
 
   it('spells out a cycle', () => {
@@ -90,7 +94,9 @@ describe('ProjectionGraph', () => {
         (key) => (typeof key === 'function' ? key.name : String(key)),
       );
     expect(build).toThrow(MissingInputError);
-    expect(build).toThrow(/^Report\.derive\(\) takes @Input Ledger, which is not a registered projection\. Decorate Ledger with @Projection\(\) and list it in CinemaModule\.forFeature/);
+    expect(build).toThrow(
+      /^Report\.derive\(\) takes @Input Ledger, which is not a registered projection\. Decorate Ledger with @Projection\(\) and list it in CinemaModule\.forFeature/,
+    );
   });
 
   it('plans a shared input once, after everything it reads, ties in registration order', () => {
@@ -104,9 +110,20 @@ describe('ProjectionGraph', () => {
   it('takes an input declared by several methods once', () => {
     const plan = new ProjectionGraph<string>([
       { key: 'a', name: 'a', virtual: false, inputs: [] },
-      { key: 'b', name: 'b', virtual: false, inputs: [{ method: 'one', targets: ['a', 'a'] }, { method: 'two', targets: ['a'] }] },
+      {
+        key: 'b',
+        name: 'b',
+        virtual: false,
+        inputs: [
+          { method: 'one', targets: ['a', 'a'] },
+          { method: 'two', targets: ['a'] },
+        ],
+      },
     ]).plan('b');
-    expect(plan.map((node) => [node.name, node.after])).toEqual([['a', []], ['b', ['a']]]);
+    expect(plan.map((node) => [node.name, node.after])).toEqual([
+      ['a', []],
+      ['b', ['a']],
+    ]);
   });
 
   it('keeps virtual projections in the plan, marked virtual', () => {

@@ -13,7 +13,9 @@ describe('sameDatabase', () => {
     expect(sameDatabase(primary, source({ url: 'postgres://u@db.internal:5432/reporting' }))).toBe(false);
     expect(sameDatabase(primary, source({ url: 'postgres://u@replica.internal:5432/app' }))).toBe(false);
     // A replicated data source writes to its master.
-    const replicated = source({ replication: { master: { url: 'postgres://u@db.internal/app' }, slaves: [{ url: 'postgres://u@replica.internal/app' }] } });
+    const replicated = source({
+      replication: { master: { url: 'postgres://u@db.internal/app' }, slaves: [{ url: 'postgres://u@replica.internal/app' }] },
+    });
     expect(sameDatabase(primary, replicated)).toBe(true);
     const otherReplicated = source({ replication: { master: { host: 'elsewhere', database: 'app' }, slaves: [] } });
     expect(sameDatabase(replicated, otherReplicated)).toBe(false);

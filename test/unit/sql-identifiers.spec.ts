@@ -9,18 +9,7 @@ import { narrow } from '../../lib/read/slice.queries.js';
 import { inlineIntegers, quoteIdent, quoteTable } from '../../lib/dialect/postgres/sql.js';
 import { normalizeLens, positionalBinder, renderConditions } from '../../lib/lens/lens.js';
 
-const HOSTILE = [
-  `x"; DROP TABLE accounts; --`,
-  `"`,
-  `""`,
-  `a""b`,
-  `org id); DELETE FROM t; --`,
-  `$1`,
-  `:name`,
-  `'quoted'`,
-  `\\`,
-  `select`,
-];
+const HOSTILE = [`x"; DROP TABLE accounts; --`, `"`, `""`, `a""b`, `org id); DELETE FROM t; --`, `$1`, `:name`, `'quoted'`, `\\`, `select`];
 
 /** Splits SQL into double-quoted identifiers and what lies between them. */
 function identifiers(sql: string): { quoted: string[]; rest: string } {
@@ -52,23 +41,27 @@ describe('identifiers and values in the SQL Cinema writes', () => {
 
   it('refuses every lens key that is not a plain identifier, and binds every value', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary' }), fc.oneof(fc.string(), fc.integer(), fc.array(fc.string(), { maxLength: 5 })), (key, value) => {
-        let lens: ReturnType<typeof normalizeLens>;
-        try {
-          lens = normalizeLens('P', { [key]: value });
-        } catch (error) {
-          expect(error).toBeInstanceOf(InvalidLensError);
-          expect(/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && !['constructor', 'prototype'].includes(key)).toBe(false);
-          return;
-        }
-        const params: unknown[] = [];
-        // The key reaches SQL only through the caller's column mapping, which quotes it.
-        const sql = renderConditions(lens.conditions, (k) => `"src".${quoteIdent(k)}`, positionalBinder(params)).join(' AND ');
-        const { quoted, rest } = identifiers(sql);
-        expect(quoted).toEqual(['src', key]);
-        expect(rest).toMatch(/^<id>\.<id> (= \$1|= ANY\(\$1\))$/);
-        expect(params).toEqual([value]);
-      }),
+      fc.property(
+        fc.string({ unit: 'binary' }),
+        fc.oneof(fc.string(), fc.integer(), fc.array(fc.string(), { maxLength: 5 })),
+        (key, value) => {
+          let lens: ReturnType<typeof normalizeLens>;
+          try {
+            lens = normalizeLens('P', { [key]: value });
+          } catch (error) {
+            expect(error).toBeInstanceOf(InvalidLensError);
+            expect(/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && !['constructor', 'prototype'].includes(key)).toBe(false);
+            return;
+          }
+          const params: unknown[] = [];
+          // The key reaches SQL only through the caller's column mapping, which quotes it.
+          const sql = renderConditions(lens.conditions, (k) => `"src".${quoteIdent(k)}`, positionalBinder(params)).join(' AND ');
+          const { quoted, rest } = identifiers(sql);
+          expect(quoted).toEqual(['src', key]);
+          expect(rest).toMatch(/^<id>\.<id> (= \$1|= ANY\(\$1\))$/);
+          expect(params).toEqual([value]);
+        },
+      ),
       { seed, numRuns: 500 },
     );
   });
@@ -77,7 +70,11 @@ describe('identifiers and values in the SQL Cinema writes', () => {
     const dataSource = new DataSource({ type: 'postgres' });
     const qb = dataSource.createQueryBuilder().select('1', 'orgId').from('(SELECT 1)', 'x');
     const projection = `P"; DROP TABLE accounts; --`;
-    const narrowed = narrow({ kind: 'query', qb, columns: ['orgId', `we"ird`] }, normalizeLens(projection, { orgId: ["1'; --", 2] }), projection);
+    const narrowed = narrow(
+      { kind: 'query', qb, columns: ['orgId', `we"ird`] },
+      normalizeLens(projection, { orgId: ["1'; --", 2] }),
+      projection,
+    );
     const [sql, params] = narrowed.getQueryAndParameters();
     expect(sql).toContain(`WHERE "src"."orgId" = ANY($1)`);
     expect(params).toEqual([["1'; --", 2]]);
@@ -87,8 +84,15 @@ describe('identifiers and values in the SQL Cinema writes', () => {
 
   it('binds advisory lock keys, whatever the table and partition values', () => {
     const params: unknown[] = [];
-    const locks = lockExpressions(quoteTable(HOSTILE[0], HOSTILE[4]), 'orgId', normalizeLens('P', { orgId: [`1'); SELECT pg_sleep(10); --`, 2] }), params);
-    expect(locks.join(', ')).toMatch(/^pg_advisory_xact_lock_shared\(\$1::int4, \$2::int4\), pg_advisory_xact_lock\(\$3::int8\), pg_advisory_xact_lock\(\$4::int8\)$/);
+    const locks = lockExpressions(
+      quoteTable(HOSTILE[0], HOSTILE[4]),
+      'orgId',
+      normalizeLens('P', { orgId: [`1'); SELECT pg_sleep(10); --`, 2] }),
+      params,
+    );
+    expect(locks.join(', ')).toMatch(
+      /^pg_advisory_xact_lock_shared\(\$1::int4, \$2::int4\), pg_advisory_xact_lock\(\$3::int8\), pg_advisory_xact_lock\(\$4::int8\)$/,
+    );
     expect(params).toHaveLength(4);
   });
 
@@ -103,12 +107,26 @@ describe('identifiers and values in the SQL Cinema writes', () => {
 
 describe('integers inlined into the BEGIN message', () => {
   it('inlines computed integers, each in parentheses', () => {
-    expect(inlineIntegers('SELECT f($1::text), g($2::int4, $3::int8), h($10)', [60250, -2000732102, '-9223372036854775808', 0, 0, 0, 0, 0, 0, 7n])).toBe(
-      'SELECT f((60250)::text), g((-2000732102)::int4, (-9223372036854775808)::int8), h((7))',
-    );
+    expect(
+      inlineIntegers('SELECT f($1::text), g($2::int4, $3::int8), h($10)', [
+        60250,
+        -2000732102,
+        '-9223372036854775808',
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        7n,
+      ]),
+    ).toBe('SELECT f((60250)::text), g((-2000732102)::int4, (-9223372036854775808)::int8), h((7))');
   });
 
-  it.each([[`1); DROP TABLE accounts; --`], ['1.5'], [1.5], [Number.NaN], [null], [undefined], [{ toString: () => '1' }]])('refuses %s', (value) => {
-    expect(() => inlineIntegers('SELECT $1', [value])).toThrow(/only integers Cinema computed are inlined/);
-  });
+  it.each([[`1); DROP TABLE accounts; --`], ['1.5'], [1.5], [Number.NaN], [null], [undefined], [{ toString: () => '1' }]])(
+    'refuses %s',
+    (value) => {
+      expect(() => inlineIntegers('SELECT $1', [value])).toThrow(/only integers Cinema computed are inlined/);
+    },
+  );
 });

@@ -69,7 +69,8 @@ export function inlineIntegers(sql: string, params: readonly unknown[]): string 
   return sql.replace(/\$(\d+)/g, (_, index: string) => {
     const value = params[Number(index) - 1];
     const text = typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
-    if (typeof text !== 'string' || !/^-?\d{1,20}$/.test(text)) throw new CinemaError(`Internal error: only integers Cinema computed are inlined into SQL, got ${String(value)}`);
+    if (typeof text !== 'string' || !/^-?\d{1,20}$/.test(text))
+      throw new CinemaError(`Internal error: only integers Cinema computed are inlined into SQL, got ${String(value)}`);
     return `(${text})`;
   });
 }

@@ -5,7 +5,9 @@ import type { Logger as GraphileLogger } from 'graphile-worker';
 export function graphileLogger(graphile: typeof import('graphile-worker'), logger: Logger): GraphileLogger {
   return new graphile.Logger(() => (level, message, meta) => {
     // A failed attempt of Cinema's own task is logged once, by Cinema, with the projection's name.
-    const ours = (meta as { failure?: boolean; job?: { task_identifier?: string } } | undefined)?.job?.task_identifier?.startsWith('cinema:');
+    const ours = (meta as { failure?: boolean; job?: { task_identifier?: string } } | undefined)?.job?.task_identifier?.startsWith(
+      'cinema:',
+    );
     if (level === 'error' && ours && (meta as { failure?: boolean }).failure) logger.debug(message);
     else if (level === 'error') logger.error(message);
     else if (level === 'warning') logger.warn(message);

@@ -15,7 +15,11 @@ export function applicationName(role: string): string {
 export function connectionConfig(dataSource: DataSource): pg.ClientConfig {
   const driver = dataSource.driver as unknown as { master?: { options?: pg.PoolConfig } };
   const options = driver.master?.options;
-  if (!options) throw new InvalidCinemaOptionsError('queue.dataSource', `"${dataSource.options.type}" data source is not a connected PostgreSQL data source`);
+  if (!options)
+    throw new InvalidCinemaOptionsError(
+      'queue.dataSource',
+      `"${dataSource.options.type}" data source is not a connected PostgreSQL data source`,
+    );
   const { max: _max, min: _min, idleTimeoutMillis: _idle, ...client } = options;
   return client;
 }

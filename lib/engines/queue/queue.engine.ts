@@ -72,7 +72,11 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
     });
     const config = connectionConfig(this.dataSourceOf(this.options.dataSource));
     // Named after the process, so operators can tell workers apart in pg_stat_activity.
-    const pool = (this.pool = new pg.Pool({ ...config, max: this.options.concurrency + 4, application_name: applicationName('cinema-queue') }));
+    const pool = (this.pool = new pg.Pool({
+      ...config,
+      max: this.options.concurrency + 4,
+      application_name: applicationName('cinema-queue'),
+    }));
     pool.on('error', (error) => this.logger.warn(`Queue connection lost: ${error.message}`));
     pool.on('connect', (client) => client.on('error', (error) => this.logger.warn(`Queue connection lost: ${error.message}`)));
     this.runStore = new RunStore(pool, this.options.jobSchema);
@@ -206,7 +210,12 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
    * after `waitMs` (what is left of the caller's `timeoutMs`) and with `RunWaitInterruptedError` when this process shuts down: either way
    * the run itself goes on in the queue.
    */
-  wait(runId: string, projection: string, lens: Readonly<Record<string, unknown>>, timeout?: { waitMs: number; timeoutMs: number }): Promise<StoredRun> {
+  wait(
+    runId: string,
+    projection: string,
+    lens: Readonly<Record<string, unknown>>,
+    timeout?: { waitMs: number; timeoutMs: number },
+  ): Promise<StoredRun> {
     return new Promise<StoredRun>((resolve, reject) => {
       let settled = false;
       const onShutdown = () => finish(() => reject(new RunWaitInterruptedError(projection, runId)));

@@ -188,7 +188,10 @@ function storedError(error: unknown, projection: string): StoredError {
 }
 
 /** A node's timeout: the projection's own, or the run's (the caller's `timeout`) when that is shorter (0: none). */
-function boundedTimeout(own: { timeout: number; timeoutOption: TimeoutOption }, run: number | null): { timeout: number; timeoutOption: TimeoutOption } {
+function boundedTimeout(
+  own: { timeout: number; timeoutOption: TimeoutOption },
+  run: number | null,
+): { timeout: number; timeoutOption: TimeoutOption } {
   if (!run || (own.timeout > 0 && own.timeout <= run)) return own;
   return { timeout: run, timeoutOption: 'call' };
 }

@@ -49,7 +49,10 @@ export function applyStored(run: RunRecord<any>, stored: StoredRun): void {
 function failureOf(stored: StoredRun): ProjectionFailedError {
   const failed = stored.nodes.filter((node) => node.status === 'failed' && node.error).map((node) => revive(node.error!, stored));
   if (failed.length === 0) failed.push(revive(stored.error!, stored));
-  return runFailure(failed, stored.nodes.filter((node) => node.status === 'cancelled').map((node) => node.projection));
+  return runFailure(
+    failed,
+    stored.nodes.filter((node) => node.status === 'cancelled').map((node) => node.projection),
+  );
 }
 
 /** The error as the worker recorded it: what the projection threw becomes `cause`, SQLSTATE (`code`) and detail included. */

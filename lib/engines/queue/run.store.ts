@@ -12,8 +12,17 @@ export class RunStore extends QueueSql {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT ("coalesce_key") WHERE "status" = 'pending' DO NOTHING RETURNING "id"`,
           values: [
-            spec.id, spec.projection, JSON.stringify(spec.lens), spec.skipDependencies, spec.queue, spec.priority, spec.attempts,
-            spec.runAt ?? null, spec.coalesceKey ?? null, spec.timeoutMs ?? null, spec.concurrency,
+            spec.id,
+            spec.projection,
+            JSON.stringify(spec.lens),
+            spec.skipDependencies,
+            spec.queue,
+            spec.priority,
+            spec.attempts,
+            spec.runAt ?? null,
+            spec.coalesceKey ?? null,
+            spec.timeoutMs ?? null,
+            spec.concurrency,
           ],
         });
         if (inserted.rowCount === 1) break;

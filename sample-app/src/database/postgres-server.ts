@@ -60,9 +60,14 @@ const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const external = process.env.DATABASE_URL;
   if (external && !options.embedded) {
-    return server(external, false, async () => undefined, async () => {
-      throw new Error('the server of DATABASE_URL is not restarted from here');
-    });
+    return server(
+      external,
+      false,
+      async () => undefined,
+      async () => {
+        throw new Error('the server of DATABASE_URL is not restarted from here');
+      },
+    );
   }
 
   const EmbeddedPostgres = await loadEmbeddedPostgres(options.stopOnSignal ?? true);

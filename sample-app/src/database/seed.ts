@@ -14,7 +14,10 @@ export const DEFAULT_SEED: SeedOptions = { orgs: 50, accountsPerOrg: 40, invoice
  * Generates orgs, accounts and invoices over one year inside PostgreSQL (`generate_series`), so
  * millions of rows take seconds. Amounts, days and statuses are pseudo-random but repeatable.
  */
-export async function seedBilling(dataSource: DataSource, options: SeedOptions = DEFAULT_SEED): Promise<{ accounts: number; invoices: number }> {
+export async function seedBilling(
+  dataSource: DataSource,
+  options: SeedOptions = DEFAULT_SEED,
+): Promise<{ accounts: number; invoices: number }> {
   const { orgs, accountsPerOrg, invoicesPerAccount } = options;
   const seed = options.seed ?? 42;
   await dataSource.transaction(async (manager) => {

@@ -10,10 +10,6 @@ export class Accounts {
   name: string;
 
   output(ctx: OutputContext): SelectQueryBuilder<Account> {
-    return ctx.read
-      .createQueryBuilder(Account, 'a')
-      .select('a.id', 'accountId')
-      .addSelect('a.orgId', 'orgId')
-      .addSelect('a.name', 'name');
+    return ctx.read.createQueryBuilder(Account, 'a').select('a.id', 'accountId').addSelect('a.orgId', 'orgId').addSelect('a.name', 'name');
   }
 }

@@ -33,7 +33,9 @@ export class ReceivablesController {
 
   /** What a refresh with this lens (`?orgId=42`) would run; Cinema validates the query's keys. */
   @Get('receivables/plan')
-  async plan(@Query() lens: Record<string, unknown>): Promise<{ projection: string; lens: Record<string, unknown>; steps: PlanStep[]; text: string }> {
+  async plan(
+    @Query() lens: Record<string, unknown>,
+  ): Promise<{ projection: string; lens: Record<string, unknown>; steps: PlanStep[]; text: string }> {
     const plan = await this.cinema.plan(OrgReceivables, { ...lens });
     return { projection: plan.projection, lens: plan.lens, steps: plan.steps, text: plan.toString() };
   }
