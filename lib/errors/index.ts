@@ -16,3 +16,4 @@ export * from './run-wait-interrupted.error.js';
 export * from './application-shutdown.error.js';
 export * from './queue-dependency.error.js';
 export * from './transaction-closed.error.js';
+export * from './connection-lost.error.js';

@@ -1,3 +1,4 @@
+import { ConnectionLostError } from '../errors/connection-lost.error.js';
 import type { EventEmitter } from 'node:events';
 
 /** The parts of a `pg` client a watch listens to (`connection` is the protocol stream). */
@@ -31,7 +32,7 @@ export function watchConnection(client: WatchedClient, onLost: (error: Error) =>
     if (message.severity && FATAL.has(message.severity)) fatal ??= message;
   };
   const onError = (error: Error) => report(error);
-  const onEnd = () => report(new Error('the connection to PostgreSQL ended'));
+  const onEnd = () => report(new ConnectionLostError('the connection to PostgreSQL ended'));
   client.connection?.on('errorMessage', onMessage);
   client.on('error', onError);
   client.on('end', onEnd);
@@ -41,6 +42,6 @@ export function watchConnection(client: WatchedClient, onLost: (error: Error) =>
     client.removeListener('end', onEnd);
   };
   // Died before it was watched (between the pool's hand-over and now).
-  if (client._ended || client._queryable === false) report(new Error('the connection to PostgreSQL was already closed'));
+  if (client._ended || client._queryable === false) report(new ConnectionLostError('the connection to PostgreSQL was already closed'));
   return stop;
 }

@@ -1,3 +1,4 @@
+import { TransactionClosedError } from '../errors/transaction-closed.error.js';
 import type { QueryRunner } from 'typeorm';
 import { copyIn } from '../dialect/postgres/copy-text.js';
 import { watchConnection, type WatchedClient } from './connection-watch.js';
@@ -43,7 +44,7 @@ export class WriteTransaction {
     this.connecting = this.runner.connect();
     const raw = (await this.connecting) as PgClient & WatchedClient & { processID?: number; query<T>(stream: T): T };
     this.connected = true;
-    if (this.closed) throw new Error('the transaction was closed');
+    if (this.closed) throw new TransactionClosedError(this.model.name);
     this.pid = raw.processID;
     this.raw = raw;
     this.stopWatch = watchConnection(raw, (error) => {
@@ -53,7 +54,7 @@ export class WriteTransaction {
     // A derivation still running after a timeout must not reach the pooled connection after it
     // was handed to someone else; on a dead connection it gets the server's reason, not pg's
     // "not queryable".
-    const refusal = () => this.lost ?? (this.closed ? new Error('the transaction was closed') : undefined);
+    const refusal = () => this.lost ?? (this.closed ? new TransactionClosedError(this.model.name) : undefined);
     return {
       query: (config) => {
         const refused = refusal();
@@ -68,7 +69,7 @@ export class WriteTransaction {
 
   /** Opens the transaction with `prelude` (a statement without parameters) in BEGIN's round trip. */
   async open(prelude: string): Promise<void> {
-    if (this.closed) throw new Error('the transaction was closed');
+    if (this.closed) throw new TransactionClosedError(this.model.name);
     if (this.lost) throw this.lost;
     const state = this.runner as QueryRunner & { transactionDepth?: unknown };
     if (state.transactionDepth === 0 && !state.isTransactionActive) {
@@ -84,7 +85,7 @@ export class WriteTransaction {
   }
 
   commit(): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('the transaction was closed'));
+    if (this.closed) return Promise.reject(new TransactionClosedError(this.model.name));
     if (this.lost) return Promise.reject(this.lost);
     this.committing = this.runner!.commitTransaction().then(() => this.close());
     return this.committing;
