@@ -1,17 +1,9 @@
-import { Logger, type LoggerService } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnregisteredProjectionError } from '../../lib/index.js';
+import { CapturingLogger } from '../support/capturing-logger.js';
 import { useTestApp } from '../support/test-app.js';
 import { A, DagOrgs } from '../fixtures/dag.fixture.js';
-
-class CapturingLogger implements LoggerService {
-  readonly warnings: string[] = [];
-  log() {}
-  error() {}
-  warn(message: unknown) {
-    this.warnings.push(String(message));
-  }
-}
 
 describe('the empty lens', () => {
   const { t } = useTestApp('empty_lens', (db) => ({ dataSources: [{ url: db.url, synchronize: true }], projections: [DagOrgs, A] }));

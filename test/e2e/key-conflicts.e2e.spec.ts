@@ -1,17 +1,9 @@
-import { Logger, type LoggerService, type Type } from '@nestjs/common';
+import { Logger, type Type } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyConflictError, ProjectionFailedError } from '../../lib/index.js';
+import { CapturingLogger } from '../support/capturing-logger.js';
 import { useTestApp } from '../support/test-app.js';
 import { TellerActivity, TellerActivityStreamed, TellerActivityStrict, TellerHistory } from '../fixtures/tellers.fixture.js';
-
-class CapturingLogger implements LoggerService {
-  readonly warnings: string[] = [];
-  log() {}
-  error() {}
-  warn(message: unknown) {
-    this.warnings.push(String(message));
-  }
-}
 
 /** Teller 7 works at branches 1, 2 and 3; the others at one branch each. */
 const HISTORY = `INSERT INTO teller_history (tid, bid, delta) VALUES

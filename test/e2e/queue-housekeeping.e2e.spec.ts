@@ -1,7 +1,7 @@
 import { Logger, type LoggerService } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   CINEMA_QUEUE_MIGRATIONS,
   ProjectionFailedError,
@@ -9,8 +9,8 @@ import {
   QueuedRunTimeoutError,
   RunWaitInterruptedError,
 } from '../../lib/index.js';
-import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
+import { useQueueApps } from '../support/test-app.js';
 import { A, behaviour, DAG, source, Z } from '../fixtures/dag.fixture.js';
 
 /** Every line Nest's logger receives while `work` runs, with its level. */
@@ -36,32 +36,11 @@ async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<v
 }
 
 describe('the queue engine: timings, timeouts, concurrency, errors and housekeeping', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let worker: TestApp;
-  let api: TestApp;
-  const boot = (queue: Record<string, unknown>) =>
-    bootApp({
-      dataSources: [{ url: db.url, synchronize: true, migrations: [...CINEMA_QUEUE_MIGRATIONS] }],
-      projections: DAG,
-      cinema: { allowEmptyLens: true, queue: { pollInterval: 100, sweepInterval: 200, ...queue } },
-    });
-
-  beforeAll(async () => {
-    db = await createDatabase('queue_housekeeping');
-    worker = await boot({ worker: true, concurrency: 3, attempts: 1 });
-    await worker.app.init();
-    api = await boot({ worker: false });
-    await api.app.init();
-  });
+  const { api, boot } = useQueueApps('queue_housekeeping', DAG, { concurrency: 3, attempts: 1 });
   beforeEach(() => {
     source.value = 1;
     source.orgs = 3;
     for (const key of Object.keys(behaviour)) delete behaviour[key];
-  });
-  afterAll(async () => {
-    await api?.close();
-    await worker?.close();
-    await db?.drop();
   });
 
   it('records when each node and the run really started and finished (the statement clock, not the transaction start)', async () => {

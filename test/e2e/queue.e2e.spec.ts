@@ -1,8 +1,8 @@
 import { In } from 'typeorm';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CINEMA_QUEUE_MIGRATIONS, InvalidLensError, ProjectionFailedError, RunNotRetryableError, type CinemaRun } from '../../lib/index.js';
-import { bootApp, type TestApp } from '../support/app.js';
-import { createDatabase } from '../support/database.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { InvalidLensError, ProjectionFailedError, RunNotRetryableError, type CinemaRun } from '../../lib/index.js';
+import type { TestApp } from '../support/app.js';
+import { useQueueApps } from '../support/test-app.js';
 import { waitFor } from '../support/postgres.js';
 import { behaviour, DAG, DagOrgs, expectedValues, source, Z } from '../fixtures/dag.fixture.js';
 
@@ -23,33 +23,11 @@ function expected(value: number, orgs = 3): Record<string, number[]> {
 }
 
 describe('the queue engine (graphile-worker), with a worker in this process', () => {
-  let db: Awaited<ReturnType<typeof createDatabase>>;
-  let worker: TestApp;
-  let api: TestApp;
-  const boot = (queue: Record<string, unknown>) =>
-    bootApp({
-      dataSources: [{ url: db.url, synchronize: true, migrations: [...CINEMA_QUEUE_MIGRATIONS] }],
-      projections: DAG,
-      cinema: { allowEmptyLens: true, queue: { pollInterval: 100, sweepInterval: 200, ...queue } },
-    });
-
-  beforeAll(async () => {
-    db = await createDatabase('queue');
-    worker = await boot({ worker: true, concurrency: 3, attempts: 2 });
-    await worker.app.init();
-    // An API process: enqueues and awaits, never works a job.
-    api = await boot({ worker: false });
-    await api.app.init();
-  });
+  const { api, boot } = useQueueApps('queue', DAG, { concurrency: 3, attempts: 2 });
   beforeEach(() => {
     source.value = 1;
     source.orgs = 3;
     for (const key of Object.keys(behaviour)) delete behaviour[key];
-  });
-  afterAll(async () => {
-    await api?.close();
-    await worker?.close();
-    await db?.drop();
   });
 
   it('writes the same tables as the inline engine', async () => {

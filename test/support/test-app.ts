@@ -1,5 +1,6 @@
 import { afterAll, beforeAll } from 'vitest';
 import { bootApp, type TestApp } from './app.js';
+import { CINEMA_QUEUE_MIGRATIONS } from '../../lib/index.js';
 import { createDatabase } from './database.js';
 
 export type TestDatabase = Awaited<ReturnType<typeof createDatabase>>;
@@ -51,4 +52,57 @@ export function useTestApp(
     await database?.drop();
   });
   return { t, db };
+}
+
+/**
+ * A fresh database with two applications on the queue engine, for one `describe`: a worker (works
+ * jobs in this process) and an API process (enqueues and awaits, never works a job).
+ */
+export function useQueueApps(
+  label: string,
+  projections: Parameters<typeof bootApp>[0]['projections'],
+  worker: Record<string, unknown>,
+): { worker: TestApp; api: TestApp; db: TestDatabase; boot: (queue: Record<string, unknown>) => Promise<TestApp> } {
+  const apps: { worker?: TestApp; api?: TestApp; db?: TestDatabase } = {};
+  const boot = (queue: Record<string, unknown>) =>
+    bootApp({
+      dataSources: [{ url: apps.db!.url, synchronize: true, migrations: [...CINEMA_QUEUE_MIGRATIONS] }],
+      projections,
+      cinema: { allowEmptyLens: true, queue: { pollInterval: 100, sweepInterval: 200, ...queue } },
+    });
+  beforeAll(async () => {
+    apps.db = await createDatabase(label);
+    apps.worker = await boot({ worker: true, ...worker });
+    await apps.worker.app.init();
+    apps.api = await boot({ worker: false });
+    await apps.api.app.init();
+  });
+  afterAll(async () => {
+    await apps.api?.close();
+    await apps.worker?.close();
+    await apps.db?.drop();
+  });
+  const ready = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`the ${what} of "${label}" is not ready: use it in a test or a later hook`);
+    return value;
+  };
+  const face = (which: 'worker' | 'api'): TestApp => ({
+    get app() {
+      return ready(apps[which], which).app;
+    },
+    get cinema() {
+      return ready(apps[which], which).cinema;
+    },
+    dataSource: (name) => ready(apps[which], which).dataSource(name),
+    close: () => ready(apps[which], which).close(),
+  });
+  return {
+    worker: face('worker'),
+    api: face('api'),
+    /** Another application on the same database (close it in the test). */
+    boot,
+    get db() {
+      return ready(apps.db, 'database');
+    },
+  };
 }
