@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 
 const run = promisify(execFile);
 const CONFIG = resolve('test/architecture/dependency-rules.cjs');
@@ -24,17 +24,18 @@ async function violations(cwd: string): Promise<Violation[]> {
   return (JSON.parse(stdout) as { summary: { violations: Violation[] } }).summary.violations;
 }
 
-describe('the import directions of lib/ (test/architecture/dependency-rules.cjs)', () => {
+// The two cruises run side by side: each is a process of its own.
+describe.concurrent('the import directions of lib/ (test/architecture/dependency-rules.cjs)', () => {
   const scratch: string[] = [];
   afterAll(async () => {
     for (const dir of scratch) await rm(dir, { recursive: true, force: true });
   });
 
-  it('hold for the library', async () => {
+  it('hold for the library', async ({ expect }) => {
     expect(await violations(process.cwd())).toEqual([]);
   });
 
-  it('fail when an engine imports the registry, or the lens imports Nest', async () => {
+  it('fail when an engine imports the registry, or the lens imports Nest', async ({ expect }) => {
     const dir = await mkdtemp(join(tmpdir(), 'cinema-rules-'));
     scratch.push(dir);
     const file = async (path: string, text: string) => {
