@@ -37,7 +37,9 @@ export function captureStatements(sources: readonly CapturedSource[]): CaptureSt
       up.push(
         `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $cinema$ BEGIN ${markStatement(fed, event)}; RETURN NULL; END $cinema$`,
       );
-      up.push(`CREATE TRIGGER ${trigger} AFTER ${event.toUpperCase()} ON ${table}${referencing(event)} FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`);
+      up.push(
+        `CREATE TRIGGER ${trigger} AFTER ${event.toUpperCase()} ON ${table}${referencing(event)} FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
+      );
       down.push(`DROP TRIGGER IF EXISTS ${trigger} ON ${table}`, `DROP FUNCTION IF EXISTS ${fn}()`);
     }
   }

@@ -80,7 +80,10 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
       const groups = groupMarks(marks);
       const models: ProjectionModel[] = [];
       for (const [name, own] of groups) {
-        const model = this.model(name, own.flatMap((group) => group.ids));
+        const model = this.model(
+          name,
+          own.flatMap((group) => group.ids),
+        );
         if (model) models.push(model);
         else failed.add(name);
       }
@@ -138,7 +141,9 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     } catch {
       if (!this.unknown.has(name)) {
         this.unknown.add(name);
-        this.logger.warn(`Change capture: ${ids.length} mark(s) name projection ${name}, which this application does not register; left in cinema.changes.`);
+        this.logger.warn(
+          `Change capture: ${ids.length} mark(s) name projection ${name}, which this application does not register; left in cinema.changes.`,
+        );
       }
       return undefined;
     }

@@ -32,7 +32,7 @@ export class FreshnessReader {
     }
     const slice = JSON.stringify(normalized.values);
     const names = [...this.registry.graph.upstream(model)].map((node) => node.name);
-    const [row] = (await this.dataSource().query(
+    const [row] = await this.dataSource().query<{ refreshedAt: Date | null; pending: number; oldest: Date | null; lagMs: number | null }[]>(
       `SELECT
          (SELECT max("refreshed_at") FROM "cinema"."freshness"
            WHERE "projection" = $1 AND ("slice" = '{}'::jsonb OR "slice" @> $2::jsonb)) AS "refreshedAt",
@@ -42,10 +42,11 @@ export class FreshnessReader {
        FROM "cinema"."changes" c
        WHERE c."projection" = ANY($3::text[]) AND (c."lens" IS NULL OR c."lens" @> $2::jsonb OR $2::jsonb @> c."lens")`,
       [model.name, slice, names],
-    )) as { refreshedAt: Date | null; pending: number; oldest: Date | null; lagMs: number | null }[];
+    );
     const lagMs = row.lagMs ?? 0;
     const { warnAfter, errorAfter } = model.freshness;
-    const status = errorAfter !== undefined && lagMs > errorAfter ? 'error' : warnAfter !== undefined && lagMs > warnAfter ? 'warn' : 'pass';
+    const status =
+      errorAfter !== undefined && lagMs > errorAfter ? 'error' : warnAfter !== undefined && lagMs > warnAfter ? 'warn' : 'pass';
     return {
       projection: model.name,
       refreshedAt: row.refreshedAt ?? undefined,

@@ -43,7 +43,8 @@ export async function captureMigration(queryRunner: QueryRunner, projections: re
     };
     if (!options) fail('it is not decorated with @Projection()', 'Pass projection classes to installCapture.');
     const changes = resolveChanges(options!, queryRunner.connection, 'of the migration', undefined, fail, postgresDialect);
-    if (changes.length === 0) fail('it declares no changes', "Add @Projection({ changes: [{ table: Invoice, lens: { orgId: 'orgId' } }] }).");
+    if (changes.length === 0)
+      fail('it declares no changes', "Add @Projection({ changes: [{ table: Invoice, lens: { orgId: 'orgId' } }] }).");
     for (const change of changes) {
       const { records: rows } = await queryRunner.query(
         `SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
@@ -51,10 +52,14 @@ export async function captureMigration(queryRunner: QueryRunner, projections: re
         true,
       );
       const columns = new Set((rows as { attname: string }[]).map((row) => row.attname));
-      if (columns.size === 0) fail(`its changes name table ${change.table}, which does not exist`, 'Create the table first, or fix its name.');
+      if (columns.size === 0)
+        fail(`its changes name table ${change.table}, which does not exist`, 'Create the table first, or fix its name.');
       for (const { key, column } of change.lens) {
         if (!columns.has(column)) {
-          fail(`changes lens.${key} names column "${column}", which table ${change.table} does not have`, `Its columns: ${[...columns].join(', ')}.`);
+          fail(
+            `changes lens.${key} names column "${column}", which table ${change.table} does not have`,
+            `Its columns: ${[...columns].join(', ')}.`,
+          );
         }
       }
       sources.push({ projection: name, change });

@@ -21,7 +21,9 @@ export function groupMarks(marks: readonly ChangeMark[]): Map<string, MarkGroup[
   for (const mark of marks) byProjection.set(mark.projection, [...(byProjection.get(mark.projection) ?? []), mark]);
   const result = new Map<string, MarkGroup[]>();
   for (const [projection, own] of byProjection) {
-    const whole = own.some((mark) => mark.lens === null || Object.values(mark.lens).some((value) => value === null || typeof value === 'object'));
+    const whole = own.some(
+      (mark) => mark.lens === null || Object.values(mark.lens).some((value) => value === null || typeof value === 'object'),
+    );
     if (whole) {
       result.set(projection, [{ projection, ids: own.map((mark) => mark.id), whole: true, keys: [], slices: [] }]);
       continue;

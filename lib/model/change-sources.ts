@@ -17,7 +17,8 @@ export function resolveChanges(
   dialect: SqlDialect,
 ): ChangeModel[] {
   const changes = options.changes ?? [];
-  if (!Array.isArray(changes)) fail('changes must be an array of { table, lens }', "Write changes: [{ table: Invoice, lens: { orgId: 'orgId' } }].");
+  if (!Array.isArray(changes))
+    fail('changes must be an array of { table, lens }', "Write changes: [{ table: Invoice, lens: { orgId: 'orgId' } }].");
   return changes.map((change, index) => {
     const at = `changes[${index}]`;
     if (change === null || typeof change !== 'object' || change.lens === null || typeof change.lens !== 'object') {
@@ -41,7 +42,8 @@ export function resolveChanges(
       if (ownColumns && !ownColumns.includes(key)) {
         fail(`${at}.lens key "${key}" is not a column of the projection`, `Its columns: ${ownColumns.join(', ')}.`);
       }
-      if (typeof property !== 'string' || property.length === 0) fail(`${at}.lens.${key} must name a column of ${label}`, 'Give a property or column name.');
+      if (typeof property !== 'string' || property.length === 0)
+        fail(`${at}.lens.${key} must name a column of ${label}`, 'Give a property or column name.');
       if (!metadata) return { key, column: property };
       const column = metadata.columns.find((c) => c.propertyPath === property) ?? metadata.columns.find((c) => c.databaseName === property);
       if (!column) {

@@ -2,15 +2,32 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CINEMA_CAPTURE_MIGRATIONS } from '../../lib/index.js';
-import { AddCapture1764500000000, CreateCapInvoices1764450000000, CapGrandTotal, CapInvoice, CapOrgGrade, CapOrgTotals, captureHooks } from '../fixtures/capture.fixture.js';
+import { Entity, PrimaryColumn } from 'typeorm';
+import { CINEMA_CAPTURE_MIGRATIONS, InvalidProjectionError, Projection, Source } from '../../lib/index.js';
+import { bootError } from '../support/app.js';
+import {
+  AddCapture1764500000000,
+  CreateCapInvoices1764450000000,
+  CapGrandTotal,
+  CapInvoice,
+  CapOrgGrade,
+  CapOrgTotals,
+  captureHooks,
+} from '../fixtures/capture.fixture.js';
 import { deferred } from '../support/deferred.js';
 import { connect, rowsOf, waitFor } from '../support/postgres.js';
 import { useTestApp } from '../support/test-app.js';
 
 describe('change capture: triggers mark dirty slices, the watcher refreshes them in dependency order', () => {
   const { db, t } = useTestApp('capture', (db) => ({
-    dataSources: [{ url: db.url, synchronize: true, entities: [CapInvoice], migrations: [CreateCapInvoices1764450000000, ...CINEMA_CAPTURE_MIGRATIONS, AddCapture1764500000000] }],
+    dataSources: [
+      {
+        url: db.url,
+        synchronize: true,
+        entities: [CapInvoice],
+        migrations: [CreateCapInvoices1764450000000, ...CINEMA_CAPTURE_MIGRATIONS, AddCapture1764500000000],
+      },
+    ],
     projections: [CapOrgTotals, CapOrgGrade, CapGrandTotal],
     cinema: { capture: { interval: 20 } },
   }));
@@ -48,7 +65,12 @@ describe('change capture: triggers mark dirty slices, the watcher refreshes them
     const { rows } = await client.query(
       `SELECT tgname FROM pg_trigger WHERE tgrelid = 'cap_invoices'::regclass AND NOT tgisinternal ORDER BY tgname`,
     );
-    expect(rows.map((row) => row.tgname)).toEqual(['cinema_capture_delete', 'cinema_capture_insert', 'cinema_capture_truncate', 'cinema_capture_update']);
+    expect(rows.map((row) => row.tgname)).toEqual([
+      'cinema_capture_delete',
+      'cinema_capture_insert',
+      'cinema_capture_truncate',
+      'cinema_capture_update',
+    ]);
     await client.query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 1 + i % 5, i * 7 FROM generate_series(1, 200) i`);
     await converged();
     // One statement, one mark per slice.
@@ -90,7 +112,9 @@ describe('change capture: triggers mark dirty slices, the watcher refreshes them
     gate.resolve();
     // The first refresh wrote one invoice; only the surviving mark makes the second appear.
     await converged();
-    expect((await client.query(`SELECT total, invoices FROM cap_org_totals WHERE org_id = 11`)).rows).toEqual([{ total: 2100, invoices: 2 }]);
+    expect((await client.query(`SELECT total, invoices FROM cap_org_totals WHERE org_id = 11`)).rows).toEqual([
+      { total: 2100, invoices: 2 },
+    ]);
   });
 
   it('a failure between two projections of a chain leaves the downstream slice marked, and it converges', async () => {
@@ -130,7 +154,31 @@ describe('change capture: triggers mark dirty slices, the watcher refreshes them
     const fresh = await t.cinema.freshness(CapOrgTotals, { orgId: 13 });
     expect(fresh).toMatchObject({ pendingChanges: 0, lagMs: 0, status: 'pass' });
     expect(fresh.refreshedAt).toBeInstanceOf(Date);
-    const [ledger] = (await client.query(`SELECT rows, snapshot_xmin IS NOT NULL AS has_xmin FROM cinema.freshness WHERE projection = 'CapOrgTotals' AND slice = '{"orgId": 13}'`)).rows;
+    const [ledger] = (
+      await client.query(
+        `SELECT rows, snapshot_xmin IS NOT NULL AS has_xmin FROM cinema.freshness WHERE projection = 'CapOrgTotals' AND slice = '{"orgId": 13}'`,
+      )
+    ).rows;
     expect(ledger).toEqual({ rows: 1, has_xmin: true });
+  });
+
+  it('refuses at startup a changes option naming a column the table or the projection lacks, naming all three', async () => {
+    const boot = async (lens: Record<string, string>) => {
+      @Projection({ name: 'BadCapture', changes: [{ table: CapInvoice, lens }] })
+      @Entity('cap_bad')
+      class BadCapture {
+        @PrimaryColumn({ name: 'org_id' }) orgId: number;
+        @Source()
+        rows() {
+          return [];
+        }
+      }
+      return bootError({ dataSources: [{ url: db.url, entities: [CapInvoice] }], projections: [BadCapture] });
+    };
+    const table = await boot({ orgId: 'organisation' });
+    expect(table).toBeInstanceOf(InvalidProjectionError);
+    expect(table.message).toMatch(/BadCapture.*"organisation", which is not a column of table CapInvoice.*orgId, amount/);
+    const own = await boot({ tenant: 'orgId' });
+    expect(own.message).toMatch(/BadCapture.*lens key "tenant" is not a column of the projection/);
   });
 });
