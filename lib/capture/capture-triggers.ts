@@ -63,13 +63,15 @@ function markStatement(fed: readonly CapturedSource[], event: CaptureEvent): str
   const into = `INSERT INTO "cinema"."changes" ("projection", "lens")`;
   if (event === 'truncate') return `${into} VALUES ${fed.map((s) => `(${literal(s.projection)}, NULL)`).join(', ')}`;
   const rows = event === 'insert' ? ['"cinema_new"'] : event === 'delete' ? ['"cinema_old"'] : ['"cinema_old"', '"cinema_new"'];
-  const branches = fed.flatMap((source) =>
-    rows.map((transition) => {
-      const pairs = source.change.lens.map(({ key, column }) => `${literal(key)}, t.${quoteIdent(column)}`).join(', ');
-      return `SELECT ${literal(source.projection)} AS "projection", jsonb_build_object(${pairs}) AS "lens" FROM ${transition} t`;
-    }),
-  );
-  return `${into} SELECT DISTINCT "projection", "lens" FROM (${branches.join(' UNION ALL ')}) s`;
+  // Distinct column values first (a sort of scalars), then one jsonb object per slice.
+  const branches = fed.map((source) => {
+    const columns = [...new Set(source.change.lens.map(({ column }) => quoteIdent(column)))].join(', ');
+    const distinct = rows.map((transition) => `SELECT ${columns} FROM ${transition}`).join(' UNION ');
+    const pairs = source.change.lens.map(({ key, column }) => `${literal(key)}, t.${quoteIdent(column)}`).join(', ');
+    const from = rows.length === 1 ? `(SELECT DISTINCT ${columns} FROM ${rows[0]})` : `(${distinct})`;
+    return `SELECT ${literal(source.projection)}, jsonb_build_object(${pairs}) FROM ${from} t`;
+  });
+  return `${into} ${branches.join(' UNION ALL ')}`;
 }
 
 function literal(value: string): string {

@@ -62,6 +62,7 @@ describe('change capture: marks, hand-off, triggers, options', () => {
     expect(update).toContain(`jsonb_build_object('orgId', t."org id")`);
     expect(update).toContain(`'O''Brien'`);
     expect(update.match(/FROM "cinema_(old|new)"/g)).toHaveLength(4);
+    expect(update).toContain(`FROM (SELECT "org id" FROM "cinema_old" UNION SELECT "org id" FROM "cinema_new") t`);
     const names = sql.up.join('\n').match(/"capture_[0-9a-f]+_[a-z]+"/g)!;
     expect(Math.max(...names.map((n) => n.length))).toBeLessThan(63);
     expect(sql.up.find((s) => s.includes('_truncate"() RETURNS'))).toContain(`VALUES ('O''Brien', NULL), ('Other', NULL)`);
