@@ -10,7 +10,9 @@ export interface CapturedSource {
 
 /** The statements that install (up) and remove (down) the capture triggers of some tables. */
 export interface CaptureStatements {
+  /** Drop and create each table's capture functions and triggers. */
   up: string[];
+  /** Drop them. */
   down: string[];
 }
 
