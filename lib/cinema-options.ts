@@ -1,5 +1,6 @@
 import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
 import type { CinemaModuleOptions, ResolvedCinemaOptions } from './interfaces/cinema-options.interface.js';
+import type { CinemaCaptureOptions, ResolvedCaptureOptions } from './interfaces/capture.interface.js';
 import type { CinemaQueueOptions, ResolvedQueueOptions } from './interfaces/queue-options.interface.js';
 
 const DEFAULTS: ResolvedCinemaOptions = {
@@ -36,11 +37,11 @@ export function resolveCinemaOptions(options: CinemaModuleOptions | undefined | 
     throw new InvalidCinemaOptionsError('options', 'CinemaModule options must be an object');
   }
   const given = options ?? {};
-  const known = new Set([...Object.keys(DEFAULTS), 'maxConcurrentProjections', 'queue']);
+  const known = new Set([...Object.keys(DEFAULTS), 'maxConcurrentProjections', 'queue', 'capture']);
   for (const key of Object.keys(given)) {
     if (!known.has(key)) throw new InvalidCinemaOptionsError(key, `unknown option; known options: ${[...known].join(', ')}`);
   }
-  const { queue, ...rest } = given;
+  const { queue, capture, ...rest } = given;
   const resolved: ResolvedCinemaOptions = { ...DEFAULTS, ...stripUndefined(rest) };
   name(resolved.writeDataSource, 'writeDataSource');
   name(resolved.readDataSource, 'readDataSource');
@@ -58,6 +59,7 @@ export function resolveCinemaOptions(options: CinemaModuleOptions | undefined | 
     throw new InvalidCinemaOptionsError('engine', `must be 'inline' or 'queue', got ${String(resolved.engine)}`);
   }
   if (queue !== undefined) resolved.queue = resolveQueueOptions(queue, resolved.writeDataSource);
+  if (capture !== undefined) resolved.capture = resolveCaptureOptions(capture, resolved.writeDataSource);
   if (resolved.engine === 'queue' && !resolved.queue) {
     throw new InvalidCinemaOptionsError('engine', "'queue' needs the queue option (queue: {} for its defaults)");
   }
@@ -88,6 +90,21 @@ function resolveQueueOptions(queue: CinemaQueueOptions, writeDataSource: string)
     throw new InvalidCinemaOptionsError('queue.jobSchema', 'must be a lower-case SQL identifier');
   }
   return Object.freeze({ ...resolved, queues: Object.freeze([...resolved.queues]) });
+}
+
+function resolveCaptureOptions(capture: CinemaCaptureOptions, writeDataSource: string): ResolvedCaptureOptions {
+  if (capture === null || typeof capture !== 'object' || Array.isArray(capture)) {
+    throw new InvalidCinemaOptionsError('capture', 'must be an object ({} for its defaults)');
+  }
+  const known = ['interval', 'batch', 'dataSource'];
+  for (const key of Object.keys(capture)) {
+    if (!known.includes(key)) throw new InvalidCinemaOptionsError(`capture.${key}`, `unknown option; known options: ${known.join(', ')}`);
+  }
+  const resolved: ResolvedCaptureOptions = { interval: 200, batch: 1_000, dataSource: writeDataSource, ...stripUndefined(capture) };
+  integer(resolved.interval, 'capture.interval', 1, 3_600_000);
+  integer(resolved.batch, 'capture.batch', 1, 100_000);
+  name(resolved.dataSource, 'capture.dataSource');
+  return Object.freeze(resolved);
 }
 
 /** Checks a queue name (letters, digits, `_` and `-`). */

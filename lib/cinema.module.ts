@@ -10,6 +10,8 @@ import { ProjectionModelFactory } from './model/model.factory.js';
 import { ProjectionRegistry } from './model/projection.registry.js';
 import { CinemaPlanner } from './planning/cinema.planner.js';
 import { CinemaService } from './cinema.service.js';
+import { ChangeWatcher } from './capture/change.watcher.js';
+import { FreshnessReader } from './capture/freshness.reader.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
 import { WriteSlots } from './execution/write-slots.js';
@@ -108,6 +110,8 @@ export class CinemaModule {
               : null,
           inject: [CINEMA_MODULE_OPTIONS, ProjectionRegistry, WriteSlots, ModuleRef],
         },
+        ChangeWatcher,
+        FreshnessReader,
         CinemaService,
       ],
       exports: [CinemaService],

@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger, Optional, type Type } from '@nestjs/common';
 import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
+import { FreshnessReader } from './capture/freshness.reader.js';
+import type { ProjectionFreshness } from './interfaces/capture.interface.js';
 import type { CinemaEngine } from './engines/engine.interface.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
@@ -26,6 +28,7 @@ export class CinemaService {
     private readonly planner: CinemaPlanner,
     private readonly inline: InlineEngine,
     @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
+    private readonly freshnessReader: FreshnessReader,
     @Optional() @Inject(QueueEngine) private readonly queue: QueueEngine | null = null,
   ) {}
 
@@ -85,6 +88,15 @@ export class CinemaService {
    */
   retryRun<P = unknown>(id: string): Promise<CinemaRun<P>> {
     return this.engine('queue').then((queue) => (queue as QueueEngine).retry<P>(id));
+  }
+
+  /**
+   * How fresh `projection` (or its slice `lens`, one scalar per key) is under change capture:
+   * when it was last refreshed, the changes still pending for it, their lag, and a status against
+   * `@Projection({ freshness: { warnAfter, errorAfter } })`. Needs `CinemaCaptureMigration1764400000000`.
+   */
+  freshness<P>(projection: Type<P>, lens?: Partial<Record<keyof P & string, unknown>>): Promise<ProjectionFreshness> {
+    return this.freshnessReader.freshness(projection, lens);
   }
 
   /** The projections and their inputs. */

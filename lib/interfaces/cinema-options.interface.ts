@@ -1,4 +1,5 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
+import type { CinemaCaptureOptions, ResolvedCaptureOptions } from './capture.interface.js';
 import type { CinemaQueueOptions, ResolvedQueueOptions } from './queue-options.interface.js';
 
 export interface CinemaModuleOptions {
@@ -78,11 +79,17 @@ export interface CinemaModuleOptions {
   engine?: 'inline' | 'queue';
   /** The durable runtime. Set it (even to `{}`) to use `engine: 'queue'`. */
   queue?: CinemaQueueOptions;
+  /**
+   * Change capture: a watcher in this process rebuilds the slices that the capture triggers
+   * (installed by a migration, see `installCapture`) marked dirty. Set it (even to `{}`) to start it.
+   * @default off
+   */
+  capture?: CinemaCaptureOptions;
 }
 
 /** Options after defaults were merged and validated. */
-export type ResolvedCinemaOptions = Required<Omit<CinemaModuleOptions, 'maxConcurrentProjections' | 'queue'>> &
-  Pick<CinemaModuleOptions, 'maxConcurrentProjections'> & { queue?: ResolvedQueueOptions };
+export type ResolvedCinemaOptions = Required<Omit<CinemaModuleOptions, 'maxConcurrentProjections' | 'queue' | 'capture'>> &
+  Pick<CinemaModuleOptions, 'maxConcurrentProjections'> & { queue?: ResolvedQueueOptions; capture?: ResolvedCaptureOptions };
 
 export interface CinemaOptionsFactory {
   createCinemaOptions(): Promise<CinemaModuleOptions> | CinemaModuleOptions;

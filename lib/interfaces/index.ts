@@ -6,3 +6,4 @@ export * from './lens.interface.js';
 export * from './projection-options.interface.js';
 export * from './run.interface.js';
 export * from './queue-options.interface.js';
+export * from './capture.interface.js';

@@ -1,6 +1,35 @@
 /** What to do when a derived row collides with an existing row on the conflict target. */
 export type OnConflict = 'replace' | 'ignore' | readonly string[];
 
+/**
+ * An application table that feeds a projection, and how a changed row of it maps to the
+ * projection's lens: `{ table: Invoice, lens: { orgId: 'orgId' } }`. Read by the capture
+ * migration (`installCapture`), which installs the table's triggers.
+ */
+export interface ChangeSource {
+  /** The table: an entity class of the projection's read data source, or a table name (`'invoices'`, `'billing.invoices'`). */
+  table: Function | string;
+  /**
+   * Lens key of this projection (a column property of its table) → the table's property or
+   * column whose value a changed row carries for that key.
+   */
+  lens: Readonly<Record<string, string>>;
+}
+
+/** How stale a projection may get before `CinemaService.freshness()` warns or errs (dbt's style). */
+export interface FreshnessThresholds {
+  /**
+   * Milliseconds of lag (the oldest pending change's age) after which the status is `'warn'`.
+   * @default no warning
+   */
+  warnAfter?: number;
+  /**
+   * Milliseconds of lag after which the status is `'error'`.
+   * @default no error
+   */
+  errorAfter?: number;
+}
+
 export interface ProjectionOptions {
   /**
    * A virtual projection has no table of its own: its `output(ctx)` method returns the query
@@ -80,4 +109,16 @@ export interface ProjectionOptions {
    * database (one `LIMIT 0` query the first time the projection is planned).
    */
   columns?: readonly string[];
+  /**
+   * The application tables this projection reads and how their rows map to its lens: with the
+   * capture migration installed and `CinemaModule.forRoot({ capture: {} })`, a change to a row
+   * marks that slice (and the slices downstream) dirty, and the watcher rebuilds it.
+   * @default [] (no change capture)
+   */
+  changes?: readonly ChangeSource[];
+  /**
+   * Thresholds of `CinemaService.freshness()`'s status.
+   * @default {} (always `'pass'`)
+   */
+  freshness?: FreshnessThresholds;
 }

@@ -10,6 +10,7 @@ import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interfa
 import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
 import { postgresDialect } from '../dialect/postgres/postgres.dialect.js';
 import { sameDatabase } from '../dialect/postgres/sql.js';
+import { resolveChanges, resolveFreshness } from './change-sources.js';
 import { tableModelOf, type ProjectionModel } from './projection.model.js';
 
 /**
@@ -96,6 +97,8 @@ export class ProjectionModelFactory {
     if (options.partitionKey !== undefined && !table?.byProperty.has(options.partitionKey)) {
       fail(`partitionKey "${options.partitionKey}" is not a property of its entity`, 'Name a column property, e.g. partitionKey: "orgId".');
     }
+    const changes = resolveChanges(options, source, sourceName, table, fail, dialect);
+    const freshness = resolveFreshness(options, fail);
     const keyConflicts = options.keyConflicts ?? 'upsert';
     if (keyConflicts !== 'upsert' && keyConflicts !== 'error') {
       fail(
@@ -129,6 +132,8 @@ export class ProjectionModelFactory {
       keyConflicts,
       dialect,
       partitionKey: options.partitionKey,
+      changes,
+      freshness,
     };
   }
 

@@ -1,7 +1,7 @@
 import type { Type } from '@nestjs/common';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import type { InputMode } from '../interfaces/input-options.interface.js';
-import type { ProjectionOptions } from '../interfaces/projection-options.interface.js';
+import type { FreshnessThresholds, ProjectionOptions } from '../interfaces/projection-options.interface.js';
 import type { CopyEncoding } from '../dialect/postgres/copy-text.js';
 import { valueKindOf, type ValueKind } from '../lens/lens-values.js';
 import type { SqlDialect } from '../dialect/dialect.interface.js';
@@ -44,6 +44,18 @@ export interface DerivationModel {
   dateStrings: boolean;
 }
 
+/** An application table feeding a projection (its `changes` option), resolved. */
+export interface ChangeModel {
+  /** Quoted `"schema"."table"`. */
+  table: string;
+  schema?: string;
+  name: string;
+  /** As the option named it (class or table name), for messages. */
+  label: string;
+  /** Lens key of the projection → column (database name) of the table. */
+  lens: { key: string; column: string }[];
+}
+
 /** Everything the engine needs to know about one projection, resolved once at startup. */
 export interface ProjectionModel {
   target: Type<any>;
@@ -73,6 +85,9 @@ export interface ProjectionModel {
   dialect: SqlDialect;
   /** Property name of the locking partition key, if any. */
   partitionKey?: string;
+  /** The application tables whose changes mark its slices dirty. */
+  changes: ChangeModel[];
+  freshness: FreshnessThresholds;
 }
 
 /** Builds the table model of an entity; `fail` throws the projection's error for a bad option. */

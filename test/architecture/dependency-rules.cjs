@@ -8,6 +8,8 @@
  */
 const LOW = '^lib/((errors|interfaces|lens|dialect|read|runs)/|model/projection\\.model\\.ts)';
 const ENGINE = '^lib/(engines|execution)/';
+/** Change capture sits beside the service: it may use everything below, nothing below may use it. */
+const CAPTURE = '^lib/capture/';
 const UPPER =
   '^lib/(cinema\\.service|cinema\\.module|index|model/projection\\.registry|model/model\\.factory|planning/cinema\\.planner|discovery/|http/)';
 
@@ -26,14 +28,21 @@ module.exports = {
       comment:
         'Engines and execution receive what they need (a catalog, a plan); they never reach up to the registry, planner, discovery or the service.',
       from: { path: ENGINE },
-      to: { path: UPPER },
+      to: { path: [UPPER, CAPTURE] },
+    },
+    {
+      name: 'capture-imports-no-wiring',
+      severity: 'error',
+      comment: 'Change capture uses the model, planning, read side and execution; never the service, the module or discovery.',
+      from: { path: CAPTURE },
+      to: { path: '^lib/(cinema\\.service|cinema\\.module|index|discovery/|http/)' },
     },
     {
       name: 'low-layers-import-no-engines',
       severity: 'error',
       comment: 'The model, lens, dialect, read side and run records know nothing of engines or of the Nest wiring above them.',
       from: { path: LOW },
-      to: { path: [ENGINE, UPPER, '^lib/planning/cinema\\.planner'] },
+      to: { path: [ENGINE, UPPER, CAPTURE, '^lib/planning/cinema\\.planner'] },
     },
     {
       name: 'pure-core-without-nest',

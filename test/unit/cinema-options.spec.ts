@@ -96,7 +96,7 @@ describe('resolveCinemaOptions', () => {
     const error = refusal({ concurency: 2 });
     expect(error.option).toBe('concurency');
     expect(error.message).toMatch(
-      /^Invalid Cinema option "concurency": unknown option; known options: writeDataSource, .*concurrency.*, maxConcurrentProjections, queue$/,
+      /^Invalid Cinema option "concurency": unknown option; known options: writeDataSource, .*concurrency.*, maxConcurrentProjections, queue, capture$/,
     );
   });
 

@@ -35,7 +35,7 @@ describe.concurrent('the import directions of lib/ (test/architecture/dependency
     expect(await violations(process.cwd())).toEqual([]);
   });
 
-  it('fail when an engine imports the registry, or the lens imports Nest', async ({ expect }) => {
+  it('fail when an engine imports the registry or change capture, or the lens imports Nest', async ({ expect }) => {
     const dir = await mkdtemp(join(tmpdir(), 'cinema-rules-'));
     scratch.push(dir);
     const file = async (path: string, text: string) => {
@@ -49,10 +49,16 @@ describe.concurrent('the import directions of lib/ (test/architecture/dependency
       "import { ProjectionRegistry } from '../../lib/model/projection.registry.js';\nexport const r = ProjectionRegistry;\n",
     );
     await file('lib/lens/lens.ts', "import { Injectable } from '@nestjs/common';\nexport const i = Injectable;\n");
+    await file('lib/capture/change.watcher.ts', 'export class ChangeWatcher {}\n');
+    await file(
+      'lib/execution/projection.runner.ts',
+      "import { ChangeWatcher } from '../capture/change.watcher.js';\nexport const w = ChangeWatcher;\n",
+    );
     const found = (await violations(dir)).map((v) => `${v.rule.name}: ${v.from} -> ${v.to}`);
     expect(found).toEqual(
       expect.arrayContaining([
         'engines-import-no-upward: lib/engines/inline.engine.ts -> lib/model/projection.registry.ts',
+        'engines-import-no-upward: lib/execution/projection.runner.ts -> lib/capture/change.watcher.ts',
         expect.stringMatching(/^pure-core-without-nest: lib\/lens\/lens\.ts -> .*@nestjs/),
       ]),
     );

@@ -1,0 +1,48 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { serialized } from '../engines/queue/queue.schema.js';
+
+/**
+ * The change log (dirty marks the capture triggers append, the watcher deletes by id) and the
+ * freshness ledger (one row per projection and slice, written with the slice). The log is
+ * append-only with no unique key: writers never wait behind a refresh. Idempotent.
+ */
+const UP = [
+  `CREATE SCHEMA IF NOT EXISTS "cinema"`,
+  `CREATE TABLE IF NOT EXISTS "cinema"."changes" (
+    "id" bigserial PRIMARY KEY,
+    "projection" text NOT NULL,
+    "lens" jsonb,
+    "xid" xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    "at" timestamptz NOT NULL DEFAULT clock_timestamp()
+  )`,
+  `COMMENT ON COLUMN "cinema"."changes"."lens" IS 'the dirty slice; NULL: the whole projection'`,
+  `CREATE TABLE IF NOT EXISTS "cinema"."freshness" (
+    "projection" text NOT NULL,
+    "slice" jsonb NOT NULL,
+    "refreshed_at" timestamptz NOT NULL,
+    "snapshot_xmin" xid8,
+    "rows" integer,
+    "duration_ms" integer,
+    PRIMARY KEY ("projection", "slice")
+  )`,
+];
+
+const DOWN = [`DROP TABLE IF EXISTS "cinema"."freshness"`, `DROP TABLE IF EXISTS "cinema"."changes"`];
+
+/** The change log and the freshness ledger of change capture (add it before `installCapture` migrations). */
+export class CinemaCaptureMigration1764400000000 implements MigrationInterface {
+  name = 'CinemaCaptureMigration1764400000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await serialized(queryRunner, async () => {
+      for (const statement of UP) await queryRunner.query(statement);
+    });
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    for (const statement of DOWN) await queryRunner.query(statement);
+  }
+}
+
+/** Change capture's schema migrations, in order. */
+export const CINEMA_CAPTURE_MIGRATIONS = [CinemaCaptureMigration1764400000000] as const;

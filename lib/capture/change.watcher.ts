@@ -1,0 +1,170 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { CINEMA_MODULE_OPTIONS } from '../cinema.constants.js';
+import { sameDatabase } from '../dialect/postgres/sql.js';
+import { ApplicationShutdownError } from '../errors/application-shutdown.error.js';
+import { describeLens } from '../errors/cinema.error.js';
+import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
+import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
+import { WriteSlots } from '../execution/write-slots.js';
+import type { ProjectionModel } from '../model/projection.model.js';
+import { ProjectionRegistry } from '../model/projection.registry.js';
+import { CinemaPlanner } from '../planning/cinema.planner.js';
+import { changeLog } from './change-log.store.js';
+import { groupMarks, lensOf } from './mark-groups.js';
+import { SliceRefresher } from './slice.refresher.js';
+
+/** Rounds of one cycle at most: a steady stream of writes cannot keep a cycle from ending. */
+const MAX_ROUNDS = 50;
+/** The longest wait before a failing projection is tried again. */
+const MAX_BACKOFF_MS = 30_000;
+
+/** What one cycle did. */
+export interface CaptureCycle {
+  refreshed: number;
+  failed: number;
+}
+
+/**
+ * Continuous refresh: every `capture.interval`, reads the dirty marks the capture triggers wrote
+ * (oldest first, `capture.batch` at a time) and refreshes each marked projection, in dependency
+ * order, with one list lens per lens key set. The marks are read before the refresh starts, and
+ * deleted by id in the refresh's own transaction, with the hand-off to the dependents: a crash
+ * anywhere leaves every change marked (duplicates only cost a refresh).
+ */
+@Injectable()
+export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Cinema');
+  private readonly controller = new AbortController();
+  private loop?: Promise<void>;
+  private refresher?: SliceRefresher;
+  private changes?: DataSource;
+  /** Projections named by marks that this application does not register (logged once). */
+  private readonly unknown = new Set<string>();
+  /** Projections whose last refresh failed: tried again after a doubling delay. */
+  private readonly backoff = new Map<string, { failures: number; until: number }>();
+
+  constructor(
+    private readonly registry: ProjectionRegistry,
+    private readonly planner: CinemaPlanner,
+    private readonly slots: WriteSlots,
+    @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const capture = this.options.capture;
+    if (!capture) return;
+    this.changes = this.moduleRef.get<DataSource>(getDataSourceToken(capture.dataSource), { strict: false });
+    this.checkDatabases(this.changes);
+    this.refresher = new SliceRefresher(() => this.registry.graph, this.planner, this.slots, this.options, this.changes);
+    this.loop = this.run(capture.interval);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.controller.abort(new ApplicationShutdownError());
+    await this.loop;
+  }
+
+  /** Drains the marks once (a cycle): rounds of reads and refreshes until none is left or a bound is hit. */
+  async cycle(): Promise<CaptureCycle> {
+    const result: CaptureCycle = { refreshed: 0, failed: 0 };
+    // Projections that failed (in this cycle, or lately: backing off) are left out of the reads.
+    const now = Date.now();
+    const failed = new Set([...this.backoff].filter(([, b]) => b.until > now).map(([name]) => name));
+    for (let round = 0; round < MAX_ROUNDS && !this.controller.signal.aborted; round++) {
+      const marks = await changeLog.read(this.changes!, this.options.capture!.batch, [...failed]);
+      if (marks.length === 0) break;
+      const groups = groupMarks(marks);
+      const models: ProjectionModel[] = [];
+      for (const [name, own] of groups) {
+        const model = this.model(
+          name,
+          own.flatMap((group) => group.ids),
+        );
+        if (model) models.push(model);
+        else failed.add(name);
+      }
+      if (models.length === 0) continue;
+      for (const node of this.registry.graph.plan(models, true)) {
+        for (const group of groups.get(node.name)!) {
+          if (this.controller.signal.aborted) return result;
+          try {
+            await this.refresher!.refresh(node.key, group, this.controller.signal);
+            this.backoff.delete(node.name);
+            result.refreshed++;
+          } catch (error) {
+            if (this.controller.signal.aborted) return result;
+            result.failed++;
+            failed.add(node.name);
+            const failures = (this.backoff.get(node.name)?.failures ?? 0) + 1;
+            const delay = Math.min(this.options.capture!.interval * 2 ** failures, MAX_BACKOFF_MS);
+            this.backoff.set(node.name, { failures, until: Date.now() + delay });
+            this.logger.error(
+              `Change capture: refreshing ${node.name} ${describeLens(lensOf(group))} failed; its ${group.ids.length} mark(s) stay, retried in ${delay} ms. ` +
+                `Cause: ${(error as Error)?.message ?? String(error)}`,
+            );
+          }
+        }
+      }
+    }
+    return result;
+  }
+
+  private async run(interval: number): Promise<void> {
+    const signal = this.controller.signal;
+    while (!signal.aborted) {
+      try {
+        await this.cycle();
+      } catch (error) {
+        if (signal.aborted) return;
+        this.logger.error(`Change capture: reading cinema.changes failed, retrying in ${interval} ms. Cause: ${(error as Error)?.message}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, interval);
+        signal.addEventListener('abort', done, { once: true });
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
+    }
+  }
+
+  /** A mark's projection; marks of a projection this application does not know are left alone, once logged. */
+  private model(name: string, ids: string[]): ProjectionModel | undefined {
+    try {
+      return this.registry.named(name);
+    } catch {
+      if (!this.unknown.has(name)) {
+        this.unknown.add(name);
+        this.logger.warn(
+          `Change capture: ${ids.length} mark(s) name projection ${name}, which this application does not register; left in cinema.changes.`,
+        );
+      }
+      return undefined;
+    }
+  }
+
+  /** A refresh deletes its marks in its own transaction: the change log must be in its write database. */
+  private checkDatabases(changes: DataSource): void {
+    const graph = this.registry.graph;
+    const seen = new Set<ProjectionModel>();
+    const visit = (model: ProjectionModel) => {
+      if (seen.has(model)) return;
+      seen.add(model);
+      if (!model.virtual && !sameDatabase(model.write!, changes)) {
+        throw new InvalidProjectionError(
+          model.name,
+          `change capture refreshes it, but its write data source "${model.writeName}" is not the database of cinema.changes ("${this.options.capture!.dataSource}")`,
+          'Set capture.dataSource to its write data source, or leave changes out of the projections that feed it.',
+        );
+      }
+      for (const dependent of graph.dependentsOf(model)) visit(dependent);
+    };
+    for (const model of this.registry.all()) if (model.changes.length > 0) visit(model);
+  }
+}

@@ -1,0 +1,64 @@
+import { Inject, Injectable, type Type } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { CINEMA_MODULE_OPTIONS } from '../cinema.constants.js';
+import { InvalidLensError } from '../errors/invalid-lens.error.js';
+import type { ProjectionFreshness } from '../interfaces/capture.interface.js';
+import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
+import { normalizeLens } from '../lens/lens.js';
+import { ProjectionRegistry } from '../model/projection.registry.js';
+
+/**
+ * Reads how fresh a projection (or one slice) is from the freshness ledger and the change log.
+ * Pending changes count the marks of the projection and of everything upstream of it (a change
+ * to a source reaches it through them) whose lens is the whole projection or matches the lens.
+ */
+@Injectable()
+export class FreshnessReader {
+  constructor(
+    private readonly registry: ProjectionRegistry,
+    @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  async freshness(projection: Type<unknown>, lens?: Record<string, unknown>): Promise<ProjectionFreshness> {
+    const model = this.registry.get(projection);
+    const normalized = normalizeLens(model.name, lens);
+    for (const [key, value] of Object.entries(normalized.values)) {
+      if (value === null || typeof value === 'object') {
+        throw new InvalidLensError(model.name, normalized.display, key, 'freshness() takes one scalar value per key, e.g. { orgId: 42 }');
+      }
+    }
+    const slice = JSON.stringify(normalized.values);
+    const names = [...this.registry.graph.upstream(model)].map((node) => node.name);
+    const [row] = await this.dataSource().query<{ refreshedAt: Date | null; pending: number; oldest: Date | null; lagMs: number | null }[]>(
+      `SELECT
+         (SELECT max("refreshed_at") FROM "cinema"."freshness"
+           WHERE "projection" = $1 AND ("slice" = '{}'::jsonb OR "slice" @> $2::jsonb)) AS "refreshedAt",
+         count(c."id")::int AS "pending",
+         min(c."at") AS "oldest",
+         (extract(epoch FROM clock_timestamp() - min(c."at")) * 1000)::float8 AS "lagMs"
+       FROM "cinema"."changes" c
+       WHERE c."projection" = ANY($3::text[]) AND (c."lens" IS NULL OR c."lens" @> $2::jsonb OR $2::jsonb @> c."lens")`,
+      [model.name, slice, names],
+    );
+    const lagMs = row.lagMs ?? 0;
+    const { warnAfter, errorAfter } = model.freshness;
+    const status =
+      errorAfter !== undefined && lagMs > errorAfter ? 'error' : warnAfter !== undefined && lagMs > warnAfter ? 'warn' : 'pass';
+    return {
+      projection: model.name,
+      refreshedAt: row.refreshedAt ?? undefined,
+      pendingChanges: row.pending,
+      oldestPendingChange: row.oldest ?? undefined,
+      lagMs,
+      status,
+    };
+  }
+
+  private dataSource(): DataSource {
+    const name = this.options.capture?.dataSource ?? this.options.writeDataSource;
+    return this.moduleRef.get<DataSource>(getDataSourceToken(name), { strict: false });
+  }
+}

@@ -1,0 +1,76 @@
+import type { DataSource } from 'typeorm';
+import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
+import type { NodeReport } from '../interfaces/run.interface.js';
+import { normalizeLens } from '../lens/lens.js';
+import type { ProjectionModel } from '../model/projection.model.js';
+import type { ProjectionGraph } from '../planning/projection-graph.js';
+import type { CinemaPlanner } from '../planning/cinema.planner.js';
+import { RunOutputs } from '../read/run-outputs.js';
+import { ProjectionRunner, projectionTimeout } from '../execution/projection.runner.js';
+import type { PgClient } from '../execution/write-client.js';
+import type { WriteSlots } from '../execution/write-slots.js';
+import { changeLog } from './change-log.store.js';
+import { handOffMarks, lensOf, type MarkGroup } from './mark-groups.js';
+
+/**
+ * Refreshes one group of marks: exactly that projection (its inputs are read, not rebuilt) with
+ * the group's list lens, and, in the transaction that writes the slice, deletes the claimed
+ * marks, hands the slices on to the direct dependents and records the ledger.
+ */
+export class SliceRefresher {
+  private readonly runner = new ProjectionRunner();
+
+  constructor(
+    private readonly graph: () => ProjectionGraph<ProjectionModel>,
+    private readonly planner: CinemaPlanner,
+    private readonly slots: WriteSlots,
+    private readonly options: ResolvedCinemaOptions,
+    private readonly changes: DataSource,
+  ) {}
+
+  async refresh(model: ProjectionModel, group: MarkGroup, signal: AbortSignal): Promise<NodeReport> {
+    const lens = normalizeLens(model.name, lensOf(group));
+    const handOff = this.graph()
+      .dependentsOf(model)
+      .flatMap((dependent) => handOffMarks(group, dependent.name, (key) => exposes(dependent, key)));
+    const report: NodeReport = { projection: model.name, virtual: model.virtual, status: 'pending', deleted: 0, written: 0, paths: [] };
+    if (model.virtual) {
+      // Nothing to rebuild: the marks move on to what reads it, in one transaction.
+      await this.changes.transaction((manager) => changeLog.settle((text, values) => manager.query(text, values), group.ids, handOff));
+      report.status = 'succeeded';
+      return report;
+    }
+    const outputs = new RunOutputs(lens);
+    await this.planner.plan([model], outputs, true);
+    const started = performance.now();
+    await this.runner.run(
+      model,
+      {
+        lens,
+        ...projectionTimeout(model, lens, this.options.fullRebuildTimeout),
+        connectionCheckInterval: this.options.connectionCheckInterval,
+        signal,
+        slots: this.slots.of(model.write!),
+        batchSize: this.options.batchSize,
+        streamBatchSize: this.options.streamBatchSize,
+        outputs,
+        beforeCommit: (client: PgClient) =>
+          changeLog.settle((text, values) => client.query({ text, values }), group.ids, handOff, {
+            projection: model.name,
+            slices: group.whole ? [{}] : group.slices,
+            rows: report.written,
+            durationMs: performance.now() - started,
+          }),
+      },
+      report,
+    );
+    report.status = 'succeeded';
+    return report;
+  }
+}
+
+/** Whether a projection's output has a lens key (a virtual one without declared columns: unknown, so no). */
+function exposes(model: ProjectionModel, key: string): boolean {
+  if (model.table && !model.hasOutput) return model.table.byProperty.has(key);
+  return model.options.columns?.includes(key) ?? false;
+}

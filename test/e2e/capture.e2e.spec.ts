@@ -1,0 +1,184 @@
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Entity, PrimaryColumn } from 'typeorm';
+import { CINEMA_CAPTURE_MIGRATIONS, InvalidProjectionError, Projection, Source } from '../../lib/index.js';
+import { bootError } from '../support/app.js';
+import {
+  AddCapture1764500000000,
+  CreateCapInvoices1764450000000,
+  CapGrandTotal,
+  CapInvoice,
+  CapOrgGrade,
+  CapOrgTotals,
+  captureHooks,
+} from '../fixtures/capture.fixture.js';
+import { deferred } from '../support/deferred.js';
+import { connect, rowsOf, waitFor } from '../support/postgres.js';
+import { useTestApp } from '../support/test-app.js';
+
+describe('change capture: triggers mark dirty slices, the watcher refreshes them in dependency order', () => {
+  const { db, t } = useTestApp('capture', (db) => ({
+    dataSources: [
+      {
+        url: db.url,
+        synchronize: true,
+        entities: [CapInvoice],
+        migrations: [CreateCapInvoices1764450000000, ...CINEMA_CAPTURE_MIGRATIONS, AddCapture1764500000000],
+      },
+    ],
+    projections: [CapOrgTotals, CapOrgGrade, CapGrandTotal],
+    cinema: { capture: { interval: 20 } },
+  }));
+  let client: Awaited<ReturnType<typeof connect>>;
+  beforeAll(async () => {
+    client = await connect(db.url);
+  });
+  afterAll(async () => {
+    await client?.end();
+  });
+
+  const truth = {
+    totals: `SELECT org_id, SUM(amount)::int AS total, COUNT(*)::int AS invoices FROM cap_invoices GROUP BY org_id`,
+    grades: `SELECT org_id, CASE WHEN SUM(amount) >= 1000 THEN 'A' ELSE 'B' END AS grade FROM cap_invoices GROUP BY org_id`,
+    grand: `SELECT 1 AS id, COALESCE(SUM(amount), 0)::int AS total FROM cap_invoices`,
+  };
+  const tables = {
+    totals: `SELECT org_id, total, invoices FROM cap_org_totals`,
+    grades: `SELECT org_id, grade FROM cap_org_grades`,
+    grand: `SELECT id, total FROM cap_grand_total`,
+  };
+  /** Every projection equals its ground truth and no mark is left. */
+  const converged = () =>
+    waitFor(async () => {
+      const [{ n }] = (await client.query(`SELECT count(*)::int AS n FROM cinema.changes`)).rows;
+      if (n !== 0) return undefined;
+      for (const key of ['totals', 'grades', 'grand'] as const) {
+        const [want, have] = [await rowsOf(client, truth[key]), await rowsOf(client, tables[key])];
+        if (JSON.stringify(want) !== JSON.stringify(have)) return undefined;
+      }
+      return true;
+    }, 'every projection to equal its ground truth with no mark left');
+
+  it('installs statement triggers by migration and keeps every projection fresh through inserts, updates, deletes', async () => {
+    const { rows } = await client.query(
+      `SELECT tgname FROM pg_trigger WHERE tgrelid = 'cap_invoices'::regclass AND NOT tgisinternal ORDER BY tgname`,
+    );
+    expect(rows.map((row) => row.tgname)).toEqual([
+      'cinema_capture_delete',
+      'cinema_capture_insert',
+      'cinema_capture_truncate',
+      'cinema_capture_update',
+    ]);
+    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 1 + i % 5, i * 7 FROM generate_series(1, 200) i`);
+    await converged();
+    // One statement, one mark per slice.
+    await client.query(`UPDATE cap_invoices SET amount = amount + 1 WHERE org_id = 2`);
+    await converged();
+    // A row moving between slices dirties both.
+    await client.query(`UPDATE cap_invoices SET org_id = 6 WHERE id IN (1, 2, 3)`);
+    await converged();
+    await client.query(`DELETE FROM cap_invoices WHERE org_id = 3`);
+    await converged();
+    expect((await client.query(`SELECT count(*)::int AS n FROM cap_org_totals WHERE org_id = 3`)).rows[0].n).toBe(0);
+  });
+
+  it('captures INSERT ... ON CONFLICT DO UPDATE, COPY and TRUNCATE', async () => {
+    await client.query(
+      `INSERT INTO cap_invoices (id, org_id, amount) VALUES (4, 7, 5000), (10000, 8, 10)
+       ON CONFLICT (id) DO UPDATE SET org_id = EXCLUDED.org_id, amount = EXCLUDED.amount`,
+    );
+    await converged();
+    const copy = client.query(copyFrom(`COPY cap_invoices (id, org_id, amount) FROM STDIN`));
+    await pipeline(Readable.from(['20001\t9\t300\n20002\t9\t800\n20003\t1\t1\n']), copy);
+    await converged();
+    await client.query(`TRUNCATE cap_invoices`);
+    await converged();
+    expect((await client.query(`SELECT count(*)::int AS n FROM cap_org_totals`)).rows[0].n).toBe(0);
+    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 1 + i % 5, i * 7 FROM generate_series(1, 100) i`);
+    await converged();
+  });
+
+  it('keeps a mark committed while a refresh of the same slice runs, and applies it in the next cycle', async () => {
+    captureHooks.totalsEntered = deferred();
+    captureHooks.totalsGate = deferred();
+    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES (30001, 11, 100)`);
+    // The refresh has read org 11's rows (one invoice) and waits.
+    await captureHooks.totalsEntered.promise;
+    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES (30002, 11, 2000)`);
+    const gate = captureHooks.totalsGate;
+    captureHooks.totalsGate = undefined;
+    gate.resolve();
+    // The first refresh wrote one invoice; only the surviving mark makes the second appear.
+    await converged();
+    expect((await client.query(`SELECT total, invoices FROM cap_org_totals WHERE org_id = 11`)).rows).toEqual([
+      { total: 2100, invoices: 2 },
+    ]);
+  });
+
+  it('a failure between two projections of a chain leaves the downstream slice marked, and it converges', async () => {
+    captureHooks.failGradesOnce = true;
+    captureHooks.gradesEntered = deferred();
+    captureHooks.gradesGate = deferred();
+    const failuresBefore = captureHooks.gradeFailures;
+    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES (40001, 12, 5000)`);
+    // The retry waits: the state after the failed attempt can be looked at.
+    await captureHooks.gradesEntered.promise;
+    expect(captureHooks.gradeFailures).toBe(failuresBefore + 1);
+    const marks = await client.query(`SELECT projection, lens FROM cinema.changes WHERE projection = 'CapOrgGrade'`);
+    expect(marks.rows).toContainEqual({ projection: 'CapOrgGrade', lens: { orgId: 12 } });
+    expect((await client.query(`SELECT total FROM cap_org_totals WHERE org_id = 12`)).rows).toEqual([{ total: 5000 }]);
+    expect((await client.query(`SELECT grade FROM cap_org_grades WHERE org_id = 12`)).rows).toEqual([]);
+    const gate = captureHooks.gradesGate;
+    captureHooks.gradesGate = undefined;
+    gate.resolve();
+    await converged();
+  });
+
+  it('freshness() reports the pending changes and a status, then pass once refreshed', async () => {
+    captureHooks.totalsEntered = deferred();
+    captureHooks.totalsGate = deferred();
+    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES (50001, 13, 10)`);
+    await captureHooks.totalsEntered.promise;
+    const totals = await t.cinema.freshness(CapOrgTotals, { orgId: 13 });
+    expect(totals).toMatchObject({ projection: 'CapOrgTotals', pendingChanges: 1, status: 'warn' });
+    expect(totals.oldestPendingChange).toBeInstanceOf(Date);
+    // Downstream sees the change pending upstream of it.
+    expect(await t.cinema.freshness(CapOrgGrade, { orgId: 13 })).toMatchObject({ pendingChanges: 1, status: 'pass' });
+    expect((await t.cinema.freshness(CapOrgTotals, { orgId: 1 })).pendingChanges).toBe(0);
+    const gate = captureHooks.totalsGate;
+    captureHooks.totalsGate = undefined;
+    gate.resolve();
+    await converged();
+    const fresh = await t.cinema.freshness(CapOrgTotals, { orgId: 13 });
+    expect(fresh).toMatchObject({ pendingChanges: 0, lagMs: 0, status: 'pass' });
+    expect(fresh.refreshedAt).toBeInstanceOf(Date);
+    const [ledger] = (
+      await client.query(
+        `SELECT rows, snapshot_xmin IS NOT NULL AS has_xmin FROM cinema.freshness WHERE projection = 'CapOrgTotals' AND slice = '{"orgId": 13}'`,
+      )
+    ).rows;
+    expect(ledger).toEqual({ rows: 1, has_xmin: true });
+  });
+
+  it('refuses at startup a changes option naming a column the table or the projection lacks, naming all three', async () => {
+    const boot = async (lens: Record<string, string>) => {
+      @Projection({ name: 'BadCapture', changes: [{ table: CapInvoice, lens }] })
+      @Entity('cap_bad')
+      class BadCapture {
+        @PrimaryColumn({ name: 'org_id' }) orgId: number;
+        @Source()
+        rows() {
+          return [];
+        }
+      }
+      return bootError({ dataSources: [{ url: db.url, entities: [CapInvoice] }], projections: [BadCapture] });
+    };
+    const table = await boot({ orgId: 'organisation' });
+    expect(table).toBeInstanceOf(InvalidProjectionError);
+    expect(table.message).toMatch(/BadCapture.*"organisation", which is not a column of table CapInvoice.*orgId, amount/);
+    const own = await boot({ tenant: 'orgId' });
+    expect(own.message).toMatch(/BadCapture.*lens key "tenant" is not a column of the projection/);
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { resolveCinemaOptions } from '../../lib/cinema-options.js';
+import { captureStatements } from '../../lib/capture/capture-triggers.js';
+import { groupMarks, handOffMarks, lensOf } from '../../lib/capture/mark-groups.js';
+import { InvalidCinemaOptionsError } from '../../lib/errors/invalid-options.error.js';
+
+describe('change capture: marks, hand-off, triggers, options', () => {
+  it('groups marks per projection and key set into list lenses, a NULL lens into one whole rebuild', () => {
+    const groups = groupMarks([
+      { id: '1', projection: 'A', lens: { orgId: 3 } },
+      { id: '2', projection: 'A', lens: { orgId: 42 } },
+      { id: '3', projection: 'A', lens: { orgId: 3 } },
+      { id: '4', projection: 'A', lens: { orgId: 3, region: 'eu' } },
+      { id: '5', projection: 'B', lens: { orgId: 1 } },
+      { id: '6', projection: 'B', lens: null },
+    ]);
+    const a = groups.get('A')!;
+    expect(a.map((g) => [g.ids, g.keys, lensOf(g)])).toEqual([
+      [['1', '2', '3'], ['orgId'], { orgId: [3, 42] }],
+      [['4'], ['orgId', 'region'], { orgId: [3], region: ['eu'] }],
+    ]);
+    expect(groups.get('B')).toEqual([{ projection: 'B', ids: ['5', '6'], whole: true, keys: [], slices: [] }]);
+    // A null lens value (a row whose lens column is NULL) cannot be a list lens: the whole projection.
+    expect(groupMarks([{ id: '7', projection: 'C', lens: { orgId: null } }]).get('C')![0].whole).toBe(true);
+  });
+
+  it('hands slices on to a dependent that exposes the keys, the whole dependent otherwise', () => {
+    const [group] = groupMarks([
+      { id: '1', projection: 'A', lens: { orgId: 3, region: 'eu' } },
+      { id: '2', projection: 'A', lens: { orgId: 3, region: 'us' } },
+    ]).get('A')!;
+    expect(handOffMarks(group, 'D', (key) => key === 'orgId')).toEqual([{ projection: 'D', lens: { orgId: 3 } }]);
+    expect(handOffMarks(group, 'E', () => false)).toEqual([{ projection: 'E', lens: null }]);
+    expect(handOffMarks({ ...group, whole: true }, 'D', () => true)).toEqual([{ projection: 'D', lens: null }]);
+  });
+
+  it('generates one statement trigger per event with transition tables, quoted and with short deterministic names', () => {
+    const change = {
+      table: '"app"."in""voices"',
+      schema: 'app',
+      name: 'in"voices',
+      label: 'Invoice',
+      lens: [{ key: 'orgId', column: 'org id' }],
+    };
+    const sql = captureStatements([
+      { projection: "O'Brien", change },
+      { projection: 'Other', change },
+    ]);
+    expect(sql).toEqual(
+      captureStatements([
+        { projection: "O'Brien", change },
+        { projection: 'Other', change },
+      ]),
+    );
+    const creates = sql.up.filter((s) => s.startsWith('CREATE TRIGGER'));
+    expect(creates).toHaveLength(4);
+    expect(creates[1]).toMatch(
+      /AFTER UPDATE ON "app"."in""voices" REFERENCING OLD TABLE AS "cinema_old" NEW TABLE AS "cinema_new" FOR EACH STATEMENT/,
+    );
+    expect(creates[3]).not.toMatch(/REFERENCING/);
+    const update = sql.up.find((s) => s.includes('_update"() RETURNS trigger'))!;
+    expect(update).toContain(`jsonb_build_object('orgId', t."org id")`);
+    expect(update).toContain(`'O''Brien'`);
+    expect(update.match(/FROM "cinema_(old|new)"/g)).toHaveLength(4);
+    expect(update).toContain(`FROM (SELECT "org id" FROM "cinema_old" UNION SELECT "org id" FROM "cinema_new") t`);
+    const names = sql.up.join('\n').match(/"capture_[0-9a-f]+_[a-z]+"/g)!;
+    expect(Math.max(...names.map((n) => n.length))).toBeLessThan(63);
+    expect(sql.up.find((s) => s.includes('_truncate"() RETURNS'))).toContain(`VALUES ('O''Brien', NULL), ('Other', NULL)`);
+    expect(sql.down).toHaveLength(8);
+  });
+
+  it('validates the capture option', () => {
+    expect(resolveCinemaOptions({ capture: {} }).capture).toEqual({ interval: 200, batch: 1_000, dataSource: 'default' });
+    expect(() => resolveCinemaOptions({ capture: { interval: 0 } })).toThrow(InvalidCinemaOptionsError);
+    expect(() => resolveCinemaOptions({ capture: { batch: 1.5 } })).toThrow(/capture.batch/);
+    expect(() => resolveCinemaOptions({ capture: { every: 1 } as never })).toThrow(/capture.every.*unknown/);
+    expect(resolveCinemaOptions({}).capture).toBeUndefined();
+  });
+});
