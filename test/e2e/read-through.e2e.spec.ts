@@ -140,7 +140,9 @@ describe('project(P, lens, { maxStaleness }): the stored slice when it is fresh 
   it('an explicit project() records the ledger of what it rebuilt, so a later read is served', async () => {
     // Org 9 has no invoice: no mark ever named it, only the explicit run can record it.
     expect(await refreshedAt('CapOrgGrade', { orgId: 9 })).toBeUndefined();
-    expect((await project(CapOrgGrade, { orgId: 9 }, 60_000)).fresh).toBeFalsy();
+    const first = await project(CapOrgGrade, { orgId: 9 }, 60_000);
+    expect(await first.result).toEqual([]);
+    expect(first.fresh).toBeFalsy();
     expect(await refreshedAt('CapOrgTotals', { orgId: 9 })).toBeDefined();
     expect(await refreshedAt('CapOrgGrade', { orgId: 9 })).toBeDefined();
     expect((await project(CapOrgGrade, { orgId: 9 }, 60_000)).fresh).toBe(true);
@@ -149,10 +151,20 @@ describe('project(P, lens, { maxStaleness }): the stored slice when it is fresh 
   it('never takes another lens shape as fresh; an empty lens only with a whole-projection ledger row', async () => {
     await drain();
     const derivations = captureHooks.totalsDerivations;
-    const range = await project(CapOrgTotals, { orgId: MoreThan(0) }, 60_000);
+    // A reducer (any filter beyond equality and lists) names no slices the ledger can vouch for.
+    const reduced = await project(CapOrgTotals, { orgId: [1, 2], $reduce: (qb: unknown) => qb }, 60_000);
+    await reduced.result;
+    expect(reduced.fresh).toBeFalsy();
+    expect(captureHooks.totalsDerivations).toBe(derivations + 1);
+    // A range on the grades (rebuilt alone: the totals' derivation takes lists only) rebuilds too.
+    const range = (await t.cinema.project(CapOrgGrade, { orgId: MoreThan(0) }, {
+      maxStaleness: 60_000,
+      skipDependencies: true,
+      async: true,
+    })) as CinemaRun<CapOrgGrade>;
     await range.result;
     expect(range.fresh).toBeFalsy();
-    expect(captureHooks.totalsDerivations).toBe(derivations + 1);
+    expect(range.nodes.map((node) => [node.projection, node.status])).toEqual([['CapOrgGrade', 'succeeded']]);
     await drain();
     // The watcher rebuilt the grand total whole (it has no orgId): its '{}' row covers the empty lens.
     expect(await refreshedAt('CapGrandTotal', {})).toBeDefined();
