@@ -34,7 +34,9 @@ export class FreshnessReader {
       }
     }
     // The same coverage as the read-through check of project({ maxStaleness }).
-    const canonical = Object.fromEntries(Object.entries(normalized.values).map(([key, value]) => [key, canonicalText(value) ?? String(value)]));
+    const canonical = Object.fromEntries(
+      Object.entries(normalized.values).map(([key, value]) => [key, canonicalText(value) ?? String(value)]),
+    );
     const values = Object.fromEntries(Object.entries(canonical).map(([key, text]) => [key, [text]]));
     const names = [...this.registry.graph.upstream(model)].map((node) => node.name);
     const [row] = await this.dataSource().query<{ refreshedAt: Date | null; pending: number; oldest: Date | null; lagMs: number | null }[]>(

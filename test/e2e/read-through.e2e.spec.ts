@@ -157,11 +157,15 @@ describe('project(P, lens, { maxStaleness }): the stored slice when it is fresh 
     expect(reduced.fresh).toBeFalsy();
     expect(captureHooks.totalsDerivations).toBe(derivations + 1);
     // A range on the grades (rebuilt alone: the totals' derivation takes lists only) rebuilds too.
-    const range = (await t.cinema.project(CapOrgGrade, { orgId: MoreThan(0) }, {
-      maxStaleness: 60_000,
-      skipDependencies: true,
-      async: true,
-    })) as CinemaRun<CapOrgGrade>;
+    const range = (await t.cinema.project(
+      CapOrgGrade,
+      { orgId: MoreThan(0) },
+      {
+        maxStaleness: 60_000,
+        skipDependencies: true,
+        async: true,
+      },
+    )) as CinemaRun<CapOrgGrade>;
     await range.result;
     expect(range.fresh).toBeFalsy();
     expect(range.nodes.map((node) => [node.projection, node.status])).toEqual([['CapOrgGrade', 'succeeded']]);
