@@ -61,8 +61,11 @@ describe('project(P, lens, { maxStaleness }): the stored slice when it is fresh 
       `SELECT org_id AS "orgId", SUM(amount)::int AS total, COUNT(*)::int AS invoices FROM cap_invoices
        WHERE org_id = ANY('{${orgs.join(',')}}') GROUP BY org_id ORDER BY 1`,
     );
-  const project = (projection: typeof CapOrgTotals | typeof CapOrgGrade | typeof CapGrandTotal, lens: object, maxStaleness: number) =>
-    t.cinema.project(projection as typeof CapOrgTotals, lens as never, { maxStaleness, async: true }) as Promise<CinemaRun<any>>;
+  const project = (
+    projection: typeof CapOrgTotals | typeof CapOrgGrade | typeof CapGrandTotal,
+    lens: object,
+    maxStaleness: number,
+  ): Promise<CinemaRun<any>> => t.cinema.project(projection as typeof CapOrgTotals, lens, { maxStaleness, async: true });
 
   it('serves a fresh slice from the store: no derivation, no write, the ledger unchanged', async () => {
     const before = await refreshedAt('CapOrgTotals', { orgId: 1 });
@@ -157,15 +160,11 @@ describe('project(P, lens, { maxStaleness }): the stored slice when it is fresh 
     expect(reduced.fresh).toBeFalsy();
     expect(captureHooks.totalsDerivations).toBe(derivations + 1);
     // A range on the grades (rebuilt alone: the totals' derivation takes lists only) rebuilds too.
-    const range = (await t.cinema.project(
+    const range = await t.cinema.project(
       CapOrgGrade,
       { orgId: MoreThan(0) },
-      {
-        maxStaleness: 60_000,
-        skipDependencies: true,
-        async: true,
-      },
-    )) as CinemaRun<CapOrgGrade>;
+      { maxStaleness: 60_000, skipDependencies: true, async: true },
+    );
     await range.result;
     expect(range.fresh).toBeFalsy();
     expect(range.nodes.map((node) => [node.projection, node.status])).toEqual([['CapOrgGrade', 'succeeded']]);
