@@ -12,6 +12,7 @@ import { CinemaPlanner } from './planning/cinema.planner.js';
 import { CinemaService } from './cinema.service.js';
 import { ChangeWatcher } from './capture/change.watcher.js';
 import { FreshnessReader } from './capture/freshness.reader.js';
+import { ReadThrough } from './capture/read-through.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
 import { WriteSlots } from './execution/write-slots.js';
@@ -112,6 +113,7 @@ export class CinemaModule {
         },
         ChangeWatcher,
         FreshnessReader,
+        ReadThrough,
         CinemaService,
       ],
       exports: [CinemaService],

@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, Optional, type Type } from '@nestjs/common';
 import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
 import { FreshnessReader } from './capture/freshness.reader.js';
+import { ReadThrough } from './capture/read-through.js';
 import type { ProjectionFreshness } from './interfaces/capture.interface.js';
-import type { CinemaEngine } from './engines/engine.interface.js';
+import type { CinemaEngine, RunRequest } from './engines/engine.interface.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
 import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
@@ -29,12 +30,14 @@ export class CinemaService {
     private readonly inline: InlineEngine,
     @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
     private readonly freshnessReader: FreshnessReader,
+    private readonly readThrough: ReadThrough,
     @Optional() @Inject(QueueEngine) private readonly queue: QueueEngine | null = null,
   ) {}
 
   /**
    * Rebuilds the lens slice of `projection` and of every projection it reads from, then returns
-   * the projection's rows under the lens, read from its read data source.
+   * the projection's rows under the lens, read from its read data source. With `maxStaleness`
+   * (change capture), a slice fresh enough is read without rebuilding (the run says `fresh: true`).
    */
   project<P>(projection: Type<P>, lens?: Lens<P> | LooseLens, options?: ProjectOptions & { async?: false }): Promise<P[]>;
   project<P>(projection: Type<P>, lens: Lens<P> | LooseLens | undefined, options: ProjectOptions & { async: true }): Promise<CinemaRun<P>>;
@@ -51,8 +54,10 @@ export class CinemaService {
   async refresh(
     projections: readonly Type<unknown>[] | '*',
     lens?: LooseLens | Record<string, unknown>,
-    options: Omit<ProjectOptions, 'fetch'> = {},
+    options: Omit<ProjectOptions, 'fetch' | 'maxStaleness'> = {},
   ): Promise<CinemaRun> {
+    if ((options as ProjectOptions)?.maxStaleness !== undefined)
+      throw new InvalidCinemaOptionsError('maxStaleness', 'applies to project() only; refresh() always rebuilds');
     const targets = projections === '*' ? this.registry.all().map((model) => model.target) : projections;
     if (!Array.isArray(targets) || targets.length === 0)
       throw new InvalidCinemaOptionsError('projections', "name at least one projection, or '*' for all");
@@ -124,13 +129,25 @@ export class CinemaService {
     const engine = await this.engine(options.engine);
     const outputs = new RunOutputs(normalized);
     const plan = await this.planner.plan(targets, outputs, options.skipDependencies);
+    const request: RunRequest = {
+      targets,
+      label,
+      plan,
+      lens: normalized,
+      given: lens ?? {},
+      outputs,
+      options,
+      beforeCommit: this.readThrough.ledger(normalized),
+    };
+    const served = await this.readThrough.serve<P>(request);
+    if (served) return served;
     if (normalized.empty && !options.allowEmptyLens) {
       this.logger.warn(
         `Rebuilding ${label} with an empty lens: every row of ${plan.filter((n) => !n.virtual).length} projection(s) is derived again. ` +
           `Pass allowEmptyLens: true to say this is intended.`,
       );
     }
-    return engine.start<P>({ targets, label, plan, lens: normalized, given: lens ?? {}, outputs, options });
+    return engine.start<P>(request);
   }
 
   private async engine(name: 'inline' | 'queue'): Promise<CinemaEngine> {

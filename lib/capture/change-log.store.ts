@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { canonicalSql } from './lens-slices.js';
 
 /** A dirty mark as the watcher reads it. */
 export interface ChangeMark {
@@ -15,6 +16,34 @@ export interface NewMark {
   lens: Record<string, unknown> | null;
 }
 
+/**
+ * Whether the mark `c` may cover a slice of `values` (jsonb `{ key: [canonical text, ...] }`):
+ * a whole-projection mark, or one whose every key in common has one of the values. A key the
+ * lens does not name, or a non-scalar value, never rules a mark out: it may hand on a whole mark.
+ */
+export function pendingSql(values: string): string {
+  return `(c."lens" IS NULL OR NOT EXISTS (
+    SELECT 1 FROM jsonb_each(c."lens") e WHERE ${values} ? e.key
+      AND jsonb_typeof(e.value) IN ('number', 'string', 'boolean') AND NOT ((${values} -> e.key) ? ${canonicalSql('e.value')})))`;
+}
+
+/**
+ * Whether the ledger row `f` covers the slice `slice` (jsonb `{ key: canonical text }`): its slice
+ * is the same or coarser (`{}`, the whole projection, covers every slice).
+ */
+export function coversSliceSql(slice: string): string {
+  return `NOT EXISTS (SELECT 1 FROM jsonb_each(f."slice") e
+    WHERE NOT (${slice} ? e.key AND jsonb_typeof(e.value) IN ('number', 'string', 'boolean') AND ${canonicalSql('e.value')} = ${slice} ->> e.key))`;
+}
+
+/** The ledger rows of one projection's rebuilt slices. */
+export interface LedgerEntry {
+  projection: string;
+  slices: readonly Record<string, unknown>[];
+  rows: number;
+  durationMs: number;
+}
+
 /** The statements on `cinema.changes` and `cinema.freshness`, one place for their SQL. */
 export const changeLog = {
   /** The oldest marks, except those of projections that failed in this cycle. */
@@ -28,6 +57,31 @@ export const changeLog = {
   },
 
   /**
+   * Whether every slice (`canonical`, one object per slice) of `projection` was refreshed at most
+   * `maxStaleness` ms ago and no mark of it or of the projections upstream (`names`) covers one:
+   * one statement, one snapshot of both tables.
+   */
+  async fresh(
+    dataSource: DataSource,
+    projection: string,
+    names: readonly string[],
+    values: Record<string, string[]>,
+    canonical: readonly Record<string, string>[],
+    maxStaleness: number,
+  ): Promise<boolean> {
+    const [row]: { fresh: boolean }[] = await dataSource.query(
+      `SELECT
+         (SELECT COALESCE(bool_and(COALESCE(
+            (SELECT max(f."refreshed_at") FROM "cinema"."freshness" f WHERE f."projection" = $1 AND ${coversSliceSql('s')})
+              >= clock_timestamp() - $5::float8 * interval '1 millisecond', false)), false)
+          FROM jsonb_array_elements($4::jsonb) s)
+         AND NOT EXISTS (SELECT 1 FROM "cinema"."changes" c WHERE c."projection" = ANY($2::text[]) AND ${pendingSql('$3::jsonb')}) AS "fresh"`,
+      [projection, names, JSON.stringify(values), JSON.stringify(canonical), maxStaleness],
+    );
+    return row.fresh === true;
+  },
+
+  /**
    * In the refresh's own transaction: exactly the claimed marks (never by lens, so that a mark
    * committed meanwhile survives), the hand-off to the projections downstream, and the ledger.
    */
@@ -35,7 +89,7 @@ export const changeLog = {
     run: (text: string, values: unknown[]) => Promise<unknown>,
     claimed: readonly string[],
     handOff: readonly NewMark[],
-    ledger?: { projection: string; slices: readonly Record<string, unknown>[]; rows: number; durationMs: number },
+    ledger?: LedgerEntry,
   ): Promise<void> {
     await run(`DELETE FROM "cinema"."changes" WHERE "id" = ANY($1::bigint[])`, [claimed]);
     if (handOff.length > 0) {
@@ -46,14 +100,17 @@ export const changeLog = {
         [JSON.stringify(handOff)],
       );
     }
-    if (ledger) {
-      await run(
-        `INSERT INTO "cinema"."freshness" ("projection", "slice", "refreshed_at", "snapshot_xmin", "rows", "duration_ms")
-               SELECT $1, s, clock_timestamp(), pg_snapshot_xmin(pg_current_snapshot()), $3, $4 FROM jsonb_array_elements($2::jsonb) s
-               ON CONFLICT ("projection", "slice") DO UPDATE SET "refreshed_at" = EXCLUDED."refreshed_at", "snapshot_xmin" = EXCLUDED."snapshot_xmin",
-                 "rows" = EXCLUDED."rows", "duration_ms" = EXCLUDED."duration_ms"`,
-        [ledger.projection, JSON.stringify(ledger.slices), ledger.rows, Math.round(ledger.durationMs)],
-      );
-    }
+    if (ledger) await changeLog.record(run, ledger);
+  },
+
+  /** In the transaction that wrote the slices: the freshness ledger's rows for them. */
+  async record(run: (text: string, values: unknown[]) => Promise<unknown>, ledger: LedgerEntry): Promise<void> {
+    await run(
+      `INSERT INTO "cinema"."freshness" ("projection", "slice", "refreshed_at", "snapshot_xmin", "rows", "duration_ms")
+             SELECT $1, s, clock_timestamp(), pg_snapshot_xmin(pg_current_snapshot()), $3, $4 FROM jsonb_array_elements($2::jsonb) s
+             ON CONFLICT ("projection", "slice") DO UPDATE SET "refreshed_at" = EXCLUDED."refreshed_at", "snapshot_xmin" = EXCLUDED."snapshot_xmin",
+               "rows" = EXCLUDED."rows", "duration_ms" = EXCLUDED."duration_ms"`,
+      [ledger.projection, JSON.stringify(ledger.slices), ledger.rows, Math.round(ledger.durationMs)],
+    );
   },
 };

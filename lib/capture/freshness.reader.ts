@@ -6,8 +6,11 @@ import { CINEMA_MODULE_OPTIONS } from '../cinema.constants.js';
 import { InvalidLensError } from '../errors/invalid-lens.error.js';
 import type { ProjectionFreshness } from '../interfaces/capture.interface.js';
 import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
-import { normalizeLens } from '../lens/lens.js';
+import { normalizeLens, type NormalizedLens } from '../lens/lens.js';
+import type { ProjectionModel } from '../model/projection.model.js';
 import { ProjectionRegistry } from '../model/projection.registry.js';
+import { changeLog, coversSliceSql, pendingSql } from './change-log.store.js';
+import { canonicalText, lensSlices } from './lens-slices.js';
 
 /**
  * Reads how fresh a projection (or one slice) is from the freshness ledger and the change log.
@@ -30,18 +33,21 @@ export class FreshnessReader {
         throw new InvalidLensError(model.name, normalized.display, key, 'freshness() takes one scalar value per key, e.g. { orgId: 42 }');
       }
     }
-    const slice = JSON.stringify(normalized.values);
+    // The same coverage as the read-through check of project({ maxStaleness }).
+    const canonical = Object.fromEntries(
+      Object.entries(normalized.values).map(([key, value]) => [key, canonicalText(value) ?? String(value)]),
+    );
+    const values = Object.fromEntries(Object.entries(canonical).map(([key, text]) => [key, [text]]));
     const names = [...this.registry.graph.upstream(model)].map((node) => node.name);
     const [row] = await this.dataSource().query<{ refreshedAt: Date | null; pending: number; oldest: Date | null; lagMs: number | null }[]>(
       `SELECT
-         (SELECT max("refreshed_at") FROM "cinema"."freshness"
-           WHERE "projection" = $1 AND ("slice" = '{}'::jsonb OR "slice" @> $2::jsonb)) AS "refreshedAt",
+         (SELECT max(f."refreshed_at") FROM "cinema"."freshness" f WHERE f."projection" = $1 AND ${coversSliceSql('$2::jsonb')}) AS "refreshedAt",
          count(c."id")::int AS "pending",
          min(c."at") AS "oldest",
          (extract(epoch FROM clock_timestamp() - min(c."at")) * 1000)::float8 AS "lagMs"
        FROM "cinema"."changes" c
-       WHERE c."projection" = ANY($3::text[]) AND (c."lens" IS NULL OR c."lens" @> $2::jsonb OR $2::jsonb @> c."lens")`,
-      [model.name, slice, names],
+       WHERE c."projection" = ANY($3::text[]) AND ${pendingSql('$4::jsonb')}`,
+      [model.name, JSON.stringify(canonical), names, JSON.stringify(values)],
     );
     const lagMs = row.lagMs ?? 0;
     const { warnAfter, errorAfter } = model.freshness;
@@ -57,7 +63,21 @@ export class FreshnessReader {
     };
   }
 
-  private dataSource(): DataSource {
+  /**
+   * Whether `project(model, lens, { maxStaleness })` may serve the stored rows: every slice the
+   * lens names (equality or list lens only, see `lensSlices`) has a ledger row at most
+   * `maxStaleness` ms old, and no mark of the projection or upstream of it covers one.
+   */
+  async isFresh(model: ProjectionModel, lens: NormalizedLens, maxStaleness: number): Promise<boolean> {
+    if (model.virtual) return false;
+    const slices = lensSlices(lens);
+    if (!slices) return false;
+    const names = [...this.registry.graph.upstream(model)].map((node) => node.name);
+    return changeLog.fresh(this.dataSource(), model.name, names, slices.values, slices.canonical, maxStaleness);
+  }
+
+  /** The database of `cinema.changes` and `cinema.freshness`. */
+  dataSource(): DataSource {
     const name = this.options.capture?.dataSource ?? this.options.writeDataSource;
     return this.moduleRef.get<DataSource>(getDataSourceToken(name), { strict: false });
   }

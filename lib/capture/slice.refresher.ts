@@ -70,7 +70,7 @@ export class SliceRefresher {
 }
 
 /** Whether a projection's output has a lens key (a virtual one without declared columns: unknown, so no). */
-function exposes(model: ProjectionModel, key: string): boolean {
+export function exposes(model: ProjectionModel, key: string): boolean {
   if (model.table && !model.hasOutput) return model.table.byProperty.has(key);
   return model.options.columns?.includes(key) ?? false;
 }

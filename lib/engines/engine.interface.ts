@@ -1,5 +1,6 @@
 import type { Lens } from '../interfaces/lens.interface.js';
-import type { CinemaRun } from '../interfaces/run.interface.js';
+import type { CinemaRun, NodeReport } from '../interfaces/run.interface.js';
+import type { PgClient } from '../execution/write-client.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import type { ProjectionModel } from '../model/projection.model.js';
 import type { PlannedNode } from '../planning/projection-graph.js';
@@ -19,7 +20,15 @@ export interface RunRequest {
   /** Each projection's output under the lens, built once for the run. */
   outputs: RunOutputs;
   options: RunOptions;
+  /**
+   * Last statements of each projection's write transaction (change capture's freshness ledger).
+   * The inline engine runs it; a queued run's workers do not (their ledger rows stay older).
+   */
+  beforeCommit?: CommitHook;
 }
+
+/** Statements a rebuilt projection commits with its slice, given its report so far. */
+export type CommitHook = (model: ProjectionModel, client: PgClient, report: NodeReport) => Promise<void>;
 
 /**
  * Where runs run: in this process (`InlineEngine`) or as jobs on the PostgreSQL queue

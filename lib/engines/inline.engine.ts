@@ -12,7 +12,7 @@ import { RunHistory } from '../runs/run-history.js';
 import { RunRecord } from '../runs/run-record.js';
 import { runFailure } from '../runs/run-failure.js';
 import { logBackgroundRun, settleResult } from '../runs/run-result.js';
-import type { CinemaEngine, RunRequest } from './engine.interface.js';
+import type { CinemaEngine, CommitHook, RunRequest } from './engine.interface.js';
 import { ProjectionRunner, projectionTimeout, RunTimeout, type NodeRunOptions } from '../execution/projection.runner.js';
 import type { WriteSlots } from '../execution/write-slots.js';
 import type { RunOutputs } from '../read/run-outputs.js';
@@ -29,6 +29,8 @@ export interface ExecuteOptions {
   /** The module's timeout for projections rebuilt with an empty lens. */
   fullRebuildTimeout: number;
   connectionCheckInterval: number;
+  /** Statements each projection commits with its slice. */
+  beforeCommit?: CommitHook;
   /** Reports to fill in, one per planned node. */
   reports: Map<ProjectionModel, NodeReport>;
 }
@@ -114,6 +116,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
         fullRebuildTimeout: this.options.fullRebuildTimeout,
         connectionCheckInterval: this.options.connectionCheckInterval,
         outputs: request.outputs,
+        beforeCommit: request.beforeCommit,
         reports,
       });
       if (failures.length > 0) {
@@ -196,6 +199,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
                   batchSize: options.batchSize,
                   streamBatchSize: options.streamBatchSize,
                   outputs: options.outputs,
+                  beforeCommit: options.beforeCommit && ((client) => options.beforeCommit!(node.key, client, report)),
                 },
                 report,
               )

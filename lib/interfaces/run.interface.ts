@@ -42,6 +42,17 @@ export interface ProjectOptions extends QueueRunOptions {
    * @default the module's `engine`
    */
   engine?: 'inline' | 'queue';
+  /**
+   * Read-through under change capture (`project()` only): when every slice the lens names was
+   * refreshed at most this many milliseconds ago (the freshness ledger) and no pending change
+   * covers it, return the stored rows without rebuilding (the run says `fresh: true`); else
+   * rebuild as usual. Only an equality or list lens (`{ orgId: 3 }`, `{ orgId: [3, 4] }`) can be
+   * fresh; any other lens, a virtual projection, or an empty lens without a whole-projection
+   * ledger row always rebuilds. Needs the module's `capture` option (else
+   * `InvalidCinemaOptionsError`) and `CinemaCaptureMigration1764400000000`.
+   * @default undefined (always rebuild)
+   */
+  maxStaleness?: number;
 }
 
 export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed';
@@ -80,6 +91,11 @@ export interface CinemaRun<P = unknown> {
   /** One entry per projection of the plan, in plan order. */
   readonly nodes: readonly NodeReport[];
   readonly error?: Error;
+  /**
+   * `true`: served from the store by `maxStaleness`, nothing rebuilt (its nodes say `succeeded`
+   * with 0 rows written).
+   */
+  readonly fresh?: boolean;
   /** Settles with the requested projection's rows (or `[]` when `fetch: false`). */
   readonly result: Promise<P[]>;
   /** A plain summary for logs and HTTP responses: errors as `{ name, message }`, no promise. */

@@ -13,6 +13,8 @@ export interface RunOptions {
   skipDependencies: boolean;
   fetch: boolean;
   async: boolean;
+  /** Milliseconds a stored slice may be old to be served without a rebuild; `undefined`: always rebuild. */
+  maxStaleness?: number;
   /** When the call was made (`Date.now()`): a queued run's timeout counts from it. */
   requestedAt: number;
   /** Given explicitly: the queue engine applies only what the caller set. */
@@ -26,6 +28,15 @@ export function resolveRunOptions(options: ProjectOptions, module: ResolvedCinem
   const concurrency = options.concurrency ?? module.concurrency;
   integer(concurrency, 'concurrency', 1);
   integer(options.timeout ?? 0, 'timeout', 0);
+  if (options.maxStaleness !== undefined) {
+    integer(options.maxStaleness, 'maxStaleness', 0);
+    if (!module.capture) {
+      throw new InvalidCinemaOptionsError(
+        'maxStaleness',
+        'needs change capture, whose freshness ledger tells how old a slice is: set CinemaModule.forRoot({ capture: {} }) and add CINEMA_CAPTURE_MIGRATIONS, or leave maxStaleness out',
+      );
+    }
+  }
   const engine = options.engine ?? module.engine;
   if (engine !== 'inline' && engine !== 'queue')
     throw new InvalidCinemaOptionsError('engine', `must be 'inline' or 'queue', got ${String(engine)}`);
@@ -48,6 +59,7 @@ export function resolveRunOptions(options: ProjectOptions, module: ResolvedCinem
     skipDependencies: options.skipDependencies ?? false,
     fetch: options.fetch ?? true,
     async: options.async ?? false,
+    maxStaleness: options.maxStaleness,
     requestedAt,
     given: options,
   };

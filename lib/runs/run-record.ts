@@ -11,6 +11,8 @@ export class RunRecord<P = unknown> implements CinemaRun<P> {
   finishedAt?: Date;
   durationMs?: number;
   error?: Error;
+  /** Served from the store by `maxStaleness`, nothing rebuilt. */
+  fresh?: boolean;
   nodes: NodeReport[];
   result!: Promise<P[]>;
 
@@ -43,5 +45,6 @@ export function runToJSON(run: CinemaRun<any>): Record<string, unknown> {
     durationMs: run.durationMs,
     error: error(run.error),
     nodes: run.nodes.map((node) => ({ ...node, error: error(node.error) })),
+    ...(run.fresh ? { fresh: true } : {}),
   };
 }

@@ -3,6 +3,10 @@ import { resolveCinemaOptions } from '../../lib/cinema-options.js';
 import { captureStatements } from '../../lib/capture/capture-triggers.js';
 import { groupMarks, handOffMarks, lensOf } from '../../lib/capture/mark-groups.js';
 import { InvalidCinemaOptionsError } from '../../lib/errors/invalid-options.error.js';
+import { canonicalText, lensSlices } from '../../lib/capture/lens-slices.js';
+import { normalizeLens } from '../../lib/lens/lens.js';
+import { resolveRunOptions } from '../../lib/runs/run-options.js';
+import { Between, In, MoreThan, Not } from 'typeorm';
 
 describe('change capture: marks, hand-off, triggers, options', () => {
   it('groups marks per projection and key set into list lenses, a NULL lens into one whole rebuild', () => {
@@ -75,5 +79,53 @@ describe('change capture: marks, hand-off, triggers, options', () => {
     expect(() => resolveCinemaOptions({ capture: { batch: 1.5 } })).toThrow(/capture.batch/);
     expect(() => resolveCinemaOptions({ capture: { every: 1 } as never })).toThrow(/capture.every.*unknown/);
     expect(resolveCinemaOptions({}).capture).toBeUndefined();
+  });
+
+  it('names the slices of an equality or list lens for the read-through check, and no other shape', () => {
+    const slices = (lens: unknown) => lensSlices(normalizeLens('P', lens));
+    expect(slices({ orgId: 3 })).toEqual({ values: { orgId: ['3'] }, slices: [{ orgId: 3 }], canonical: [{ orgId: '3' }] });
+    expect(slices({ orgId: [3, 4, 3], region: In(['eu']) })).toEqual({
+      values: { orgId: ['3', '4'], region: ['eu'] },
+      slices: [
+        { orgId: 3, region: 'eu' },
+        { orgId: 4, region: 'eu' },
+      ],
+      canonical: [
+        { orgId: '3', region: 'eu' },
+        { orgId: '4', region: 'eu' },
+      ],
+    });
+    expect(slices({})).toEqual({ values: {}, slices: [{}], canonical: [{}] });
+    for (const lens of [
+      { orgId: MoreThan(3) },
+      { orgId: Between(1, 2) },
+      { orgId: Not(3) },
+      { orgId: null },
+      { orgId: [] },
+      { at: new Date(0) },
+      { orgId: 1e21 },
+      { orgId: 3, $reduce: (qb: unknown) => qb },
+      { a: Array.from({ length: 40 }, (_, i) => i), b: Array.from({ length: 40 }, (_, i) => i) },
+    ]) {
+      expect(slices(lens), JSON.stringify(lens)).toBeUndefined();
+    }
+    expect([canonicalText(3.5), canonicalText(-0), canonicalText(10n), canonicalText(true), canonicalText(1e-7)]).toEqual([
+      '3.5',
+      '0',
+      '10',
+      'true',
+      undefined,
+    ]);
+  });
+
+  it('maxStaleness: a whole number of milliseconds, and only with change capture', () => {
+    const withCapture = resolveCinemaOptions({ capture: {} });
+    expect(resolveRunOptions({ maxStaleness: 0 }, withCapture).maxStaleness).toBe(0);
+    expect(() => resolveRunOptions({ maxStaleness: -1 }, withCapture)).toThrow(InvalidCinemaOptionsError);
+    expect(() => resolveRunOptions({ maxStaleness: 1.5 }, withCapture)).toThrow(/"maxStaleness"/);
+    expect(() => resolveRunOptions({ maxStaleness: 1_000 }, resolveCinemaOptions({}))).toThrow(
+      /"maxStaleness": needs change capture.*CinemaModule.forRoot\(\{ capture: \{\} \}\)/,
+    );
+    expect(resolveRunOptions({}, resolveCinemaOptions({})).maxStaleness).toBeUndefined();
   });
 });
