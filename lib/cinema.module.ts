@@ -12,6 +12,7 @@ import { CinemaPlanner } from './planning/cinema.planner.js';
 import { CinemaService } from './cinema.service.js';
 import { ChangeWatcher } from './capture/change.watcher.js';
 import { FreshnessReader } from './capture/freshness.reader.js';
+import { CinemaHealthIndicator } from './capture/cinema-health.indicator.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
 import { WriteSlots } from './execution/write-slots.js';
@@ -112,9 +113,10 @@ export class CinemaModule {
         },
         ChangeWatcher,
         FreshnessReader,
+        CinemaHealthIndicator,
         CinemaService,
       ],
-      exports: [CinemaService],
+      exports: [CinemaService, CinemaHealthIndicator],
     };
   }
 }

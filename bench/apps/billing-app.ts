@@ -18,7 +18,7 @@ export interface BillingApp {
  */
 export async function bootBillingApp(databaseUrl: string): Promise<BillingApp> {
   const app = await NestFactory.createApplicationContext(
-    AppModule.forRoot({ databaseUrl, poolSize: 10, cinema: { allowEmptyLens: true, timeout: 0 } }),
+    AppModule.forRoot({ databaseUrl, poolSize: 10, capture: false, cinema: { allowEmptyLens: true, timeout: 0 } }),
     { logger: ['error', 'warn'], abortOnError: false },
   );
   await app.init();
