@@ -169,7 +169,9 @@ async function captureStep(url: string, dataSource: DataSource, org: number): Pr
   const started = performance.now();
   const written = await http(`${url}/orgs/${org}/invoices`, 'POST', 201, { accountId, amountCents: 123_456, status: 'open' });
   const writtenAt = new Date(written.body.writtenAt);
-  console.log(`POST /orgs/${org}/invoices -> ${written.status}: invoice ${written.body.id}, ${money('123456')} open for account ${accountId}`);
+  console.log(
+    `POST /orgs/${org}/invoices -> ${written.status}: invoice ${written.body.id}, ${money('123456')} open for account ${accountId}`,
+  );
   const pending = await freshness();
   console.log(`GET  /orgs/${org}/freshness right after: fresh ${pending.fresh}, ${pendingOf(pending)}`);
   const fresh = await poll(async () => {
@@ -187,7 +189,9 @@ async function captureStep(url: string, dataSource: DataSource, org: number): Pr
   if (differences.accountsReceivable !== 0 || differences.orgReceivables !== 0) {
     throw new Error(`org ${org}'s stored slice differs from the ground truth: ${JSON.stringify(differences)} rows`);
   }
-  console.log(`Check: org ${org}'s stored accounts_receivable and org_receivables rows equal the ground truth (not rebuilt by this check).`);
+  console.log(
+    `Check: org ${org}'s stored accounts_receivable and org_receivables rows equal the ground truth (not rebuilt by this check).`,
+  );
   const health = await http(`${url}/health`);
   console.log(`GET  /health -> ${health.status}: ${health.body.status}`);
 }

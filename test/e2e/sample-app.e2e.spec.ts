@@ -217,13 +217,18 @@ describe('sample application (AppModule over HTTP)', () => {
     expect(up.body).toMatchObject({ status: 'ok', info: { cinema: { status: 'up', projections: 2 } } });
 
     // A change to org 3's invoices that no watcher took (this app runs none), ten minutes old.
-    await dataSource.query(`INSERT INTO cinema.changes (projection, lens, at) VALUES ('Invoices', '{"orgId": 3}', now() - interval '10 minutes')`);
+    await dataSource.query(
+      `INSERT INTO cinema.changes (projection, lens, at) VALUES ('Invoices', '{"orgId": 3}', now() - interval '10 minutes')`,
+    );
     try {
       const down = await call('GET', '/health');
       expect(down.status).toBe(503);
       expect(down.body.status).toBe('error');
       expect(down.body.error.cinema.status).toBe('down');
-      expect(down.body.error.cinema.stale.map((s: { projection: string }) => s.projection).sort()).toEqual(['AccountsReceivable', 'OrgReceivables']);
+      expect(down.body.error.cinema.stale.map((s: { projection: string }) => s.projection).sort()).toEqual([
+        'AccountsReceivable',
+        'OrgReceivables',
+      ]);
       expect(down.body.error.cinema.stale[0].lagMs).toBeGreaterThan(600_000 - 1_000);
       expect(down.body.error.cinema.message).toContain('errorAfter');
     } finally {
@@ -239,11 +244,12 @@ describe('sample application with change capture (the default)', () => {
   let base: string;
   let dataSource: DataSource;
   const call = <T = any>(method: 'GET' | 'POST', path: string, json?: unknown) => request<T>(base, method, path, json);
-  const count = async (sql: string) => ((await dataSource.query(sql)) as { n: number }[])[0].n;
+  const count = async (sql: string) => (await dataSource.query<{ n: number }[]>(sql))[0].n;
   /** The org's stored slices equal the ground truth (read, never rebuilt). */
   const atGroundTruth = async (where = 'TRUE', params: unknown[] = []) =>
     JSON.stringify(await receivablesOf(dataSource, where, params)) === JSON.stringify(await truthReceivables(dataSource, where, params)) &&
-    JSON.stringify(await orgReceivablesOf(dataSource, where, params)) === JSON.stringify(await truthOrgReceivables(dataSource, where, params));
+    JSON.stringify(await orgReceivablesOf(dataSource, where, params)) ===
+      JSON.stringify(await truthOrgReceivables(dataSource, where, params));
 
   beforeAll(async () => {
     db = await createDatabase('sample_app_capture');
@@ -268,7 +274,10 @@ describe('sample application with change capture (the default)', () => {
     );
     expect(length).toBe(8);
     // Nobody called project() or refresh: the watcher rebuilt what the seed's writes marked.
-    await waitFor(async () => ((await atGroundTruth()) && (await count(`SELECT count(*)::int AS n FROM cinema.changes`)) === 0) || undefined, 'every org at ground truth');
+    await waitFor(
+      async () => ((await atGroundTruth()) && (await count(`SELECT count(*)::int AS n FROM cinema.changes`)) === 0) || undefined,
+      'every org at ground truth',
+    );
     const [{ orgs }] = await dataSource.query(`SELECT COUNT(DISTINCT org_id)::int AS orgs FROM org_receivables`);
     expect(orgs).toBe(SIZE.orgs);
   });
@@ -278,7 +287,12 @@ describe('sample application with change capture (the default)', () => {
     const before = await orgReceivablesOf(dataSource, 'org_id = $1', [2]);
     const [{ accountId }] = await dataSource.query(`SELECT min(id) AS "accountId" FROM accounts WHERE org_id = 2`);
 
-    const { status, body } = await call('POST', '/orgs/2/invoices', { accountId, amountCents: 98_765, status: 'open', issuedOn: '2026-06-15' });
+    const { status, body } = await call('POST', '/orgs/2/invoices', {
+      accountId,
+      amountCents: 98_765,
+      status: 'open',
+      issuedOn: '2026-06-15',
+    });
 
     expect(status).toBe(201);
     expect(body).toMatchObject({ orgId: 2, accountId, amountCents: '98765', status: 'open', issuedOn: '2026-06-15' });
@@ -296,7 +310,8 @@ describe('sample application with change capture (the default)', () => {
       ['AccountsReceivable', 0],
       ['OrgReceivables', 0],
     ]);
-    for (const projection of fresh.projections) expect(new Date(projection.refreshedAt).getTime()).toBeGreaterThanOrEqual(new Date(body.writtenAt).getTime());
+    for (const projection of fresh.projections)
+      expect(new Date(projection.refreshedAt).getTime()).toBeGreaterThanOrEqual(new Date(body.writtenAt).getTime());
     const health = await call('GET', '/health');
     expect(health.status).toBe(200);
     expect(health.body.info.cinema).toEqual({ status: 'up', projections: 2 });

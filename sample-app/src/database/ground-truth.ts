@@ -24,7 +24,10 @@ const TRUTH_ORG_RECEIVABLES = `
  * Rows of the org's slice that differ from the ground truth, in either direction, per table
  * (both 0: the stored slice is exactly what the billing tables say). Reads the tables, never rebuilds.
  */
-export async function sliceDifferences(dataSource: DataSource, orgId: number): Promise<{ accountsReceivable: number; orgReceivables: number }> {
+export async function sliceDifferences(
+  dataSource: DataSource,
+  orgId: number,
+): Promise<{ accountsReceivable: number; orgReceivables: number }> {
   const differing = async (stored: string, truth: string): Promise<number> => {
     const [{ n }] = await dataSource.query(
       `SELECT count(*)::int AS n FROM ((${stored} EXCEPT ALL ${truth}) UNION ALL (${truth} EXCEPT ALL ${stored})) d`,
@@ -39,6 +42,9 @@ export async function sliceDifferences(dataSource: DataSource, orgId: number): P
       `SELECT ${ar} FROM accounts_receivable WHERE org_id = $1`,
       `SELECT ${ar} FROM (${TRUTH_ACCOUNTS_RECEIVABLE}) t`,
     ),
-    orgReceivables: await differing(`SELECT ${or} FROM org_receivables WHERE org_id = $1`, `SELECT ${or} FROM (${TRUTH_ORG_RECEIVABLES}) t`),
+    orgReceivables: await differing(
+      `SELECT ${or} FROM org_receivables WHERE org_id = $1`,
+      `SELECT ${or} FROM (${TRUTH_ORG_RECEIVABLES}) t`,
+    ),
   };
 }

@@ -29,7 +29,9 @@ export class NewInvoicePipe implements PipeTransform<unknown, NewInvoice> {
     }
     const cents = typeof amountCents === 'number' && Number.isSafeInteger(amountCents) ? String(amountCents) : amountCents;
     if (typeof cents !== 'string' || !/^\d{1,15}$/.test(cents) || BigInt(cents) < 1n) {
-      throw new BadRequestException(`amountCents must be a positive whole number of cents (at most 15 digits), got ${JSON.stringify(amountCents)}`);
+      throw new BadRequestException(
+        `amountCents must be a positive whole number of cents (at most 15 digits), got ${JSON.stringify(amountCents)}`,
+      );
     }
     if (typeof status !== 'string' || !STATUSES.includes(status as InvoiceStatus)) {
       throw new BadRequestException(`status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
