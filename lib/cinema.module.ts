@@ -13,6 +13,7 @@ import { CinemaService } from './cinema.service.js';
 import { ChangeWatcher } from './capture/change.watcher.js';
 import { FreshnessReader } from './capture/freshness.reader.js';
 import { ReadThrough } from './capture/read-through.js';
+import { CinemaHealthIndicator } from './capture/cinema-health.indicator.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
 import { WriteSlots } from './execution/write-slots.js';
@@ -114,9 +115,10 @@ export class CinemaModule {
         ChangeWatcher,
         FreshnessReader,
         ReadThrough,
+        CinemaHealthIndicator,
         CinemaService,
       ],
-      exports: [CinemaService],
+      exports: [CinemaService, CinemaHealthIndicator],
     };
   }
 }

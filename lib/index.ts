@@ -13,3 +13,4 @@ export { bootstrapCinemaWorker, type CinemaWorker, type CinemaWorkerOptions } fr
 export { CinemaCaptureMigration1764400000000, CINEMA_CAPTURE_MIGRATIONS } from './capture/capture.schema.js';
 export { installCapture, removeCapture, captureMigration } from './capture/install-capture.js';
 export type { CaptureStatements } from './capture/capture-triggers.js';
+export { CinemaHealthIndicator } from './capture/cinema-health.indicator.js';

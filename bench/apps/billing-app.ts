@@ -14,11 +14,12 @@ export interface BillingApp {
 
 /**
  * Boots `AppModule` on the bench database: its migrations create the billing and projection
- * tables. No projection timeout, so a large `--scale` measures instead of failing.
+ * tables (and the capture triggers). No projection timeout, so a large `--scale` measures instead
+ * of failing. No change-capture watcher: a scenario's refreshes are the only ones that run.
  */
 export async function bootBillingApp(databaseUrl: string): Promise<BillingApp> {
   const app = await NestFactory.createApplicationContext(
-    AppModule.forRoot({ databaseUrl, poolSize: 10, cinema: { allowEmptyLens: true, timeout: 0 } }),
+    AppModule.forRoot({ databaseUrl, poolSize: 10, capture: false, cinema: { allowEmptyLens: true, timeout: 0 } }),
     { logger: ['error', 'warn'], abortOnError: false },
   );
   await app.init();

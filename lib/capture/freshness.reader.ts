@@ -25,8 +25,17 @@ export class FreshnessReader {
     private readonly moduleRef: ModuleRef,
   ) {}
 
-  async freshness(projection: Type<unknown>, lens?: Record<string, unknown>): Promise<ProjectionFreshness> {
-    const model = this.registry.get(projection);
+  freshness(projection: Type<unknown>, lens?: Record<string, unknown>): Promise<ProjectionFreshness> {
+    return this.freshnessOf(this.registry.get(projection), lens);
+  }
+
+  /** Every projection with an `errorAfter` threshold, as a whole (its oldest pending change in any slice). */
+  async withErrorThresholds(): Promise<ProjectionFreshness[]> {
+    const models = this.registry.all().filter((model) => model.freshness.errorAfter !== undefined);
+    return Promise.all(models.map((model) => this.freshnessOf(model)));
+  }
+
+  private async freshnessOf(model: ProjectionModel, lens?: Record<string, unknown>): Promise<ProjectionFreshness> {
     const normalized = normalizeLens(model.name, lens);
     for (const [key, value] of Object.entries(normalized.values)) {
       if (value === null || typeof value === 'object') {

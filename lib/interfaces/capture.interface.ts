@@ -34,3 +34,27 @@ export interface ProjectionFreshness {
   /** Against the projection's `freshness: { warnAfter, errorAfter }`. */
   status: 'pass' | 'warn' | 'error';
 }
+
+/** A projection past its `freshness.errorAfter`, as `CinemaHealthIndicator` reports it. */
+export interface ProjectionHealth {
+  projection: string;
+  pendingChanges: number;
+  lagMs?: number;
+  oldestPendingChange?: Date;
+}
+
+/**
+ * What `CinemaHealthIndicator.isHealthy()` returns: the shape of `@nestjs/terminus`'s
+ * `HealthIndicatorResult` (terminus treats `status: 'down'` as a failed check).
+ */
+export type CinemaHealthResult<K extends string = 'cinema'> = Record<
+  K,
+  {
+    status: 'up' | 'down';
+    /** Projections with an `errorAfter` threshold that were checked. */
+    projections: number;
+    /** Those past it (down only). */
+    stale?: ProjectionHealth[];
+    message?: string;
+  }
+>;

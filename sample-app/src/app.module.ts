@@ -2,16 +2,18 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CINEMA_QUEUE_MIGRATIONS, CinemaExceptionFilter, CinemaModule } from '../../lib/index.js';
+import { CINEMA_CAPTURE_MIGRATIONS, CINEMA_QUEUE_MIGRATIONS, CinemaExceptionFilter, CinemaModule } from '../../lib/index.js';
 import { Account } from './billing/account.entity.js';
 import { Invoice } from './billing/invoice.entity.js';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
 import { AppConfigModule } from './config/app-config.module.js';
 import { CreateBilling1764000000000 } from './database/migrations/1764000000000-create-billing.js';
+import { AddCapture1764500000000 } from './database/migrations/1764500000000-add-capture.js';
+import { HealthModule } from './health/health.module.js';
 import { ProjectionsModule } from './projections/projections.module.js';
 import { ReceivablesModule } from './receivables/receivables.module.js';
 
-/** The sample application: billing tables, the receivables projections, HTTP and a nightly job. */
+/** The sample application: billing tables, the receivables projections kept fresh by change capture, HTTP and a nightly job. */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
@@ -29,7 +31,7 @@ export class AppModule {
             entities: [Account, Invoice],
             // Projection entities arrive through CinemaModule.forFeature.
             autoLoadEntities: true,
-            migrations: [CreateBilling1764000000000, ...CINEMA_QUEUE_MIGRATIONS],
+            migrations: [CreateBilling1764000000000, ...CINEMA_QUEUE_MIGRATIONS, ...CINEMA_CAPTURE_MIGRATIONS, AddCapture1764500000000],
             migrationsRun: true,
             // TypeORM would otherwise call entity constructors once per loaded row.
             entitySkipConstructor: true,
@@ -44,10 +46,12 @@ export class AppModule {
           imports: [configModule],
           inject: [APP_CONFIG],
           // Every process can enqueue on the durable queue; `npm run worker` processes work it.
-          useFactory: (c: AppConfig) => ({ queue: {}, ...c.cinema }),
+          // Change capture: the watcher refreshes the orgs whose invoices or accounts were written.
+          useFactory: (c: AppConfig) => ({ queue: {}, ...(c.capture === false ? {} : { capture: { interval: 200 } }), ...c.cinema }),
         }),
         ReceivablesModule,
         ProjectionsModule,
+        HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: CinemaExceptionFilter }],
     };

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { DataSource } from 'typeorm';
 import { CinemaService } from '../../lib/index.js';
 import { AppModule } from './app.module.js';
+import { sliceDifferences } from './database/ground-truth.js';
 import { seedBilling, type SeedOptions } from './database/seed.js';
 import { startPostgres, type PostgresServer } from './database/postgres-server.js';
 import type { NodeSummary, RunSummary } from './projections/run-summary.js';
@@ -14,7 +15,8 @@ import { ReceivablesScheduler } from './receivables/receivables.scheduler.js';
 
 /**
  * `npm run demo`: boots the sample application on a fresh database, seeds billing data, then
- * shows the graph, a plan, a full rebuild, a one-org rebuild and the HTTP API, with timings.
+ * shows the graph, a plan, a full rebuild, a one-org rebuild and the HTTP API, with timings; then
+ * an invoice written through the API that change capture makes fresh by itself, with its lag.
  */
 const USAGE = `Usage: npm run demo -- [--orgs N] [--accounts-per-org N] [--invoices-per-account N] [--seed N] [--org ID] [--verbose]
   Sizes also come from DEMO_ORGS, DEMO_ACCOUNTS_PER_ORG, DEMO_INVOICES_PER_ACCOUNT.
@@ -140,6 +142,73 @@ async function demo(options: DemoOptions, postgres: PostgresServer, app: INestAp
   const projected = (get.value.body as AccountsReceivable[]).reduce((sum, row) => sum + BigInt(row.openCents), 0n);
   if (projected !== BigInt(open)) throw new Error(`org ${org}: receivables say ${projected} cents open, invoices say ${open}`);
   console.log(`Check: org ${org} has ${money(open)} open in the invoices table and in its receivables.`);
+
+  await captureStep(url, dataSource, org);
+}
+
+/** How long the capture step waits for the slice to become fresh by itself before failing the demo. */
+const CAPTURE_DEADLINE_MS = 20_000;
+
+interface OrgFreshness {
+  fresh: boolean;
+  status: string;
+  projections: { projection: string; refreshedAt?: string; pendingChanges: number; lagMs?: number }[];
+}
+
+/**
+ * Change capture: an invoice written through the API (no refresh called), then the org's slice
+ * becomes fresh by itself. The lag is measured on the database's clock, from the writing
+ * transaction to the refresh of OrgReceivables (the last of the chain) recorded in the ledger.
+ */
+async function captureStep(url: string, dataSource: DataSource, org: number): Promise<void> {
+  heading(`Change capture: POST /orgs/${org}/invoices, then the slice refreshes by itself`);
+  const freshness = async () => (await http(`${url}/orgs/${org}/freshness`)).body as OrgFreshness;
+  // The seed's and the steps' own writes may still be draining: start from a fresh slice.
+  await poll(async () => ((await freshness()).fresh ? true : undefined), `org ${org} to be fresh before the write`);
+  const [{ accountId }] = await dataSource.query(`SELECT min(id) AS "accountId" FROM accounts WHERE org_id = $1`, [org]);
+  const started = performance.now();
+  const written = await http(`${url}/orgs/${org}/invoices`, 'POST', 201, { accountId, amountCents: 123_456, status: 'open' });
+  const writtenAt = new Date(written.body.writtenAt);
+  console.log(
+    `POST /orgs/${org}/invoices -> ${written.status}: invoice ${written.body.id}, ${money('123456')} open for account ${accountId}`,
+  );
+  const pending = await freshness();
+  console.log(`GET  /orgs/${org}/freshness right after: fresh ${pending.fresh}, ${pendingOf(pending)}`);
+  const fresh = await poll(async () => {
+    const now = await freshness();
+    const last = now.projections.find((p) => p.projection === 'OrgReceivables');
+    return now.fresh && last?.refreshedAt && new Date(last.refreshedAt) >= writtenAt ? now : undefined;
+  }, `org ${org}'s receivables to be refreshed by the watcher`);
+  const observed = performance.now() - started;
+  const refreshedAt = new Date(fresh.projections.find((p) => p.projection === 'OrgReceivables')!.refreshedAt!);
+  console.log(
+    `Fresh again by itself: lag ${ms(refreshedAt.getTime() - writtenAt.getTime())} from the write to the refresh of OrgReceivables ` +
+      `(database clock; ${ms(observed)} seen by this client polling every 10 ms, watcher interval 200 ms), status ${fresh.status}`,
+  );
+  const differences = await sliceDifferences(dataSource, org);
+  if (differences.accountsReceivable !== 0 || differences.orgReceivables !== 0) {
+    throw new Error(`org ${org}'s stored slice differs from the ground truth: ${JSON.stringify(differences)} rows`);
+  }
+  console.log(
+    `Check: org ${org}'s stored accounts_receivable and org_receivables rows equal the ground truth (not rebuilt by this check).`,
+  );
+  const health = await http(`${url}/health`);
+  console.log(`GET  /health -> ${health.status}: ${health.body.status}`);
+}
+
+function pendingOf(freshness: OrgFreshness): string {
+  return freshness.projections.map((p) => `${p.projection} ${p.pendingChanges} pending`).join(', ');
+}
+
+/** Polls a real condition every 10 ms until it holds; fails the demo past the deadline. */
+async function poll<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
+  const deadline = performance.now() + CAPTURE_DEADLINE_MS;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms(CAPTURE_DEADLINE_MS)} waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 async function main(): Promise<number> {
@@ -183,8 +252,11 @@ async function main(): Promise<number> {
 }
 
 /** A request to the running application; any other status than the expected one fails the demo. */
-async function http(url: string, method = 'GET', expected = 200): Promise<{ status: number; body: any }> {
-  const response = await fetch(url, { method });
+async function http(url: string, method = 'GET', expected = 200, json?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, {
+    method,
+    ...(json === undefined ? {} : { body: JSON.stringify(json), headers: { 'content-type': 'application/json' } }),
+  });
   const body: any = await response.json();
   if (response.status !== expected)
     throw new Error(`${method} ${url} answered ${response.status}: ${body?.message ?? JSON.stringify(body)}`);

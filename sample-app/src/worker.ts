@@ -22,6 +22,8 @@ bootstrapCinemaWorker(
     // One connection per job in flight, one it may stream from, and some slack.
     poolSize: concurrency * 2 + 2,
     schedule: false,
+    // The API process runs the change-capture watcher; workers work queued runs only.
+    capture: false,
     cinema: { queue: { worker: true, concurrency } },
   }),
   { logger: process.env.CINEMA_WORKER_DEBUG ? undefined : ['log', 'warn', 'error'] },

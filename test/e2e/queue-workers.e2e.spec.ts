@@ -55,7 +55,9 @@ describe('the queue engine with worker processes (npm run worker)', () => {
   beforeAll(async () => {
     db = await createDatabase('workers');
     build = await buildPrivateCopy(['lib', 'sample-app/src']);
-    api = await NestFactory.createApplicationContext(AppModule.forRoot({ databaseUrl: db.url, schedule: false }), { logger: ['error'] });
+    api = await NestFactory.createApplicationContext(AppModule.forRoot({ databaseUrl: db.url, schedule: false, capture: false }), {
+      logger: ['error'],
+    });
     cinema = api.get(CinemaService);
     dataSource = api.get(DataSource);
     await seedBilling(dataSource, { orgs: ORGS, accountsPerOrg: 4, invoicesPerAccount: 5, seed: 5 });

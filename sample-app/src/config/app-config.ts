@@ -11,6 +11,12 @@ export interface AppConfig {
   /** Log SQL statements. @default false */
   logging?: boolean;
   cinema?: CinemaModuleOptions;
+  /**
+   * Run the change-capture watcher in this process (`CinemaModule`'s `capture`, every 200 ms):
+   * written invoices and accounts refresh their orgs' receivables by themselves.
+   * @default true
+   */
+  capture?: boolean;
   /** Run the nightly rebuild's cron in this process (not in queue workers). @default true */
   schedule?: boolean;
 }

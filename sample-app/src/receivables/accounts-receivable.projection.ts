@@ -2,11 +2,12 @@ import { Column, Entity, Index, PrimaryColumn, type ObjectLiteral, type SelectQu
 import { Input, Projection } from '../../../lib/index.js';
 import { Accounts } from './accounts.projection.js';
 import { Invoices } from './invoices.projection.js';
+import { RECEIVABLES_FRESHNESS } from './receivables-freshness.js';
 
 /** What each account owes: one row per account, derived from accounts and invoices. */
 @Entity('accounts_receivable')
 @Index(['orgId'])
-@Projection({ partitionKey: 'orgId', requiredFields: ['accountId', 'orgId'] })
+@Projection({ partitionKey: 'orgId', requiredFields: ['accountId', 'orgId'], freshness: RECEIVABLES_FRESHNESS })
 export class AccountsReceivable {
   @PrimaryColumn({ name: 'account_id', type: 'integer' })
   accountId: number;

@@ -2,8 +2,15 @@ import type { SelectQueryBuilder } from 'typeorm';
 import { Projection, type OutputContext } from '../../../lib/index.js';
 import { Invoice } from '../billing/invoice.entity.js';
 
-/** Invoices that count towards receivables (void ones never do): virtual. */
-@Projection({ virtual: true, columns: ['invoiceId', 'accountId', 'orgId', 'amountCents', 'issuedOn', 'status'] })
+/**
+ * Invoices that count towards receivables (void ones never do): virtual. A write to `invoices`
+ * marks the org's slice of everything downstream dirty (change capture, see AddCapture).
+ */
+@Projection({
+  virtual: true,
+  columns: ['invoiceId', 'accountId', 'orgId', 'amountCents', 'issuedOn', 'status'],
+  changes: [{ table: Invoice, lens: { orgId: 'orgId' } }],
+})
 export class Invoices {
   invoiceId: string;
   accountId: number;

@@ -2,13 +2,14 @@ import { Column, Entity, PrimaryColumn, type ObjectLiteral, type SelectQueryBuil
 import { Input, Projection } from '../../../lib/index.js';
 import { AccountsReceivable } from './accounts-receivable.projection.js';
 import { Invoices } from './invoices.projection.js';
+import { RECEIVABLES_FRESHNESS } from './receivables-freshness.js';
 
 /**
  * Per org and issue day: what was invoiced, what is still open, and how many accounts have
  * their oldest unpaid invoice from that day (an aging view). Reads `AccountsReceivable`.
  */
 @Entity('org_receivables')
-@Projection({ partitionKey: 'orgId' })
+@Projection({ partitionKey: 'orgId', freshness: RECEIVABLES_FRESHNESS })
 export class OrgReceivables {
   @PrimaryColumn({ name: 'org_id', type: 'integer' })
   orgId: number;

@@ -1,13 +1,41 @@
-import { BadRequestException, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
-import { CinemaService, type PlanStep } from '../../../lib/index.js';
+import { BadRequestException, Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { CinemaService, type PlanStep, type ProjectionFreshness } from '../../../lib/index.js';
+import { InvoicesService, type WrittenInvoice } from '../billing/invoices.service.js';
 import { summarizeRun, type RunSummary } from '../projections/run-summary.js';
 import { AccountsReceivable } from './accounts-receivable.projection.js';
+import { NewInvoicePipe, type NewInvoice } from './new-invoice.pipe.js';
 import { OrgId } from './org-id.param.js';
 import { OrgReceivables } from './org-receivables.projection.js';
 
 @Controller()
 export class ReceivablesController {
-  constructor(private readonly cinema: CinemaService) {}
+  constructor(
+    private readonly cinema: CinemaService,
+    private readonly invoices: InvoicesService,
+  ) {}
+
+  /**
+   * Writes an invoice and returns at once (201): no refresh is called here. Change capture marks
+   * the org's receivables dirty and the watcher refreshes them (see GET /orgs/:orgId/freshness).
+   */
+  @Post('orgs/:orgId/invoices')
+  createInvoice(@OrgId() orgId: number, @Body(NewInvoicePipe) invoice: NewInvoice): Promise<WrittenInvoice> {
+    return this.invoices.create(orgId, invoice);
+  }
+
+  /** How fresh the org's receivables are: pending changes, lag, and the worst status of the two projections. */
+  @Get('orgs/:orgId/freshness')
+  async freshness(
+    @OrgId() orgId: number,
+  ): Promise<{ orgId: number; status: ProjectionFreshness['status']; fresh: boolean; projections: ProjectionFreshness[] }> {
+    const projections = [
+      await this.cinema.freshness(AccountsReceivable, { orgId }),
+      await this.cinema.freshness(OrgReceivables, { orgId }),
+    ];
+    const status = projections.some((p) => p.status === 'error') ? 'error' : projections.some((p) => p.status === 'warn') ? 'warn' : 'pass';
+    // Fresh: every change written so far is in both tables (nothing pending for the org).
+    return { orgId, status, fresh: projections.every((p) => p.pendingChanges === 0), projections };
+  }
 
   /** The org's receivables, rebuilt from the billing tables first: always current, one org's cost. */
   @Get('orgs/:orgId/receivables')
