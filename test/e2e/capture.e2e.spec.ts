@@ -3,34 +3,15 @@ import { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Entity, PrimaryColumn } from 'typeorm';
-import { CINEMA_CAPTURE_MIGRATIONS, InvalidProjectionError, Projection, Source } from '../../lib/index.js';
+import { InvalidProjectionError, Projection, Source } from '../../lib/index.js';
 import { bootError } from '../support/app.js';
-import {
-  AddCapture1764500000000,
-  CreateCapInvoices1764450000000,
-  CapGrandTotal,
-  CapInvoice,
-  CapOrgGrade,
-  CapOrgTotals,
-  captureHooks,
-} from '../fixtures/capture.fixture.js';
+import { CapInvoice, CapOrgGrade, CapOrgTotals, captureApp, captureHooks } from '../fixtures/capture.fixture.js';
 import { deferred } from '../support/deferred.js';
 import { connect, rowsOf, waitFor } from '../support/postgres.js';
 import { useTestApp } from '../support/test-app.js';
 
 describe('change capture: triggers mark dirty slices, the watcher refreshes them in dependency order', () => {
-  const { db, t } = useTestApp('capture', (db) => ({
-    dataSources: [
-      {
-        url: db.url,
-        synchronize: true,
-        entities: [CapInvoice],
-        migrations: [CreateCapInvoices1764450000000, ...CINEMA_CAPTURE_MIGRATIONS, AddCapture1764500000000],
-      },
-    ],
-    projections: [CapOrgTotals, CapOrgGrade, CapGrandTotal],
-    cinema: { capture: { interval: 20 } },
-  }));
+  const { db, t } = useTestApp('capture', (db) => captureApp(db, { interval: 20 }));
   let client: Awaited<ReturnType<typeof connect>>;
   beforeAll(async () => {
     client = await connect(db.url);

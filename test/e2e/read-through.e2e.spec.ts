@@ -1,33 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoreThan } from 'typeorm';
-import { CINEMA_CAPTURE_MIGRATIONS, InvalidCinemaOptionsError, type CinemaRun } from '../../lib/index.js';
+import { InvalidCinemaOptionsError, type CinemaRun } from '../../lib/index.js';
 import { ChangeWatcher } from '../../lib/capture/change.watcher.js';
-import {
-  AddCapture1764500000000,
-  CreateCapInvoices1764450000000,
-  CapGrandTotal,
-  CapInvoice,
-  CapOrgGrade,
-  CapOrgTotals,
-  captureHooks,
-} from '../fixtures/capture.fixture.js';
+import { CapGrandTotal, CapInvoice, CapOrgGrade, CapOrgTotals, captureApp, captureHooks } from '../fixtures/capture.fixture.js';
 import { connect, rowsOf, waitFor } from '../support/postgres.js';
 import { useTestApp } from '../support/test-app.js';
 
 describe('project(P, lens, { maxStaleness }): the stored slice when it is fresh enough, else a rebuild', () => {
-  const { db, t } = useTestApp('read-through', (db) => ({
-    dataSources: [
-      {
-        url: db.url,
-        synchronize: true,
-        entities: [CapInvoice],
-        migrations: [CreateCapInvoices1764450000000, ...CINEMA_CAPTURE_MIGRATIONS, AddCapture1764500000000],
-      },
-    ],
-    projections: [CapOrgTotals, CapOrgGrade, CapGrandTotal],
-    // The watcher's loop sleeps after its first cycle: the tests run its cycles themselves.
-    cinema: { capture: { interval: 3_600_000 } },
-  }));
+  const { db, t } = useTestApp('read-through', (db) => captureApp(db, { interval: 3_600_000 }));
   let client: Awaited<ReturnType<typeof connect>>;
   beforeAll(async () => {
     client = await connect(db.url);
