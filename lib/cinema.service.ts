@@ -91,8 +91,8 @@ export class CinemaService {
    * Runs a failed queued run again from the projections that failed or were cancelled; those
    * that succeeded are not redone. Returns the run's handle; await its `result`.
    */
-  retryRun<P = unknown>(id: string): Promise<CinemaRun<P>> {
-    return this.engine('queue').then((queue) => (queue as QueueEngine).retry<P>(id));
+  async retryRun<P = unknown>(id: string): Promise<CinemaRun<P>> {
+    return this.queueEngine().retry<P>(id);
   }
 
   /**
@@ -126,7 +126,8 @@ export class CinemaService {
     const label = targets.map((target) => target.name).join(', ');
     const normalized = normalizeLens(label, lens);
     const options = resolveRunOptions(given, this.options);
-    const engine = await this.engine(options.engine);
+    // resolveRunOptions has refused 'queue' without the queue option, so the engine exists.
+    const engine: CinemaEngine = options.engine === 'queue' ? this.queueEngine() : this.inline;
     const outputs = new RunOutputs(normalized);
     const plan = await this.planner.plan(targets, outputs, options.skipDependencies);
     const request: RunRequest = {
@@ -150,8 +151,7 @@ export class CinemaService {
     return engine.start<P>(request);
   }
 
-  private async engine(name: 'inline' | 'queue'): Promise<CinemaEngine> {
-    if (name === 'inline') return this.inline;
+  private queueEngine(): QueueEngine {
     if (!this.queue) {
       throw new InvalidCinemaOptionsError('engine', "'queue' needs the queue engine: set CinemaModule.forRoot({ queue: { ... } })");
     }

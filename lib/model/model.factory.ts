@@ -143,14 +143,14 @@ export class ProjectionModelFactory {
    * When neither has it yet, the schema is not deployed and nothing can be told.
    */
   async checkTableReads(models: Iterable<ProjectionModel>): Promise<void> {
-    const exists = async (dataSource: DataSource, path: string): Promise<boolean> => {
-      const [row] = await dataSource.query(postgresDialect.tableExists(), [path]);
+    const exists = async (model: ProjectionModel, dataSource: DataSource): Promise<boolean> => {
+      const [row] = await dataSource.query(model.dialect.tableExists(), [model.table!.path]);
       return row?.exists === true;
     };
     for (const model of models) {
       if (model.virtual || !model.table || sameDatabase(model.read, model.write!)) continue;
-      if (await exists(model.read, model.table.path)) continue;
-      if (!(await exists(model.write!, model.table.path))) continue;
+      if (await exists(model, model.read)) continue;
+      if (!(await exists(model, model.write!))) continue;
       throw new InvalidProjectionError(
         model.name,
         `its table ${model.table.path} is written to data source "${model.writeName}" but read from "${model.readName}", ` +

@@ -16,10 +16,6 @@ export class RunHistory {
     return this.runs.get(id);
   }
 
-  active(): RunRecord<any>[] {
-    return [...this.runs.values()].filter((run) => run.status === 'pending' || run.status === 'running');
-  }
-
   /** Records that a run finished and forgets the oldest finished runs beyond the limit. */
   finish(run: RunRecord<any>): void {
     this.finished.add(run.id);
