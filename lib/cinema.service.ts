@@ -16,6 +16,7 @@ import { normalizeLens } from './lens/lens.js';
 import { ProjectionRegistry } from './model/projection.registry.js';
 import { CinemaPlanner } from './planning/cinema.planner.js';
 import { describePlan } from './planning/plan-view.js';
+import { selectProjections } from './planning/selector.js';
 import { RunOutputs } from './read/run-outputs.js';
 import { resolveRunOptions } from './runs/run-options.js';
 
@@ -107,6 +108,18 @@ export class CinemaService {
   /** The projections and their inputs. */
   graph(): ProjectionGraphView {
     return this.registry.graph.view();
+  }
+
+  /**
+   * The projection classes a dbt-style selector picks, in the graph's order: `OrgReceivables+`
+   * (with everything downstream), `+OrgReceivables` (upstream), `1+P`, `@P`, `tag:billing`,
+   * globs (`Org*`, `*`), spaces for union, commas for intersection; `exclude` is taken away.
+   * Pass the result to `refresh()`. A word that matches nothing throws `InvalidSelectorError`.
+   */
+  select(selector: string | readonly string[], options: { exclude?: string | readonly string[] } = {}): Type<unknown>[] {
+    return selectProjections(this.registry.graph, selector, { exclude: options.exclude, tags: (model) => model.tags }).map(
+      (model) => model.target as Type<unknown>,
+    );
   }
 
   /** What `project()` would run, in order, without running it. Validates the lens the same way. */

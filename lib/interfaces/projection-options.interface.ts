@@ -121,4 +121,10 @@ export interface ProjectionOptions {
    * @default {} (always `'pass'`)
    */
   freshness?: FreshnessThresholds;
+  /**
+   * Labels for selecting projections with `tag:NAME` (`CinemaService.select()`, in dbt's
+   * style). Letters, digits, `_`, `-` and `.`.
+   * @default []
+   */
+  tags?: readonly string[];
 }

@@ -99,6 +99,10 @@ export class ProjectionModelFactory {
     }
     const changes = resolveChanges(options, source, sourceName, table, fail, dialect);
     const freshness = resolveFreshness(options, fail);
+    const tags = options.tags ?? [];
+    if (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'string' || !/^[\w.-]+$/.test(tag))) {
+      fail(`tags must be a list of names (letters, digits, _, - and .), got ${JSON.stringify(tags)}`, "Write tags: ['billing'].");
+    }
     const keyConflicts = options.keyConflicts ?? 'upsert';
     if (keyConflicts !== 'upsert' && keyConflicts !== 'error') {
       fail(
@@ -134,6 +138,7 @@ export class ProjectionModelFactory {
       partitionKey: options.partitionKey,
       changes,
       freshness,
+      tags,
     };
   }
 

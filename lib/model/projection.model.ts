@@ -88,6 +88,8 @@ export interface ProjectionModel {
   /** The application tables whose changes mark its slices dirty. */
   changes: ChangeModel[];
   freshness: FreshnessThresholds;
+  /** Its `tags` option: labels for `tag:NAME` selectors. */
+  tags: readonly string[];
 }
 
 /** Builds the table model of an entity; `fail` throws the projection's error for a bad option. */

@@ -1,6 +1,6 @@
 import { Between, In, LessThan, MoreThan } from 'typeorm';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { InvalidLensError, UnknownLensKeyError, looseLens } from '../../lib/index.js';
+import { InvalidLensError, InvalidSelectorError, UnknownLensKeyError, looseLens } from '../../lib/index.js';
 import { Account } from '../../sample-app/src/billing/account.entity.js';
 import { Invoice } from '../../sample-app/src/billing/invoice.entity.js';
 import { CreateBilling1764000000000 } from '../../sample-app/src/database/migrations/1764000000000-create-billing.js';
@@ -181,5 +181,21 @@ describe('receivables graph on PostgreSQL', () => {
     expect(await freshOrgs()).not.toContain(1);
     await expect(t.cinema.plan(OrgReceivables, looseLens({ orgid: 1 }))).rejects.toBeInstanceOf(UnknownLensKeyError);
     expect(t.cinema.graph().toMermaid()).toContain('AccountsReceivable --> OrgReceivables');
+  });
+
+  it('selects projections in dbt style, by name, tag, direction and exclusion', async () => {
+    const names = (selector: string, exclude?: string) => t.cinema.select(selector, { exclude }).map((target) => target.name);
+    expect(names('Invoices+')).toEqual(expect.arrayContaining(['Invoices', 'AccountsReceivable', 'OrgReceivables']));
+    expect(names('Invoices+')).not.toContain('Accounts');
+    expect(names('+AccountsReceivable').sort()).toEqual(['Accounts', 'AccountsReceivable', 'Invoices']);
+    expect(names('tag:receivables', 'OrgReceivables')).toEqual(['AccountsReceivable']);
+    expect(names('tag:billing,+AccountsReceivable').sort()).toEqual(['Accounts', 'Invoices']);
+    expect(() => t.cinema.select('OrgReceivable+')).toThrow(InvalidSelectorError);
+    // What it selects is what refresh() takes.
+    await payInvoices([1]);
+    expect(await freshOrgs()).not.toContain(1);
+    const run = await t.cinema.refresh(t.cinema.select('AccountsReceivable+'), { orgId: 1 });
+    expect(run.nodes.map((node) => node.projection)).toContain('OrgReceivables');
+    expect(await freshOrgs()).toContain(1);
   });
 });

@@ -44,6 +44,7 @@ describe('startup validation', () => {
     [invalid.BadConflictTarget, /BadConflictTarget is invalid: conflictTarget names "accountIdd"/],
     [invalid.BadRequiredFields, /BadRequiredFields is invalid: requiredFields names "total"/],
     [invalid.BadPartitionKey, /BadPartitionKey is invalid: partitionKey "orgId"/],
+    [invalid.BadTags, /BadTags is invalid: tags must be a list of names .*"two words"/],
     [invalid.NoInputs, /NoInputs is invalid: it is materialized but has no @Input/],
     [invalid.VirtualWithoutOutput, /VirtualWithoutOutput is invalid: it is virtual but has neither an output\(\)/],
     [invalid.WrongDataSource, /WrongDataSource is invalid: data source "reporting" is not registered/],

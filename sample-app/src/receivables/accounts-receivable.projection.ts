@@ -7,7 +7,7 @@ import { RECEIVABLES_FRESHNESS } from './receivables-freshness.js';
 /** What each account owes: one row per account, derived from accounts and invoices. */
 @Entity('accounts_receivable')
 @Index(['orgId'])
-@Projection({ partitionKey: 'orgId', requiredFields: ['accountId', 'orgId'], freshness: RECEIVABLES_FRESHNESS })
+@Projection({ partitionKey: 'orgId', requiredFields: ['accountId', 'orgId'], freshness: RECEIVABLES_FRESHNESS, tags: ['receivables'] })
 export class AccountsReceivable {
   @PrimaryColumn({ name: 'account_id', type: 'integer' })
   accountId: number;

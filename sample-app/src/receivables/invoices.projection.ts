@@ -10,6 +10,7 @@ import { Invoice } from '../billing/invoice.entity.js';
   virtual: true,
   columns: ['invoiceId', 'accountId', 'orgId', 'amountCents', 'issuedOn', 'status'],
   changes: [{ table: Invoice, lens: { orgId: 'orgId' } }],
+  tags: ['billing'],
 })
 export class Invoices {
   invoiceId: string;

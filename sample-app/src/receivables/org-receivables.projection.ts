@@ -9,7 +9,7 @@ import { RECEIVABLES_FRESHNESS } from './receivables-freshness.js';
  * their oldest unpaid invoice from that day (an aging view). Reads `AccountsReceivable`.
  */
 @Entity('org_receivables')
-@Projection({ partitionKey: 'orgId', freshness: RECEIVABLES_FRESHNESS })
+@Projection({ partitionKey: 'orgId', freshness: RECEIVABLES_FRESHNESS, tags: ['receivables'] })
 export class OrgReceivables {
   @PrimaryColumn({ name: 'org_id', type: 'integer' })
   orgId: number;
