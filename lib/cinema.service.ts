@@ -80,6 +80,16 @@ export class CinemaService {
     return this.inline.get<P>(id) ?? (await this.queue?.find<P>(id));
   }
 
+  /**
+   * The latest runs, newest first: this process's (running or among the last finished) and, with
+   * the queue, the queued runs its tables record, `limit` of each at most.
+   */
+  async recentRuns(limit = 20): Promise<CinemaRun[]> {
+    const own = this.inline.recent(limit);
+    const queued = this.queue ? await this.queue.recent(limit) : [];
+    return [...own, ...queued].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+  }
+
   /** Waits until the run has succeeded or failed and returns it; `run.error` says why it failed. */
   async awaitRun<P = unknown>(id: string): Promise<CinemaRun<P>> {
     const run = await this.findRun<P>(id);
@@ -122,16 +132,21 @@ export class CinemaService {
     );
   }
 
-  /** What `project()` would run, in order, without running it. Validates the lens the same way. */
+  /**
+   * What `project()` (or, for several projections, `refresh()`) would run, in order, without
+   * running it. Validates the lens the same way.
+   */
   async plan<P>(
-    projection: Type<P>,
+    projection: Type<P> | readonly Type<unknown>[],
     lens?: Lens<P> | LooseLens,
     options: Pick<ProjectOptions, 'skipDependencies'> = {},
   ): Promise<ProjectionPlan> {
-    const model = this.registry.get(projection);
-    const normalized = normalizeLens(model.name, lens);
-    const plan = await this.planner.plan([model], new RunOutputs(normalized), options.skipDependencies ?? false);
-    return describePlan(model.name, normalized, plan);
+    const targets = [...new Set((Array.isArray(projection) ? projection : [projection]).map((target) => this.registry.get(target)))];
+    if (targets.length === 0) throw new InvalidCinemaOptionsError('projections', 'name at least one projection');
+    const label = targets.map((target) => target.name).join(', ');
+    const normalized = normalizeLens(label, lens);
+    const plan = await this.planner.plan(targets, new RunOutputs(normalized), options.skipDependencies ?? false);
+    return describePlan(label, normalized, plan);
   }
 
   private async start<P>(projections: readonly Type<unknown>[], lens: unknown, given: ProjectOptions): Promise<CinemaRun<P>> {

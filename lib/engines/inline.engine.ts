@@ -87,6 +87,11 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
     return this.history.get(id);
   }
 
+  /** This process's latest runs, newest first. */
+  recent(limit: number): CinemaRun[] {
+    return this.history.recent(limit);
+  }
+
   /** A run of this process, synchronously. */
   get<P>(id: string): CinemaRun<P> | undefined {
     return this.history.get(id);

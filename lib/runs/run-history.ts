@@ -16,6 +16,11 @@ export class RunHistory {
     return this.runs.get(id);
   }
 
+  /** The latest `limit` runs, newest first (a Map keeps insertion order). */
+  recent(limit: number): RunRecord<any>[] {
+    return [...this.runs.values()].slice(-limit).reverse();
+  }
+
   /** Records that a run finished and forgets the oldest finished runs beyond the limit. */
   finish(run: RunRecord<any>): void {
     this.finished.add(run.id);

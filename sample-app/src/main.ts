@@ -1,11 +1,9 @@
 import 'reflect-metadata';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { DataSource } from 'typeorm';
 import { AppModule } from './app.module.js';
 import { startPostgres, type PostgresServer } from './database/postgres-server.js';
-import { DEFAULT_SEED, seedBilling } from './database/seed.js';
-import { ReceivablesScheduler } from './receivables/receivables.scheduler.js';
+import { seedIfEmpty } from './database/seed-demo.js';
 
 /**
  * `npm start`: the HTTP API on PORT (default 3000), against DATABASE_URL or, without it, an
@@ -30,7 +28,7 @@ async function bootstrap(): Promise<void> {
     stopAfterShutdown(app, postgres);
     // Cinema registers its projections during init: seeding's rebuild needs them.
     await app.init();
-    await seedIfEmpty(app);
+    await seedIfEmpty(app, logger);
     await app.listen(port);
     logger.log(`Listening on ${await app.getUrl()} (${postgres.embedded ? 'embedded PostgreSQL' : 'DATABASE_URL'})`);
   } catch (error) {
@@ -38,16 +36,6 @@ async function bootstrap(): Promise<void> {
     await postgres.stop().catch(() => undefined);
     throw error;
   }
-}
-
-/** A fresh database gets the default sample data and one full rebuild, so every endpoint has rows. */
-async function seedIfEmpty(app: INestApplication): Promise<void> {
-  const dataSource = app.get(DataSource);
-  const [{ seeded }] = await dataSource.query(`SELECT EXISTS (SELECT 1 FROM accounts) AS seeded`);
-  if (seeded) return;
-  const { accounts, invoices } = await seedBilling(dataSource, DEFAULT_SEED);
-  logger.log(`Seeded ${DEFAULT_SEED.orgs} orgs, ${accounts} accounts and ${invoices} invoices`);
-  await app.get(ReceivablesScheduler).rebuildAll();
 }
 
 function stopAfterShutdown(app: INestApplication, postgres: PostgresServer): void {

@@ -59,6 +59,20 @@ module.exports = {
       to: { path: '^lib/(cinema\\.module|cinema\\.service)\\.ts$' },
     },
     {
+      name: 'cli-is-a-user',
+      severity: 'error',
+      comment: 'The command line (cinema-nestjs/cli) uses the public surface only, as an application would.',
+      from: { path: '^lib/cli/' },
+      to: { path: '^lib/', pathNot: ['^lib/cli/', '^lib/index\\.ts$'] },
+    },
+    {
+      name: 'nothing-imports-the-cli',
+      severity: 'error',
+      comment: 'nest-commander is an optional peer: only lib/cli (its own entry point) may load it.',
+      from: { path: '^lib/', pathNot: '^lib/cli/' },
+      to: { path: ['^lib/cli/', 'nest-commander'] },
+    },
+    {
       name: 'library-stands-alone',
       severity: 'error',
       comment: 'The library never imports the sample app, the tests or the benchmarks.',

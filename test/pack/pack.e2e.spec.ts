@@ -21,6 +21,8 @@ const PEERS = [
   'pg',
   'reflect-metadata',
   'rxjs',
+  'nest-commander',
+  '@types/inquirer',
   '@types/pg',
   '@types/node',
 ];
@@ -126,10 +128,12 @@ describe('the package from npm pack', () => {
     expect(missing).toEqual([]);
   });
 
-  it('passes publint and Are the Types Wrong (require of ES modules allowed, as on Node 20.19+)', async () => {
+  it('passes publint and Are the Types Wrong (require of ES modules allowed, as on Node 20.19+; node16 and bundler resolution)', async () => {
     await run(join(ROOT, 'node_modules', '.bin', 'publint'), ['run', '--strict', tarball], app);
     // cjs-resolves-to-esm: `require('cinema-nestjs')` loads the ES module (Node 20.19+, TypeScript 5.8+).
-    await run(join(ROOT, 'node_modules', '.bin', 'attw'), [tarball, '--ignore-rules', 'cjs-resolves-to-esm'], app);
+    // node16 profile: `moduleResolution: node10` knows no `exports`, so no subpath (`cinema-nestjs/cli`)
+    // can resolve there; TypeScript 7 removes that mode and the package is ES modules anyway.
+    await run(join(ROOT, 'node_modules', '.bin', 'attw'), [tarball, '--profile', 'node16', '--ignore-rules', 'cjs-resolves-to-esm'], app);
   });
 
   // Compiled with TypeScript 6 and no skipLibCheck: this also type-checks the declarations on 6.
@@ -142,6 +146,28 @@ describe('the package from npm pack', () => {
     const result = JSON.parse(output.trim().split('\n').at(-1)!) as { rows: unknown[]; refused: string };
     expect(result.rows).toEqual([{ orgId: 1, totalCents: '350' }]);
     expect(result.refused).toBe('UnknownLensKeyError');
+  });
+
+  it.each(['esm', 'cjs'] as const)('runs the cinema command line of cinema-nestjs/cli over the app (%s)', async (folder) => {
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['app.js', 'cli', ...args], {
+        cwd: join(app, folder),
+        env: { ...process.env, DATABASE_URL: database.url, NODE_NO_WARNINGS: '1' },
+      }).then(
+        ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+        (error: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: error.code ?? 1,
+          stdout: error.stdout ?? '',
+          stderr: error.stderr ?? '',
+        }),
+      );
+    await tsc('ts6', folder);
+    const refresh = await cli('refresh', 'OrgTotals', '--lens', 'orgId=1');
+    expect(refresh).toMatchObject({ code: 0, stderr: '' });
+    expect(refresh.stdout).toMatch(/^OrgTotals\s+succeeded\s+1\s+\d+\s/m);
+    const refused = await cli('plan', 'Nope');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('no projection is named "Nope"');
   });
 
   it.each([

@@ -162,6 +162,12 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
     return run;
   }
 
+  /** The latest queued runs, newest first, whichever process enqueued them. */
+  async recent(limit: number): Promise<CinemaRun[]> {
+    const runs = await Promise.all((await this.runs.recent(limit)).map((id) => this.find(id)));
+    return runs.filter((run): run is CinemaRun => run !== undefined);
+  }
+
   /** Runs a failed run again from its failed and cancelled projections. */
   async retry<P>(id: string): Promise<CinemaRun<P>> {
     const before = await this.runs.retry(id);

@@ -98,6 +98,12 @@ export class RunStore extends QueueSql {
     });
   }
 
+  /** The ids of the latest runs, newest first. */
+  async recent(limit: number): Promise<string[]> {
+    const { rows } = await this.pool.query(`SELECT "id" FROM "cinema"."runs" ORDER BY "created_at" DESC, "id" LIMIT $1`, [limit]);
+    return rows.map((row: { id: string }) => row.id);
+  }
+
   async load(runId: string): Promise<StoredRun | undefined> {
     const runs = await this.pool.query(`SELECT * FROM "cinema"."runs" WHERE "id" = $1`, [runId]);
     if (runs.rows.length === 0) return undefined;

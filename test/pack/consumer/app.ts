@@ -6,6 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Column, DataSource, Entity, PrimaryColumn, type ObjectLiteral, type SelectQueryBuilder } from 'typeorm';
 import { CinemaError, CinemaModule, CinemaService, Input, Projection, type OutputContext } from 'cinema-nestjs';
+import { CinemaCommandModule, runCinemaCli } from 'cinema-nestjs/cli';
 
 @Entity('orders')
 export class Order {
@@ -79,7 +80,19 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+@Module({ imports: [AppModule, CinemaCommandModule] })
+class CliModule {}
+
+// `node app.js cli <command>`: the package's command line over this application.
+if (process.argv[2] === 'cli') {
+  process.argv.splice(2, 1);
+  runCinemaCli(CliModule, { logger: ['error'] }).catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+} else {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
