@@ -17,3 +17,4 @@ export * from './application-shutdown.error.js';
 export * from './queue-dependency.error.js';
 export * from './transaction-closed.error.js';
 export * from './connection-lost.error.js';
+export * from './logical-capture.error.js';
