@@ -8,7 +8,7 @@ import { LogicalCaptureError } from '../../errors/logical-capture.error.js';
 import type { ResolvedCaptureOptions } from '../../interfaces/capture.interface.js';
 import type { ResolvedCinemaOptions } from '../../interfaces/cinema-options.interface.js';
 import { ProjectionRegistry } from '../../model/projection.registry.js';
-import { MarkCollector, type LogicalSource } from './change-marks.js';
+import { MarkCollector, type CollectedMarks, type LogicalSource } from './change-marks.js';
 import { checkLogicalCapture } from './logical-checks.js';
 import { writeMarks } from './mark-writer.js';
 import { parsePgoutput } from './pgoutput.parser.js';
@@ -17,7 +17,7 @@ import { parsePgoutput } from './pgoutput.parser.js';
 const MAX_PEEKS = 20;
 
 /** Internal test hooks: a crash between committing marks and advancing the slot. */
-export const slotReaderHooks: { afterMarksCommitted?: () => Promise<void> | void } = {};
+export const slotReaderHooks: { afterMarksCommitted?: (marks: CollectedMarks) => Promise<void> | void } = {};
 
 /** The slot as `pg_replication_slots` shows it (`invalidation_reason` from PostgreSQL 17). */
 interface SlotRow {
@@ -139,8 +139,9 @@ export class SlotReader implements OnModuleInit {
       }
       // The limit is checked at commits only: fewer rows means every transaction up to `flushed` came back.
       const complete = rows.length < batch;
-      await writeMarks(runner, collector.result());
-      await slotReaderHooks.afterMarksCommitted?.();
+      const marks = collector.result();
+      await writeMarks(runner, marks);
+      await slotReaderHooks.afterMarksCommitted?.(marks);
       const upTo = complete ? flushed : lastCommit;
       if (upTo) {
         await runner.query(
