@@ -123,7 +123,7 @@ describe('marks from decoded changes', () => {
   });
 
   it('validates the logical options once', () => {
-    const capture = (given: Record<string, unknown>) => () => resolveCinemaOptions({ capture: given } as never);
+    const capture = (given: Record<string, unknown>) => () => resolveCinemaOptions({ capture: given });
     expect(resolveCinemaOptions({ capture: { mode: 'logical' } }).capture).toMatchObject({
       mode: 'logical',
       slot: 'cinema_capture',
