@@ -126,6 +126,8 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
         if (signal.aborted) return;
         this.logger.error(`Change capture: reading cinema.changes failed, retrying in ${interval} ms. Cause: ${(error as Error)?.message}`);
       }
+      // Aborted during the cycle: an abort listener added now would never fire.
+      if (signal.aborted) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, interval);
         signal.addEventListener('abort', done, { once: true });
