@@ -218,6 +218,15 @@ describe('logical change capture: startup checks', () => {
     expect(unpublished.message).toContain('publication "cinema_capture" does not exist');
     expect(unpublished.message).toContain('installLogicalCapture(queryRunner');
 
+    // A publication without the table (installLogicalCapture then adds it to this one).
+    await client.query(`CREATE PUBLICATION cinema_capture`);
+    const missing = await bootError(app([CreateCapInvoices1764450000000, ...CINEMA_CAPTURE_MIGRATIONS]));
+    expect(missing).toBeInstanceOf(LogicalCaptureError);
+    expect(missing.message).toContain(
+      'table "cap_invoices", which feeds projection CapOrgTotals, is not in publication "cinema_capture". ' +
+        'Add a migration that calls installLogicalCapture(queryRunner, [CapOrgTotals]), or run ALTER PUBLICATION "cinema_capture" ADD TABLE "cap_invoices".',
+    );
+
     const identity = await bootError(app([CreateCapInvoices1764450000000, ...CINEMA_CAPTURE_MIGRATIONS, PublishOnly1764500000001]));
     expect(identity).toBeInstanceOf(LogicalCaptureError);
     expect(identity).toMatchObject({ projection: 'CapOrgTotals', table: '"cap_invoices"' });
