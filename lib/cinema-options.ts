@@ -96,14 +96,35 @@ function resolveCaptureOptions(capture: CinemaCaptureOptions, writeDataSource: s
   if (capture === null || typeof capture !== 'object' || Array.isArray(capture)) {
     throw new InvalidCinemaOptionsError('capture', 'must be an object ({} for its defaults)');
   }
-  const known = ['interval', 'batch', 'dataSource'];
+  const known = ['interval', 'batch', 'dataSource', 'mode', 'slot', 'publication', 'maxRetainedWal'];
   for (const key of Object.keys(capture)) {
     if (!known.includes(key)) throw new InvalidCinemaOptionsError(`capture.${key}`, `unknown option; known options: ${known.join(', ')}`);
   }
-  const resolved: ResolvedCaptureOptions = { interval: 200, batch: 1_000, dataSource: writeDataSource, ...stripUndefined(capture) };
+  const resolved: ResolvedCaptureOptions = {
+    interval: 200,
+    batch: 1_000,
+    dataSource: writeDataSource,
+    mode: 'triggers',
+    slot: 'cinema_capture',
+    publication: 'cinema_capture',
+    maxRetainedWal: 1024 ** 3,
+    ...stripUndefined(capture),
+  };
   integer(resolved.interval, 'capture.interval', 1, 3_600_000);
   integer(resolved.batch, 'capture.batch', 1, 100_000);
   name(resolved.dataSource, 'capture.dataSource');
+  if (resolved.mode !== 'triggers' && resolved.mode !== 'logical') {
+    throw new InvalidCinemaOptionsError('capture.mode', `must be 'triggers' or 'logical', got ${JSON.stringify(resolved.mode)}`);
+  }
+  for (const key of ['slot', 'publication'] as const) {
+    if (typeof resolved[key] !== 'string' || !/^[a-z0-9_]{1,63}$/.test(resolved[key])) {
+      throw new InvalidCinemaOptionsError(
+        `capture.${key}`,
+        `must be 1 to 63 lower-case letters, digits or _, got ${JSON.stringify(resolved[key])}`,
+      );
+    }
+  }
+  integer(resolved.maxRetainedWal, 'capture.maxRetainedWal', 1);
   return Object.freeze(resolved);
 }
 

@@ -11,6 +11,7 @@ import { ProjectionRegistry } from './model/projection.registry.js';
 import { CinemaPlanner } from './planning/cinema.planner.js';
 import { CinemaService } from './cinema.service.js';
 import { ChangeWatcher } from './capture/change.watcher.js';
+import { SlotReader } from './capture/logical/slot.reader.js';
 import { FreshnessReader } from './capture/freshness.reader.js';
 import { ReadThrough } from './capture/read-through.js';
 import { CinemaHealthIndicator } from './capture/cinema-health.indicator.js';
@@ -112,6 +113,7 @@ export class CinemaModule {
               : null,
           inject: [CINEMA_MODULE_OPTIONS, ProjectionRegistry, WriteSlots, ModuleRef],
         },
+        SlotReader,
         ChangeWatcher,
         FreshnessReader,
         ReadThrough,

@@ -10,7 +10,12 @@ export { CinemaExceptionFilter } from './http/cinema-exception.filter.js';
 export { CinemaQueueMigration1764300000000 } from './engines/queue/queue.schema.v2.js';
 export { CINEMA_QUEUE_MIGRATIONS } from './engines/queue/queue.migrations.js';
 export { bootstrapCinemaWorker, type CinemaWorker, type CinemaWorkerOptions } from './cinema-worker.js';
-export { CinemaCaptureMigration1764400000000, CINEMA_CAPTURE_MIGRATIONS } from './capture/capture.schema.js';
+export {
+  CinemaCaptureMigration1764400000000,
+  CinemaCaptureMigration1764600000000,
+  CINEMA_CAPTURE_MIGRATIONS,
+} from './capture/capture.schema.js';
 export { installCapture, removeCapture, captureMigration } from './capture/install-capture.js';
+export { installLogicalCapture, removeLogicalCapture, type LogicalCaptureNames } from './capture/logical/install-logical-capture.js';
 export type { CaptureStatements } from './capture/capture-triggers.js';
 export { CinemaHealthIndicator } from './capture/cinema-health.indicator.js';

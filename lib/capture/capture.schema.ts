@@ -44,5 +44,23 @@ export class CinemaCaptureMigration1764400000000 implements MigrationInterface {
   }
 }
 
+/**
+ * An index on the change log by projection: the watcher's reads, `freshness()` and the
+ * read-through check filter marks by projection. Idempotent.
+ */
+export class CinemaCaptureMigration1764600000000 implements MigrationInterface {
+  name = 'CinemaCaptureMigration1764600000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await serialized(queryRunner, async () => {
+      await queryRunner.query(`CREATE INDEX IF NOT EXISTS "changes_projection_id" ON "cinema"."changes" ("projection", "id")`);
+    });
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`DROP INDEX IF EXISTS "cinema"."changes_projection_id"`);
+  }
+}
+
 /** Change capture's schema migrations, in order. */
-export const CINEMA_CAPTURE_MIGRATIONS = [CinemaCaptureMigration1764400000000] as const;
+export const CINEMA_CAPTURE_MIGRATIONS = [CinemaCaptureMigration1764400000000, CinemaCaptureMigration1764600000000] as const;

@@ -14,6 +14,7 @@ import { ProjectionRegistry } from '../model/projection.registry.js';
 import { CinemaPlanner } from '../planning/cinema.planner.js';
 import { changeLog } from './change-log.store.js';
 import { groupMarks, lensOf } from './mark-groups.js';
+import { SlotReader } from './logical/slot.reader.js';
 import { SliceRefresher } from './slice.refresher.js';
 
 /** Rounds of one cycle at most: a steady stream of writes cannot keep a cycle from ending. */
@@ -52,6 +53,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     private readonly slots: WriteSlots,
     @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
     private readonly moduleRef: ModuleRef,
+    private readonly slotReader: SlotReader,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -71,6 +73,8 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
   /** Drains the marks once (a cycle): rounds of reads and refreshes until none is left or a bound is hit. */
   async cycle(): Promise<CaptureCycle> {
     const result: CaptureCycle = { refreshed: 0, failed: 0 };
+    // Logical mode: the slot's changes become marks first.
+    await this.slotReader.drain();
     // Projections that failed (in this cycle, or lately: backing off) are left out of the reads.
     const now = Date.now();
     const failed = new Set([...this.backoff].filter(([, b]) => b.until > now).map(([name]) => name));
@@ -122,6 +126,8 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
         if (signal.aborted) return;
         this.logger.error(`Change capture: reading cinema.changes failed, retrying in ${interval} ms. Cause: ${(error as Error)?.message}`);
       }
+      // Aborted during the cycle: an abort listener added now would never fire.
+      if (signal.aborted) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, interval);
         signal.addEventListener('abort', done, { once: true });

@@ -34,6 +34,11 @@ export async function removeCapture(queryRunner: QueryRunner, projections: reado
  * the migration's data source and, for tables named by string, against the catalog.
  */
 export async function captureMigration(queryRunner: QueryRunner, projections: readonly Type<unknown>[]): Promise<CaptureStatements> {
+  return captureStatements(await capturedSources(queryRunner, projections));
+}
+
+/** The tables the given projections declare in `changes`, checked against the metadata and the catalog. */
+export async function capturedSources(queryRunner: QueryRunner, projections: readonly Type<unknown>[]): Promise<CapturedSource[]> {
   const sources: CapturedSource[] = [];
   for (const projection of projections) {
     const options = Reflect.getMetadata(PROJECTION_METADATA, projection) as ProjectionOptions | undefined;
@@ -65,5 +70,5 @@ export async function captureMigration(queryRunner: QueryRunner, projections: re
       sources.push({ projection: name, change });
     }
   }
-  return captureStatements(sources);
+  return sources;
 }

@@ -18,3 +18,4 @@ export * from './queue-dependency.error.js';
 export * from './transaction-closed.error.js';
 export * from './connection-lost.error.js';
 export * from './invalid-selector.error.js';
+export * from './logical-capture.error.js';

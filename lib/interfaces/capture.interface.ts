@@ -16,6 +16,32 @@ export interface CinemaCaptureOptions {
    * @default the module's `writeDataSource`
    */
   dataSource?: string;
+  /**
+   * How changes are captured. `'triggers'`: statement triggers (installed by `installCapture`)
+   * append the marks in the writing transaction. `'logical'`: writers pay only WAL; the watcher
+   * reads a logical replication slot (`pgoutput`) in batches through SQL and writes the marks
+   * itself. Needs `wal_level = logical`, a publication (`installLogicalCapture`) and a replica
+   * identity that carries the lens columns.
+   * @default 'triggers'
+   */
+  mode?: 'triggers' | 'logical';
+  /**
+   * Logical mode: the replication slot (one per database; slot names are unique in the whole
+   * server). Created by the watcher when absent.
+   * @default 'cinema_capture'
+   */
+  slot?: string;
+  /**
+   * Logical mode: the publication `installLogicalCapture` created.
+   * @default 'cinema_capture'
+   */
+  publication?: string;
+  /**
+   * Logical mode: `CinemaHealthIndicator` reports down when the slot retains more WAL than this
+   * many bytes (a watcher that stopped reading pins WAL on the server's disk).
+   * @default 1073741824 (1 GiB)
+   */
+  maxRetainedWal?: number;
 }
 
 export type ResolvedCaptureOptions = Required<CinemaCaptureOptions>;
@@ -55,6 +81,8 @@ export type CinemaHealthResult<K extends string = 'cinema'> = Record<
     projections: number;
     /** Those past it (down only). */
     stale?: ProjectionHealth[];
+    /** Logical mode: the slot's WAL retained on the server (bytes), and whether the slot is lost or missing. */
+    slot?: { name: string; retainedWal: number; lost: boolean };
     message?: string;
   }
 >;

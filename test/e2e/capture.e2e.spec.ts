@@ -5,18 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Entity, PrimaryColumn } from 'typeorm';
 import { InvalidProjectionError, Projection, Source } from '../../lib/index.js';
 import { bootError } from '../support/app.js';
-import { CapInvoice, CapOrgGrade, CapOrgTotals, captureApp, captureHooks } from '../fixtures/capture.fixture.js';
+import { CAPTURE_MODES, CapInvoice, CapOrgGrade, CapOrgTotals, captureApp, captureHooks, dropSlot } from '../fixtures/capture.fixture.js';
 import { deferred } from '../support/deferred.js';
 import { connect, rowsOf, waitFor } from '../support/postgres.js';
 import { useTestApp } from '../support/test-app.js';
 
-describe('change capture: triggers mark dirty slices, the watcher refreshes them in dependency order', () => {
-  const { db, t } = useTestApp('capture', (db) => captureApp(db, { interval: 20 }));
+describe.each(CAPTURE_MODES)('change capture (%s): changes mark dirty slices, the watcher refreshes them in dependency order', (mode) => {
+  const { db, t } = useTestApp(`capture_${mode}`, (db) => captureApp(db, { interval: 20, mode }));
   let client: Awaited<ReturnType<typeof connect>>;
   beforeAll(async () => {
     client = await connect(db.url);
   });
+  // Before the database is dropped (a later afterAll runs first): the app, then its slot.
   afterAll(async () => {
+    await t.close();
+    if (mode === 'logical') await dropSlot(client, db.name);
     await client?.end();
   });
 
@@ -42,16 +45,24 @@ describe('change capture: triggers mark dirty slices, the watcher refreshes them
       return true;
     }, 'every projection to equal its ground truth with no mark left');
 
-  it('installs statement triggers by migration and keeps every projection fresh through inserts, updates, deletes', async () => {
+  it('installs its capture by migration and keeps every projection fresh through inserts, updates, deletes', async () => {
     const { rows } = await client.query(
       `SELECT tgname FROM pg_trigger WHERE tgrelid = 'cap_invoices'::regclass AND NOT tgisinternal ORDER BY tgname`,
     );
-    expect(rows.map((row) => row.tgname)).toEqual([
-      'cinema_capture_delete',
-      'cinema_capture_insert',
-      'cinema_capture_truncate',
-      'cinema_capture_update',
-    ]);
+    const published = await client.query(`SELECT tablename FROM pg_publication_tables WHERE pubname = 'cinema_capture'`);
+    if (mode === 'triggers') {
+      expect(rows.map((row) => row.tgname)).toEqual([
+        'cinema_capture_delete',
+        'cinema_capture_insert',
+        'cinema_capture_truncate',
+        'cinema_capture_update',
+      ]);
+      expect(published.rows).toEqual([]);
+    } else {
+      // The write path pays nothing but WAL.
+      expect(rows).toEqual([]);
+      expect(published.rows).toEqual([{ tablename: 'cap_invoices' }]);
+    }
     await client.query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 1 + i % 5, i * 7 FROM generate_series(1, 200) i`);
     await converged();
     // One statement, one mark per slice.
@@ -65,7 +76,7 @@ describe('change capture: triggers mark dirty slices, the watcher refreshes them
     expect((await client.query(`SELECT count(*)::int AS n FROM cap_org_totals WHERE org_id = 3`)).rows[0].n).toBe(0);
   });
 
-  it('captures INSERT ... ON CONFLICT DO UPDATE, COPY and TRUNCATE', async () => {
+  it('captures INSERT ... ON CONFLICT DO UPDATE, COPY, a writable CTE and TRUNCATE', async () => {
     await client.query(
       `INSERT INTO cap_invoices (id, org_id, amount) VALUES (4, 7, 5000), (10000, 8, 10)
        ON CONFLICT (id) DO UPDATE SET org_id = EXCLUDED.org_id, amount = EXCLUDED.amount`,
@@ -74,6 +85,17 @@ describe('change capture: triggers mark dirty slices, the watcher refreshes them
     const copy = client.query(copyFrom(`COPY cap_invoices (id, org_id, amount) FROM STDIN`));
     await pipeline(Readable.from(['20001\t9\t300\n20002\t9\t800\n20003\t1\t1\n']), copy);
     await converged();
+    await client.query(
+      `WITH moved AS (UPDATE cap_invoices SET org_id = 14 WHERE id = 20001 RETURNING id),
+            gone AS (DELETE FROM cap_invoices WHERE id = 20003 RETURNING id)
+       INSERT INTO cap_invoices (id, org_id, amount) SELECT 20004, 15, count(*) FROM moved, gone`,
+    );
+    await converged();
+    expect((await client.query(`SELECT org_id, total FROM cap_org_totals WHERE org_id IN (9, 14, 15) ORDER BY org_id`)).rows).toEqual([
+      { org_id: 9, total: 800 },
+      { org_id: 14, total: 300 },
+      { org_id: 15, total: 1 },
+    ]);
     await client.query(`TRUNCATE cap_invoices`);
     await converged();
     expect((await client.query(`SELECT count(*)::int AS n FROM cap_org_totals`)).rows[0].n).toBe(0);
@@ -142,6 +164,10 @@ describe('change capture: triggers mark dirty slices, the watcher refreshes them
     ).rows;
     expect(ledger).toEqual({ rows: 1, has_xmin: true });
   });
+});
+
+describe('change capture: startup checks of the changes option', () => {
+  const { db } = useTestApp('capture_startup', (db) => captureApp(db, { interval: 3_600_000 }));
 
   it('refuses at startup a changes option naming a column the table or the projection lacks, naming all three', async () => {
     const boot = async (lens: Record<string, string>) => {

@@ -74,7 +74,15 @@ describe('change capture: marks, hand-off, triggers, options', () => {
   });
 
   it('validates the capture option', () => {
-    expect(resolveCinemaOptions({ capture: {} }).capture).toEqual({ interval: 200, batch: 1_000, dataSource: 'default' });
+    expect(resolveCinemaOptions({ capture: {} }).capture).toEqual({
+      interval: 200,
+      batch: 1_000,
+      dataSource: 'default',
+      mode: 'triggers',
+      slot: 'cinema_capture',
+      publication: 'cinema_capture',
+      maxRetainedWal: 1024 ** 3,
+    });
     expect(() => resolveCinemaOptions({ capture: { interval: 0 } })).toThrow(InvalidCinemaOptionsError);
     expect(() => resolveCinemaOptions({ capture: { batch: 1.5 } })).toThrow(/capture.batch/);
     expect(() => resolveCinemaOptions({ capture: { every: 1 } as never })).toThrow(/capture.every.*unknown/);

@@ -85,7 +85,19 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     // The data outlives a restart; stop() below removes the directory.
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    // wal_level=logical: change capture's logical mode reads a replication slot.
+    postgresFlags: [
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'wal_level=logical',
+      '-c',
+      'max_replication_slots=64',
+    ],
     onLog: (message) => options.log?.(String(message).trim()),
     onError: (message) => options.log?.(String(message).trim()),
   });
