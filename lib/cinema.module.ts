@@ -10,6 +10,8 @@ import { ProjectionModelFactory } from './model/model.factory.js';
 import { ProjectionRegistry } from './model/projection.registry.js';
 import { CinemaPlanner } from './planning/cinema.planner.js';
 import { CinemaService } from './cinema.service.js';
+import { CinemaEventsBridge } from './telemetry/cinema-events.bridge.js';
+import { RunTelemetry } from './telemetry/run-telemetry.js';
 import { ChangeWatcher } from './capture/change.watcher.js';
 import { SlotReader } from './capture/logical/slot.reader.js';
 import { FreshnessReader } from './capture/freshness.reader.js';
@@ -100,18 +102,28 @@ export class CinemaModule {
           useFactory: (options: ResolvedCinemaOptions) => new WriteSlots(options.maxConcurrentProjections),
           inject: [CINEMA_MODULE_OPTIONS],
         },
+        // One per application: the engines and the watcher report to it, the events bridge hears it.
+        { provide: RunTelemetry, useFactory: () => new RunTelemetry() },
+        CinemaEventsBridge,
         {
           provide: InlineEngine,
-          useFactory: (slots: WriteSlots, options: ResolvedCinemaOptions) => new InlineEngine(slots, options),
-          inject: [WriteSlots, CINEMA_MODULE_OPTIONS],
+          useFactory: (slots: WriteSlots, options: ResolvedCinemaOptions, telemetry: RunTelemetry) =>
+            new InlineEngine(slots, options, undefined, telemetry),
+          inject: [WriteSlots, CINEMA_MODULE_OPTIONS, RunTelemetry],
         },
         {
           provide: QueueEngine,
-          useFactory: (options: ResolvedCinemaOptions, registry: ProjectionRegistry, slots: WriteSlots, moduleRef: ModuleRef) =>
+          useFactory: (
+            options: ResolvedCinemaOptions,
+            registry: ProjectionRegistry,
+            slots: WriteSlots,
+            moduleRef: ModuleRef,
+            telemetry: RunTelemetry,
+          ) =>
             options.queue
-              ? new QueueEngine(registry, slots, options, (name) => moduleRef.get(getDataSourceToken(name), { strict: false }))
+              ? new QueueEngine(registry, slots, options, (name) => moduleRef.get(getDataSourceToken(name), { strict: false }), telemetry)
               : null,
-          inject: [CINEMA_MODULE_OPTIONS, ProjectionRegistry, WriteSlots, ModuleRef],
+          inject: [CINEMA_MODULE_OPTIONS, ProjectionRegistry, WriteSlots, ModuleRef, RunTelemetry],
         },
         SlotReader,
         ChangeWatcher,

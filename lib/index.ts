@@ -8,6 +8,7 @@ export { looseLens } from './lens/loose-lens.js';
 export { CinemaQueueMigration1764200000000 } from './engines/queue/queue.schema.js';
 export { CinemaExceptionFilter } from './http/cinema-exception.filter.js';
 export { CinemaQueueMigration1764300000000 } from './engines/queue/queue.schema.v2.js';
+export { CinemaQueueMigration1764700000000 } from './engines/queue/queue.schema.v3.js';
 export { CINEMA_QUEUE_MIGRATIONS } from './engines/queue/queue.migrations.js';
 export { bootstrapCinemaWorker, type CinemaWorker, type CinemaWorkerOptions } from './cinema-worker.js';
 export {
@@ -19,3 +20,4 @@ export { installCapture, removeCapture, captureMigration } from './capture/insta
 export { installLogicalCapture, removeLogicalCapture, type LogicalCaptureNames } from './capture/logical/install-logical-capture.js';
 export type { CaptureStatements } from './capture/capture-triggers.js';
 export { CinemaHealthIndicator } from './capture/cinema-health.indicator.js';
+export { INSTRUMENTATION_SCOPE } from './telemetry/run-telemetry.js';

@@ -16,6 +16,8 @@ import type { CinemaEngine, CommitHook, RunRequest } from './engine.interface.js
 import { ProjectionRunner, projectionTimeout, RunTimeout, type NodeRunOptions } from '../execution/projection.runner.js';
 import type { WriteSlots } from '../execution/write-slots.js';
 import type { RunOutputs } from '../read/run-outputs.js';
+import { RunTelemetry } from '../telemetry/run-telemetry.js';
+import { context as contextApi, type Context } from '@opentelemetry/api';
 
 export interface ExecuteOptions {
   lens: NormalizedLens;
@@ -33,6 +35,8 @@ export interface ExecuteOptions {
   beforeCommit?: CommitHook;
   /** Reports to fill in, one per planned node. */
   reports: Map<ProjectionModel, NodeReport>;
+  /** The run's span (its projections' spans are its children) and its id. */
+  trace?: { context: Context; runId: string };
 }
 
 /** What the engine needs of the projection runner (a fake one in unit tests). */
@@ -60,6 +64,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
       'batchSize' | 'streamBatchSize' | 'runHistory' | 'fullRebuildTimeout' | 'connectionCheckInterval'
     >,
     private readonly runner: NodeRunner = new ProjectionRunner(),
+    private readonly telemetry: RunTelemetry = new RunTelemetry(),
   ) {
     this.history = new RunHistory(options.runHistory);
   }
@@ -111,6 +116,8 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
   private async complete(run: RunRecord<any>, request: RunRequest, reports: Map<ProjectionModel, NodeReport>): Promise<void> {
     const started = performance.now();
     run.status = 'running';
+    const scope = this.telemetry.startRun(run.projection, request.lens.keys, 'inline');
+    scope.started(run);
     try {
       const failures = await this.execute(request.plan, {
         lens: request.lens,
@@ -123,6 +130,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
         outputs: request.outputs,
         beforeCommit: request.beforeCommit,
         reports,
+        trace: { context: scope.context, runId: run.id },
       });
       if (failures.length > 0) {
         throw runFailure(
@@ -139,6 +147,7 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
       run.finishedAt = new Date();
       run.durationMs = performance.now() - started;
       this.history.finish(run);
+      scope.end(run);
       if (Logger.isLevelEnabled('debug')) {
         this.logger.debug(`${run.projection} ${describeLens(request.lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
       }
@@ -192,32 +201,42 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
             if (running >= options.concurrency) continue;
             running++;
             state.set(node.key, 'running');
-            this.runner
-              .run(
-                node.key,
-                {
-                  lens: options.lens,
-                  ...projectionTimeout(node.key, options.lens, options.fullRebuildTimeout),
-                  connectionCheckInterval: options.connectionCheckInterval,
-                  signal: runController.signal,
-                  slots: this.slots.of(node.key.write!),
-                  batchSize: options.batchSize,
-                  streamBatchSize: options.streamBatchSize,
-                  outputs: options.outputs,
-                  beforeCommit: options.beforeCommit && ((client) => options.beforeCommit!(node.key, client, report)),
-                },
-                report,
+            const span = this.telemetry.startNode(node.name, options.trace?.context ?? contextApi.active(), {
+              engine: 'inline',
+              lensKeys: options.lens.keys,
+              lens: options.lens.display,
+              runId: options.trace?.runId,
+            });
+            this.telemetry
+              .within(span.context, () =>
+                this.runner.run(
+                  node.key,
+                  {
+                    lens: options.lens,
+                    ...projectionTimeout(node.key, options.lens, options.fullRebuildTimeout),
+                    connectionCheckInterval: options.connectionCheckInterval,
+                    signal: runController.signal,
+                    slots: this.slots.of(node.key.write!),
+                    batchSize: options.batchSize,
+                    streamBatchSize: options.streamBatchSize,
+                    outputs: options.outputs,
+                    beforeCommit: options.beforeCommit && ((client) => options.beforeCommit!(node.key, client, report)),
+                  },
+                  report,
+                ),
               )
               .then(
                 () => {
                   state.set(node.key, 'done');
                   report.status = 'succeeded';
+                  span.end(report);
                 },
                 (error: ProjectionFailedError) => {
                   state.set(node.key, 'failed');
                   report.status = 'failed';
                   report.error = error;
                   failures.push(error);
+                  span.end(report, error);
                   skipDependents();
                 },
               )

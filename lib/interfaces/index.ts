@@ -7,3 +7,4 @@ export * from './projection-options.interface.js';
 export * from './run.interface.js';
 export * from './queue-options.interface.js';
 export * from './capture.interface.js';
+export * from './events.interface.js';

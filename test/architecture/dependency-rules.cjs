@@ -6,7 +6,7 @@
  * dialect (PostgreSQL's statements); model; read; runs; execution; engines; planner, registry
  * and discovery; the service, the module and index. A layer imports only layers below it.
  */
-const LOW = '^lib/((errors|interfaces|lens|dialect|read|runs)/|model/projection\\.model\\.ts)';
+const LOW = '^lib/((errors|interfaces|lens|dialect|read|runs|telemetry)/|model/projection\\.model\\.ts)';
 const ENGINE = '^lib/(engines|execution)/';
 /** Change capture sits beside the service: it may use everything below, nothing below may use it. */
 const CAPTURE = '^lib/capture/';

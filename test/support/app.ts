@@ -33,6 +33,7 @@ export async function bootApp(options: {
   /** Data sources the projections' entities are registered with. */
   featureDataSources?: string[];
   imports?: DynamicModule['imports'];
+  providers?: DynamicModule['providers'];
 }): Promise<TestApp> {
   @Module({
     imports: [
@@ -56,6 +57,7 @@ export async function bootApp(options: {
       CinemaModule.forFeature(options.projections, options.featureDataSources ?? ['default']),
       ...(options.imports ?? []),
     ],
+    providers: options.providers ?? [],
   })
   class TestModule {}
 

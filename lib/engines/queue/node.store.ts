@@ -131,7 +131,7 @@ export class NodeStore extends QueueSql {
       await this.unpark(client, job.runId);
       await client.query({
         text: `SELECT ${this.jobs}.add_job(identifier => 'cinema:' || r."queue",
-                 payload => json_build_object('runId', r."id", 'projection', $2::text, 'generation', r."generation"),
+                 payload => json_build_object('runId', r."id", 'projection', $2::text, 'generation', r."generation", 'trace', r."trace"),
                  max_attempts => r."attempts", priority => r."priority")
                FROM "cinema"."runs" r WHERE r."id" = $1`,
         values: [job.runId, job.projection],

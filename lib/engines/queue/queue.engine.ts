@@ -23,6 +23,7 @@ import { QueueWorker } from './queue.worker.js';
 import { applyStored, queuedRecord } from './queued-run.js';
 import { RunListener } from './run-listener.js';
 import { runSpec, type EnqueueRequest } from './run-spec.js';
+import { RunTelemetry, type RunScope } from '../../telemetry/run-telemetry.js';
 import { RunStore } from './run.store.js';
 import { SchemaStore } from './schema.store.js';
 import { WorkerStore } from './worker.store.js';
@@ -57,6 +58,7 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
     private readonly slots: WriteSlots,
     private readonly cinemaOptions: ResolvedCinemaOptions,
     private readonly dataSourceOf: (name: string) => DataSource,
+    private readonly telemetry: RunTelemetry = new RunTelemetry(),
   ) {
     this.options = cinemaOptions.queue!;
   }
@@ -109,6 +111,7 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
       nodes: new NodeStore(pool, this.options.jobSchema),
       workers: new WorkerStore(pool, this.options.jobSchema),
       listener,
+      telemetry: this.telemetry,
       signal: this.shutdown.signal,
       logger: this.logger,
     });
@@ -126,6 +129,30 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
 
   async start<P>(request: RunRequest): Promise<CinemaRun<P>> {
     const { options } = request;
+    // The caller's span of the run: it lasts while this process waits for the run.
+    const scope = this.telemetry.startRun(request.label, request.lens.keys, 'queue');
+    const run = await this.enqueueAndWatch<P>(request, scope).catch((error: unknown) => {
+      scope.end(undefined, error);
+      throw error;
+    });
+    scope.started(run);
+    run.result.then(
+      () => scope.end(run),
+      () => scope.end(run),
+    );
+    if (options.async) {
+      run.result.catch((error: Error) => {
+        // Not a failure: this process stops waiting, the run goes on in the queue.
+        if (error instanceof RunWaitInterruptedError) return;
+        if (error instanceof QueuedRunTimeoutError) return this.logger.warn(error.message);
+        logBackgroundRun(this.logger, run, 'Queued run', error);
+      });
+    }
+    return run;
+  }
+
+  private async enqueueAndWatch<P>(request: RunRequest, scope: RunScope): Promise<CinemaRun<P>> {
+    const { options } = request;
     const { id } = await this.enqueue({
       label: request.label,
       plan: request.plan,
@@ -138,21 +165,13 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
       runAt: options.given.runAt,
       timeoutMs: options.timeout || undefined,
       concurrency: options.concurrency,
+      trace: scope.carrier(),
     });
     // The caller's timeout counts from the call, enqueueing included.
     const timeout = options.timeout
       ? { timeoutMs: options.timeout, waitMs: Math.max(1, options.timeout - (Date.now() - options.requestedAt)) }
       : undefined;
-    const run = await this.handle<P>(id, options.fetch, timeout);
-    if (options.async) {
-      run.result.catch((error: Error) => {
-        // Not a failure: this process stops waiting, the run goes on in the queue.
-        if (error instanceof RunWaitInterruptedError) return;
-        if (error instanceof QueuedRunTimeoutError) return this.logger.warn(error.message);
-        logBackgroundRun(this.logger, run, 'Queued run', error);
-      });
-    }
-    return run;
+    return this.handle<P>(id, options.fetch, timeout);
   }
 
   async find<P>(id: string): Promise<CinemaRun<P> | undefined> {

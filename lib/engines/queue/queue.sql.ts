@@ -44,7 +44,7 @@ export abstract class QueueSql {
   protected addJobSelect(source: string, where: string, keyed = true): string {
     return `SELECT ${this.jobs}.add_job(
               identifier => 'cinema:' || r."queue",
-              payload => json_build_object('runId', r."id", 'projection', ${source}."projection", 'generation', r."generation"),
+              payload => json_build_object('runId', r."id", 'projection', ${source}."projection", 'generation', r."generation", 'trace', r."trace"),
               run_at => r."run_at",
               max_attempts => r."attempts",
               priority => r."priority",

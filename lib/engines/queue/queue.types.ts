@@ -23,6 +23,8 @@ export interface RunSpec {
   concurrency: number;
   /** Runs with the same key that have not started are one run. */
   coalesceKey?: string;
+  /** The caller's trace context, continued by the workers' spans. */
+  trace?: Record<string, string>;
   nodes: NodeSpec[];
 }
 
@@ -87,4 +89,6 @@ export interface NodeJob {
   runId: string;
   projection: string;
   generation: number;
+  /** The trace context stored with the run. */
+  trace?: Record<string, string> | null;
 }

@@ -17,6 +17,7 @@ import { graphileLogger } from './graphile-logger.js';
 import type { NodeStore } from './node.store.js';
 import { PARKED, taskIdentifier } from './queue.constants.js';
 import type { NodeJob, StoredError } from './queue.types.js';
+import type { RunTelemetry } from '../../telemetry/run-telemetry.js';
 import type { RunListener } from './run-listener.js';
 import type { RunStore } from './run.store.js';
 import type { WorkerStore } from './worker.store.js';
@@ -38,6 +39,8 @@ export interface QueueWorkerContext {
   workers: WorkerStore;
   /** Holds this process's liveness key. */
   listener: RunListener;
+  /** Spans of the nodes this worker runs, in the trace of the caller that queued their run. */
+  telemetry: RunTelemetry;
   /** Aborted when the process shuts down: nodes in flight roll back and are queued again. */
   signal: AbortSignal;
   logger: Logger;
@@ -109,20 +112,37 @@ export class QueueWorker {
     try {
       const model = this.context.catalog.named(job.projection);
       const lens = normalizeLens(model.name, decodeLens(started.lens));
-      await this.runner.run(
-        model,
-        {
-          lens,
-          ...boundedTimeout(projectionTimeout(model, lens, cinemaOptions.fullRebuildTimeout), started.timeoutMs),
-          connectionCheckInterval: cinemaOptions.connectionCheckInterval,
-          signal,
-          slots: this.context.slots.of(model.write!),
-          batchSize: cinemaOptions.batchSize,
-          streamBatchSize: cinemaOptions.streamBatchSize,
-          beforeCommit: (client) => nodes.succeedNode(client, job, token, report),
-        },
-        report,
-      );
+      const span = this.context.telemetry.startNode(model.name, this.context.telemetry.continueFrom(job.trace), {
+        engine: 'queue',
+        lensKeys: lens.keys,
+        lens: lens.display,
+        runId: job.runId,
+        attempt: helpers.job.attempts,
+      });
+      await this.context.telemetry
+        .within(span.context, () =>
+          this.runner.run(
+            model,
+            {
+              lens,
+              ...boundedTimeout(projectionTimeout(model, lens, cinemaOptions.fullRebuildTimeout), started.timeoutMs),
+              connectionCheckInterval: cinemaOptions.connectionCheckInterval,
+              signal,
+              slots: this.context.slots.of(model.write!),
+              batchSize: cinemaOptions.batchSize,
+              streamBatchSize: cinemaOptions.streamBatchSize,
+              beforeCommit: (client) => nodes.succeedNode(client, job, token, report),
+            },
+            report,
+          ),
+        )
+        .then(
+          () => span.end(report),
+          (error: unknown) => {
+            span.end(report, error);
+            throw error;
+          },
+        );
     } catch (error) {
       if (signal.aborted) {
         // Not the projection's failure: queued again for another process, at no attempt's cost.

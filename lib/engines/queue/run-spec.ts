@@ -20,6 +20,8 @@ export interface EnqueueRequest {
   /** The caller's `timeout`: bounds each node's transaction. */
   timeoutMs?: number;
   concurrency: number;
+  /** The caller's trace context. */
+  trace?: Record<string, string>;
 }
 
 /** What a run request is recorded as: its nodes (with what each waits for) and its coalescing key. */
@@ -54,6 +56,7 @@ export function runSpec(request: EnqueueRequest, defaultAttempts: number): RunSp
     runAt: request.runAt,
     timeoutMs: request.timeoutMs,
     concurrency: request.concurrency,
+    trace: request.trace,
     // A run scheduled for later is not the same request as one for now. Lenses that select the
     // same rows (`{ orgId: 25 }`, `[25]`, `In([25])`, `'25'` for an integer) are one request.
     coalesceKey: request.runAt

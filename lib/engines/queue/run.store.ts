@@ -8,8 +8,8 @@ export class RunStore extends QueueSql {
     return this.transaction(async (client) => {
       for (;;) {
         const inserted = await client.query({
-          text: `INSERT INTO "cinema"."runs" ("id", "projection", "lens", "skip_dependencies", "queue", "priority", "attempts", "run_at", "coalesce_key", "timeout_ms", "concurrency")
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+          text: `INSERT INTO "cinema"."runs" ("id", "projection", "lens", "skip_dependencies", "queue", "priority", "attempts", "run_at", "coalesce_key", "timeout_ms", "concurrency", "trace")
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT ("coalesce_key") WHERE "status" = 'pending' DO NOTHING RETURNING "id"`,
           values: [
             spec.id,
@@ -23,6 +23,7 @@ export class RunStore extends QueueSql {
             spec.coalesceKey ?? null,
             spec.timeoutMs ?? null,
             spec.concurrency,
+            spec.trace && Object.keys(spec.trace).length > 0 ? JSON.stringify(spec.trace) : null,
           ],
         });
         if (inserted.rowCount === 1) break;
