@@ -1,7 +1,6 @@
 import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { ApplicationShutdownError } from '../errors/application-shutdown.error.js';
-import { describeLens } from '../errors/cinema.error.js';
 import { ProjectionFailedError, ProjectionTimeoutError } from '../errors/projection-failed.error.js';
 import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
 import type { CinemaRun, NodeReport } from '../interfaces/run.interface.js';
@@ -148,9 +147,6 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
       run.durationMs = performance.now() - started;
       this.history.finish(run);
       scope.end(run);
-      if (Logger.isLevelEnabled('debug')) {
-        this.logger.debug(`${run.projection} ${describeLens(request.lens.display)}: ${run.status} in ${run.durationMs.toFixed(1)} ms`);
-      }
     }
   }
 

@@ -9,6 +9,8 @@ import {
   type Context,
   type Span,
 } from '@opentelemetry/api';
+import { Logger } from '@nestjs/common';
+import { describeLens } from '../errors/cinema.error.js';
 import { CINEMA_EVENTS, type ProjectionRefreshedEvent, type SliceDirtiedEvent } from '../interfaces/events.interface.js';
 import type { CinemaRun, NodeReport } from '../interfaces/run.interface.js';
 
@@ -69,6 +71,7 @@ export class RunTelemetry {
     description: 'Slices change capture found dirty (a whole projection counts once), by projection',
   });
   private readonly listeners = new Set<(event: TelemetryEvent) => void>();
+  private readonly logger = new Logger('Cinema');
 
   /** Hears every event; returns the function that stops it. */
   listen(listener: (event: TelemetryEvent) => void): () => void {
@@ -107,6 +110,8 @@ export class RunTelemetry {
         // A queued run this process stopped waiting for (shutdown, its timeout) has no outcome here.
         if (status !== 'succeeded' && status !== 'failed') return;
         this.runsFinished.add(1, { 'cinema.engine': engine, 'cinema.outcome': status });
+        // One line per finished run; a failure is told by its caller (thrown) or by the background-run log.
+        if (run && status === 'succeeded') this.logger.log(runLine(run, engine));
         if (run) this.emit(status === 'succeeded' ? CINEMA_EVENTS.runSucceeded : CINEMA_EVENTS.runFailed, { run });
       },
     };
@@ -152,6 +157,13 @@ export class RunTelemetry {
         const labels = { 'cinema.projection': projection, 'cinema.engine': detail.engine };
         this.refreshDuration.record(performance.now() - started, { ...labels, 'cinema.outcome': outcome });
         if (report.written > 0) this.rowsWritten.add(report.written, labels);
+        if (Logger.isLevelEnabled('debug')) {
+          this.logger.debug(
+            `${projection} ${describeLens(detail.lens)} (${detail.engine}${detail.runId ? ` run ${detail.runId}` : ''}): ` +
+              `${outcome}, ${report.deleted} deleted, ${report.written} written${report.paths.length ? ` by ${[...new Set(report.paths)].join('+')}` : ''} ` +
+              `in ${(performance.now() - started).toFixed(1)} ms${error === undefined ? '' : `: ${error instanceof Error ? error.message : JSON.stringify(error)}`}`,
+          );
+        }
         if (error === undefined) {
           const event: ProjectionRefreshedEvent = { runId: detail.runId, projection, lens: detail.lens, engine: detail.engine, report };
           this.emit(CINEMA_EVENTS.projectionRefreshed, event);
@@ -186,4 +198,12 @@ function fail(span: Span, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof Error) span.recordException(error);
   span.setStatus({ code: SpanStatusCode.ERROR, message });
+}
+
+/** `inline run <id> AccountsReceivable { orgId: 42 }: succeeded in 12.3 ms, 2 projections, 40 rows written`. */
+function runLine(run: CinemaRun, engine: string): string {
+  const rebuilt = run.nodes.filter((node) => !node.virtual);
+  const written = rebuilt.reduce((sum, node) => sum + node.written, 0);
+  const took = run.durationMs === undefined ? '' : ` in ${run.durationMs.toFixed(1)} ms`;
+  return `${engine} run ${run.id} ${run.projection} ${describeLens(run.lens)}: ${run.status}${took}, ${rebuilt.length} projection(s), ${written} rows written`;
 }

@@ -1,9 +1,12 @@
 import type { LoggerService } from '@nestjs/common';
 
-/** A Nest logger that keeps the warnings it is given (tests assert on them) and drops the rest. */
+/** A Nest logger that keeps the warnings and log lines it is given (tests assert on them) and drops the rest. */
 export class CapturingLogger implements LoggerService {
   readonly warnings: string[] = [];
-  log() {}
+  readonly logs: string[] = [];
+  log(message: unknown) {
+    this.logs.push(String(message));
+  }
   error() {}
   warn(message: unknown) {
     this.warnings.push(String(message));
