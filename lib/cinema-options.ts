@@ -96,14 +96,21 @@ function resolveCaptureOptions(capture: CinemaCaptureOptions, writeDataSource: s
   if (capture === null || typeof capture !== 'object' || Array.isArray(capture)) {
     throw new InvalidCinemaOptionsError('capture', 'must be an object ({} for its defaults)');
   }
-  const known = ['interval', 'batch', 'dataSource'];
+  const known = ['interval', 'batch', 'dataSource', 'watch'];
   for (const key of Object.keys(capture)) {
     if (!known.includes(key)) throw new InvalidCinemaOptionsError(`capture.${key}`, `unknown option; known options: ${known.join(', ')}`);
   }
-  const resolved: ResolvedCaptureOptions = { interval: 200, batch: 1_000, dataSource: writeDataSource, ...stripUndefined(capture) };
+  const resolved: ResolvedCaptureOptions = {
+    interval: 200,
+    batch: 1_000,
+    dataSource: writeDataSource,
+    watch: true,
+    ...stripUndefined(capture),
+  };
   integer(resolved.interval, 'capture.interval', 1, 3_600_000);
   integer(resolved.batch, 'capture.batch', 1, 100_000);
   name(resolved.dataSource, 'capture.dataSource');
+  if (typeof resolved.watch !== 'boolean') throw new InvalidCinemaOptionsError('capture.watch', 'must be a boolean');
   return Object.freeze(resolved);
 }
 

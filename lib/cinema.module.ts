@@ -106,11 +106,23 @@ export class CinemaModule {
         },
         {
           provide: QueueEngine,
-          useFactory: (options: ResolvedCinemaOptions, registry: ProjectionRegistry, slots: WriteSlots, moduleRef: ModuleRef) =>
+          useFactory: (
+            options: ResolvedCinemaOptions,
+            registry: ProjectionRegistry,
+            slots: WriteSlots,
+            moduleRef: ModuleRef,
+            readThrough: ReadThrough,
+          ) =>
             options.queue
-              ? new QueueEngine(registry, slots, options, (name) => moduleRef.get(getDataSourceToken(name), { strict: false }))
+              ? new QueueEngine(
+                  registry,
+                  slots,
+                  options,
+                  (name) => moduleRef.get(getDataSourceToken(name), { strict: false }),
+                  (lens) => readThrough.ledger(lens),
+                )
               : null,
-          inject: [CINEMA_MODULE_OPTIONS, ProjectionRegistry, WriteSlots, ModuleRef],
+          inject: [CINEMA_MODULE_OPTIONS, ProjectionRegistry, WriteSlots, ModuleRef, ReadThrough],
         },
         ChangeWatcher,
         FreshnessReader,

@@ -16,6 +16,15 @@ export interface CinemaCaptureOptions {
    * @default the module's `writeDataSource`
    */
   dataSource?: string;
+  /**
+   * Whether this process runs the watcher. `false`: it only reads (`freshness()`,
+   * `project(..., { maxStaleness })`) and records the ledger of the slices it rebuilds, while
+   * other processes watch: e.g. web processes leave it to the queue's workers
+   * (`bootstrapCinemaWorker`), which run it in their own process. Several watchers on one
+   * database split the work per projection.
+   * @default true
+   */
+  watch?: boolean;
 }
 
 export type ResolvedCaptureOptions = Required<CinemaCaptureOptions>;
