@@ -48,8 +48,8 @@ describe.each(['app', 'worker'] as const)('SIGKILL of a %s process in the middle
       output += chunk.toString();
       for (const listener of listeners) listener();
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const printed = (line: string) =>
       new Promise<void>((resolve, reject) => {
