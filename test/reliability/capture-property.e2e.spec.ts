@@ -10,7 +10,7 @@ import { connect, rowsOf, waitFor } from '../support/postgres.js';
 /** Random unless given: CINEMA_CAPTURE_SEED (and CINEMA_CAPTURE_PATH) replay a reported failure. */
 const SEED = Number(process.env.CINEMA_CAPTURE_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const PATH = process.env.CINEMA_CAPTURE_PATH;
-const RUNS = Number(process.env.CINEMA_CAPTURE_RUNS ?? 40);
+const RUNS = Number(process.env.CINEMA_CAPTURE_RUNS ?? 30);
 const WRITERS = 3;
 const ORGS = 6;
 
