@@ -57,11 +57,11 @@ export const changeLog = {
   },
 
   /** Those of the marks `ids` still in the log (a watcher re-reads them once it holds the projection's lock). */
-  async remaining(dataSource: DataSource, ids: readonly string[]): Promise<Set<string>> {
-    const rows: { id: string }[] = await dataSource.query(
-      `SELECT "id"::text AS "id" FROM "cinema"."changes" WHERE "id" = ANY($1::bigint[])`,
-      [ids],
-    );
+  async remaining(
+    connection: { query(text: string, values: unknown[]): Promise<{ id: string }[]> },
+    ids: readonly string[],
+  ): Promise<Set<string>> {
+    const rows = await connection.query(`SELECT "id"::text AS "id" FROM "cinema"."changes" WHERE "id" = ANY($1::bigint[])`, [ids]);
     return new Set(rows.map((row) => row.id));
   },
 

@@ -12,8 +12,8 @@ import { WriteSlots } from '../execution/write-slots.js';
 import type { ProjectionModel } from '../model/projection.model.js';
 import { ProjectionRegistry } from '../model/projection.registry.js';
 import { CinemaPlanner } from '../planning/cinema.planner.js';
-import { changeLog, type ChangeMark } from './change-log.store.js';
-import { groupMarks, lensOf } from './mark-groups.js';
+import { changeLog } from './change-log.store.js';
+import { groupMarks, lensOf, type MarkGroup } from './mark-groups.js';
 import { SliceRefresher } from './slice.refresher.js';
 import { WatcherLocks } from './watcher-locks.js';
 
@@ -107,13 +107,19 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
         if (models.length === 0) continue;
         for (const node of this.registry.graph.plan(models, true)) {
           if (this.controller.signal.aborted) return result;
-          if (!(await this.locks!.tryLock(node.name))) {
+          const own = marks.filter((mark) => mark.projection === node.name);
+          const remaining = await this.locks!.claim(
+            node.name,
+            own.map((mark) => mark.id),
+          );
+          if (!remaining) {
             skipped.add(node.name);
             result.skipped++;
             continue;
           }
           try {
-            if (!(await this.refreshAll(node.key, marks, failed, result))) return result;
+            const groups = groupMarks(own.filter((mark) => remaining.has(mark.id))).get(node.name) ?? [];
+            if (!(await this.refreshAll(node.key, groups, failed, result))) return result;
           } finally {
             await this.locks!.unlock(node.name);
           }
@@ -126,21 +132,16 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   /**
-   * Under the projection's lock: refreshes the groups of those of its marks that are still
-   * there (another watcher may have settled some since they were read). `false`: shutting down.
+   * Under the projection's lock: refreshes the groups of those of its marks still there (another
+   * watcher may have settled some since they were read). `false`: shutting down.
    */
   private async refreshAll(
     model: ProjectionModel,
-    marks: readonly ChangeMark[],
+    groups: readonly MarkGroup[],
     failed: Set<string>,
     result: CaptureCycle,
   ): Promise<boolean> {
-    const own = marks.filter((mark) => mark.projection === model.name);
-    const remaining = await changeLog.remaining(
-      this.changes!,
-      own.map((mark) => mark.id),
-    );
-    for (const group of groupMarks(own.filter((mark) => remaining.has(mark.id))).get(model.name) ?? []) {
+    for (const group of groups) {
       if (this.controller.signal.aborted) return false;
       try {
         await this.refresher!.refresh(model, group, this.controller.signal);

@@ -1,5 +1,6 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import { watcherLockKeys } from '../dialect/postgres/advisory-locks.js';
+import { changeLog } from './change-log.store.js';
 
 /**
  * The session advisory locks by which concurrent watchers (several processes with `capture`)
@@ -12,8 +13,17 @@ export class WatcherLocks {
 
   constructor(private readonly dataSource: DataSource) {}
 
-  /** Takes the projection's lock without waiting; `false` when another watcher holds it. */
-  async tryLock(projection: string): Promise<boolean> {
+  /**
+   * Takes the projection's lock without waiting and returns which of `ids` (its marks as read)
+   * are still in the log: a watcher that held the lock before may have settled some. `undefined`
+   * when another watcher holds the lock.
+   */
+  async claim(projection: string, ids: readonly string[]): Promise<Set<string> | undefined> {
+    if (!(await this.tryLock(projection))) return undefined;
+    return changeLog.remaining(this.runner!, ids);
+  }
+
+  private async tryLock(projection: string): Promise<boolean> {
     if (!this.runner) {
       const runner = this.dataSource.createQueryRunner('master');
       await runner.connect();
