@@ -26,7 +26,7 @@ const MAX_BACKOFF_MS = 30_000;
 export interface CaptureCycle {
   refreshed: number;
   failed: number;
-  /** Projections left to another watcher that was refreshing them (counted once per round). */
+  /** Projections left to another watcher that was refreshing them (each counted once per cycle). */
   skipped: number;
 }
 

@@ -104,8 +104,10 @@ describe('change capture: triggers mark dirty slices, the watcher refreshes them
     const second = { entered: deferred(), gate: deferred() };
     captureHooks.totalsEntered = second.entered;
     captureHooks.totalsGate = second.gate;
+    let again = false;
+    void second.entered.promise.then(() => (again = true));
     first.gate.resolve();
-    await second.entered.promise;
+    await waitFor(async () => again || undefined, 'the surviving marks to cause another refresh of the totals');
     // The first refresh committed what it had read (one invoice) and deleted only the mark it had
     // read: the marks of the three writes committed during it are still there.
     expect((await client.query(`SELECT total, invoices FROM cap_org_totals WHERE org_id = 11`)).rows).toEqual([
