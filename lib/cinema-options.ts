@@ -96,7 +96,7 @@ function resolveCaptureOptions(capture: CinemaCaptureOptions, writeDataSource: s
   if (capture === null || typeof capture !== 'object' || Array.isArray(capture)) {
     throw new InvalidCinemaOptionsError('capture', 'must be an object ({} for its defaults)');
   }
-  const known = ['interval', 'batch', 'dataSource', 'mode', 'slot', 'publication', 'maxRetainedWal'];
+  const known = ['interval', 'batch', 'dataSource', 'watch', 'mode', 'slot', 'publication', 'maxRetainedWal'];
   for (const key of Object.keys(capture)) {
     if (!known.includes(key)) throw new InvalidCinemaOptionsError(`capture.${key}`, `unknown option; known options: ${known.join(', ')}`);
   }
@@ -104,6 +104,7 @@ function resolveCaptureOptions(capture: CinemaCaptureOptions, writeDataSource: s
     interval: 200,
     batch: 1_000,
     dataSource: writeDataSource,
+    watch: true,
     mode: 'triggers',
     slot: 'cinema_capture',
     publication: 'cinema_capture',
@@ -125,6 +126,7 @@ function resolveCaptureOptions(capture: CinemaCaptureOptions, writeDataSource: s
     }
   }
   integer(resolved.maxRetainedWal, 'capture.maxRetainedWal', 1);
+  if (typeof resolved.watch !== 'boolean') throw new InvalidCinemaOptionsError('capture.watch', 'must be a boolean');
   return Object.freeze(resolved);
 }
 

@@ -1,6 +1,7 @@
 import { Logger, type INestApplicationContext, type ShutdownSignal } from '@nestjs/common';
 import type { NestApplicationContextOptions } from '@nestjs/common/interfaces/nest-application-context-options.interface.js';
 import { NestFactory } from '@nestjs/core';
+import { ChangeWatcher } from './capture/change.watcher.js';
 import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
 import { InvalidCinemaOptionsError } from './errors/invalid-options.error.js';
@@ -24,7 +25,10 @@ export interface CinemaWorker {
 /**
  * Starts a worker process for the queue engine: an application context of `module` (whose
  * `CinemaModule` sets `queue: { worker: true }`), with shutdown hooks on `signals`. Resolves
- * once it works its queues.
+ * once it works its queues. When that module also sets `capture`, the worker runs the
+ * change-capture watcher in its own process (the refreshes run inline there, not as queued
+ * jobs) and records the freshness ledger of the queued nodes it works; several workers split
+ * the watcher's work per projection. Web processes can then set `capture: { watch: false }`.
  *
  * ```ts
  * const { stopped } = await bootstrapCinemaWorker(AppModule);
@@ -44,8 +48,9 @@ export async function bootstrapCinemaWorker(module: unknown, options: CinemaWork
   }
   const engine = app.get(QueueEngine, { strict: false });
   app.enableShutdownHooks(signals);
+  const watching = app.get(ChangeWatcher, { strict: false }).watching ? ', watching changes' : '';
   new Logger('CinemaWorker').log(
-    `Working queued projections (queues ${cinema.queue.queues.join(', ')}, concurrency ${cinema.queue.concurrency}, pid ${process.pid})`,
+    `Working queued projections (queues ${cinema.queue.queues.join(', ')}, concurrency ${cinema.queue.concurrency}${watching}, pid ${process.pid})`,
   );
   return { app, stopped: engine.stopped };
 }

@@ -119,11 +119,19 @@ export class CinemaModule {
             slots: WriteSlots,
             moduleRef: ModuleRef,
             telemetry: RunTelemetry,
+            readThrough: ReadThrough,
           ) =>
             options.queue
-              ? new QueueEngine(registry, slots, options, (name) => moduleRef.get(getDataSourceToken(name), { strict: false }), telemetry)
+              ? new QueueEngine(
+                  registry,
+                  slots,
+                  options,
+                  (name) => moduleRef.get(getDataSourceToken(name), { strict: false }),
+                  (lens) => readThrough.ledger(lens),
+                  telemetry,
+                )
               : null,
-          inject: [CINEMA_MODULE_OPTIONS, ProjectionRegistry, WriteSlots, ModuleRef, RunTelemetry],
+          inject: [CINEMA_MODULE_OPTIONS, ProjectionRegistry, WriteSlots, ModuleRef, RunTelemetry, ReadThrough],
         },
         SlotReader,
         ChangeWatcher,

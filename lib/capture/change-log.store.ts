@@ -56,6 +56,15 @@ export const changeLog = {
     return rows;
   },
 
+  /** Those of the marks `ids` still in the log (a watcher re-reads them once it holds the projection's lock). */
+  async remaining(
+    connection: { query(text: string, values: unknown[]): Promise<{ id: string }[]> },
+    ids: readonly string[],
+  ): Promise<Set<string>> {
+    const rows = await connection.query(`SELECT "id"::text AS "id" FROM "cinema"."changes" WHERE "id" = ANY($1::bigint[])`, [ids]);
+    return new Set(rows.map((row) => row.id));
+  },
+
   /**
    * Whether every slice (`canonical`, one object per slice) of `projection` was refreshed at most
    * `maxStaleness` ms ago and no mark of it or of the projections upstream (`names`) covers one:

@@ -13,9 +13,10 @@ import type { ProjectionModel } from '../model/projection.model.js';
 import { ProjectionRegistry } from '../model/projection.registry.js';
 import { CinemaPlanner } from '../planning/cinema.planner.js';
 import { changeLog } from './change-log.store.js';
-import { groupMarks, lensOf } from './mark-groups.js';
+import { groupMarks, lensOf, type MarkGroup } from './mark-groups.js';
 import { SlotReader } from './logical/slot.reader.js';
 import { SliceRefresher } from './slice.refresher.js';
+import { WatcherLocks } from './watcher-locks.js';
 
 /** Rounds of one cycle at most: a steady stream of writes cannot keep a cycle from ending. */
 const MAX_ROUNDS = 50;
@@ -26,6 +27,8 @@ const MAX_BACKOFF_MS = 30_000;
 export interface CaptureCycle {
   refreshed: number;
   failed: number;
+  /** Projections left to another watcher that was refreshing them (each counted once per cycle). */
+  skipped: number;
 }
 
 /**
@@ -34,6 +37,11 @@ export interface CaptureCycle {
  * order, with one list lens per lens key set. The marks are read before the refresh starts, and
  * deleted by id in the refresh's own transaction, with the hand-off to the dependents: a crash
  * anywhere leaves every change marked (duplicates only cost a refresh).
+ *
+ * Several watchers (processes with `capture`) share the work: a watcher refreshes a projection
+ * only while it holds that projection's session advisory lock (`watcher-locks.ts`), re-reads
+ * which of its marks are still there once it has it, and leaves a projection another watcher
+ * holds to that watcher for the rest of the cycle.
  */
 @Injectable()
 export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -42,6 +50,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
   private loop?: Promise<void>;
   private refresher?: SliceRefresher;
   private changes?: DataSource;
+  private locks?: WatcherLocks;
   /** Projections named by marks that this application does not register (logged once). */
   private readonly unknown = new Set<string>();
   /** Projections whose last refresh failed: tried again after a doubling delay. */
@@ -58,11 +67,17 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
 
   onApplicationBootstrap(): void {
     const capture = this.options.capture;
-    if (!capture) return;
+    if (!capture?.watch) return;
     this.changes = this.moduleRef.get<DataSource>(getDataSourceToken(capture.dataSource), { strict: false });
     this.checkDatabases(this.changes);
     this.refresher = new SliceRefresher(() => this.registry.graph, this.planner, this.slots, this.options, this.changes);
+    this.locks = new WatcherLocks(this.changes);
     this.loop = this.run(capture.interval);
+  }
+
+  /** Whether this process runs the watcher (`capture` set, `capture.watch` not `false`). */
+  get watching(): boolean {
+    return this.loop !== undefined;
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -72,49 +87,84 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
 
   /** Drains the marks once (a cycle): rounds of reads and refreshes until none is left or a bound is hit. */
   async cycle(): Promise<CaptureCycle> {
-    const result: CaptureCycle = { refreshed: 0, failed: 0 };
+    const result: CaptureCycle = { refreshed: 0, failed: 0, skipped: 0 };
     // Logical mode: the slot's changes become marks first.
     await this.slotReader.drain();
     // Projections that failed (in this cycle, or lately: backing off) are left out of the reads.
     const now = Date.now();
     const failed = new Set([...this.backoff].filter(([, b]) => b.until > now).map(([name]) => name));
-    for (let round = 0; round < MAX_ROUNDS && !this.controller.signal.aborted; round++) {
-      const marks = await changeLog.read(this.changes!, this.options.capture!.batch, [...failed]);
-      if (marks.length === 0) break;
-      const groups = groupMarks(marks);
-      const models: ProjectionModel[] = [];
-      for (const [name, own] of groups) {
-        const model = this.model(
-          name,
-          own.flatMap((group) => group.ids),
-        );
-        if (model) models.push(model);
-        else failed.add(name);
-      }
-      if (models.length === 0) continue;
-      for (const node of this.registry.graph.plan(models, true)) {
-        for (const group of groups.get(node.name)!) {
+    // Projections another watcher was refreshing: left to it for the rest of this cycle.
+    const skipped = new Set<string>();
+    try {
+      for (let round = 0; round < MAX_ROUNDS && !this.controller.signal.aborted; round++) {
+        const marks = await changeLog.read(this.changes!, this.options.capture!.batch, [...failed, ...skipped]);
+        if (marks.length === 0) break;
+        const models: ProjectionModel[] = [];
+        for (const [name, own] of groupMarks(marks)) {
+          const model = this.model(
+            name,
+            own.flatMap((group) => group.ids),
+          );
+          if (model) models.push(model);
+          else failed.add(name);
+        }
+        if (models.length === 0) continue;
+        for (const node of this.registry.graph.plan(models, true)) {
           if (this.controller.signal.aborted) return result;
+          const own = marks.filter((mark) => mark.projection === node.name);
+          const remaining = await this.locks!.claim(
+            node.name,
+            own.map((mark) => mark.id),
+          );
+          if (!remaining) {
+            skipped.add(node.name);
+            result.skipped++;
+            continue;
+          }
           try {
-            await this.refresher!.refresh(node.key, group, this.controller.signal);
-            this.backoff.delete(node.name);
-            result.refreshed++;
-          } catch (error) {
-            if (this.controller.signal.aborted) return result;
-            result.failed++;
-            failed.add(node.name);
-            const failures = (this.backoff.get(node.name)?.failures ?? 0) + 1;
-            const delay = Math.min(this.options.capture!.interval * 2 ** failures, MAX_BACKOFF_MS);
-            this.backoff.set(node.name, { failures, until: Date.now() + delay });
-            this.logger.error(
-              `Change capture: refreshing ${node.name} ${describeLens(lensOf(group))} failed; its ${group.ids.length} mark(s) stay, retried in ${delay} ms. ` +
-                `Cause: ${(error as Error)?.message ?? String(error)}`,
-            );
+            const groups = groupMarks(own.filter((mark) => remaining.has(mark.id))).get(node.name) ?? [];
+            if (!(await this.refreshAll(node.key, groups, failed, result))) return result;
+          } finally {
+            await this.locks!.unlock(node.name);
           }
         }
       }
+    } finally {
+      await this.locks!.releaseAll();
     }
     return result;
+  }
+
+  /**
+   * Under the projection's lock: refreshes the groups of those of its marks still there (another
+   * watcher may have settled some since they were read). `false`: shutting down.
+   */
+  private async refreshAll(
+    model: ProjectionModel,
+    groups: readonly MarkGroup[],
+    failed: Set<string>,
+    result: CaptureCycle,
+  ): Promise<boolean> {
+    for (const group of groups) {
+      if (this.controller.signal.aborted) return false;
+      try {
+        await this.refresher!.refresh(model, group, this.controller.signal);
+        this.backoff.delete(model.name);
+        result.refreshed++;
+      } catch (error) {
+        if (this.controller.signal.aborted) return false;
+        result.failed++;
+        failed.add(model.name);
+        const failures = (this.backoff.get(model.name)?.failures ?? 0) + 1;
+        const delay = Math.min(this.options.capture!.interval * 2 ** failures, MAX_BACKOFF_MS);
+        this.backoff.set(model.name, { failures, until: Date.now() + delay });
+        this.logger.error(
+          `Change capture: refreshing ${model.name} ${describeLens(lensOf(group))} failed; its ${group.ids.length} mark(s) stay, retried in ${delay} ms. ` +
+            `Cause: ${(error as Error)?.message ?? String(error)}`,
+        );
+      }
+    }
+    return true;
   }
 
   private async run(interval: number): Promise<void> {

@@ -22,13 +22,17 @@ export interface RunRequest {
   options: RunOptions;
   /**
    * Last statements of each projection's write transaction (change capture's freshness ledger).
-   * The inline engine runs it; a queued run's workers do not (their ledger rows stay older).
+   * The inline engine runs it; a queued run's workers make their own from the run's lens
+   * (`LedgerHooks`), in their process.
    */
   beforeCommit?: CommitHook;
 }
 
 /** Statements a rebuilt projection commits with its slice, given its report so far. */
 export type CommitHook = (model: ProjectionModel, client: PgClient, report: NodeReport) => Promise<void>;
+
+/** The commit hook of a run of `lens` (`undefined`: none), for engines that run nodes away from the caller. */
+export type LedgerHooks = (lens: NormalizedLens) => CommitHook | undefined;
 
 /**
  * Where runs run: in this process (`InlineEngine`) or as jobs on the PostgreSQL queue

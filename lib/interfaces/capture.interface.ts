@@ -17,6 +17,15 @@ export interface CinemaCaptureOptions {
    */
   dataSource?: string;
   /**
+   * Whether this process runs the watcher. `false`: it only reads (`freshness()`,
+   * `project(..., { maxStaleness })`) and records the ledger of the slices it rebuilds, while
+   * other processes watch: e.g. web processes leave it to the queue's workers
+   * (`bootstrapCinemaWorker`), which run it in their own process. Several watchers on one
+   * database split the work per projection.
+   * @default true
+   */
+  watch?: boolean;
+  /**
    * How changes are captured. `'triggers'`: statement triggers (installed by `installCapture`)
    * append the marks in the writing transaction. `'logical'`: writers pay only WAL; the watcher
    * reads a logical replication slot (`pgoutput`) in batches through SQL and writes the marks

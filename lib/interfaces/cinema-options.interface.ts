@@ -81,7 +81,10 @@ export interface CinemaModuleOptions {
   queue?: CinemaQueueOptions;
   /**
    * Change capture: a watcher in this process rebuilds the slices that the capture triggers
-   * (installed by a migration, see `installCapture`) marked dirty. Set it (even to `{}`) to start it.
+   * (installed by a migration, see `installCapture`) marked dirty. Set it (even to `{}`) to start it
+   * (`{ watch: false }`: no watcher here, but the freshness ledger and `maxStaleness` reads). With
+   * the queue engine, set it on the workers too: they run the watcher, and record the ledger of
+   * the queued runs they work.
    * @default off
    */
   capture?: CinemaCaptureOptions;

@@ -5,7 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Entity, PrimaryColumn } from 'typeorm';
 import { InvalidProjectionError, Projection, Source } from '../../lib/index.js';
 import { bootError } from '../support/app.js';
-import { CAPTURE_MODES, CapInvoice, CapOrgGrade, CapOrgTotals, captureApp, captureHooks, dropSlot } from '../fixtures/capture.fixture.js';
+import {
+  CAPTURE_MODES,
+  CAPTURE_TABLES as tables,
+  CAPTURE_TRUTH as truth,
+  CapInvoice,
+  CapOrgGrade,
+  CapOrgTotals,
+  captureApp,
+  captureHooks,
+  dropSlot,
+} from '../fixtures/capture.fixture.js';
 import { deferred } from '../support/deferred.js';
 import { connect, rowsOf, waitFor } from '../support/postgres.js';
 import { useTestApp } from '../support/test-app.js';
@@ -23,16 +33,6 @@ describe.each(CAPTURE_MODES)('change capture (%s): changes mark dirty slices, th
     await client?.end();
   });
 
-  const truth = {
-    totals: `SELECT org_id, SUM(amount)::int AS total, COUNT(*)::int AS invoices FROM cap_invoices GROUP BY org_id`,
-    grades: `SELECT org_id, CASE WHEN SUM(amount) >= 1000 THEN 'A' ELSE 'B' END AS grade FROM cap_invoices GROUP BY org_id`,
-    grand: `SELECT 1 AS id, COALESCE(SUM(amount), 0)::int AS total FROM cap_invoices`,
-  };
-  const tables = {
-    totals: `SELECT org_id, total, invoices FROM cap_org_totals`,
-    grades: `SELECT org_id, grade FROM cap_org_grades`,
-    grand: `SELECT id, total FROM cap_grand_total`,
-  };
   /** Every projection equals its ground truth and no mark is left. */
   const converged = () =>
     waitFor(async () => {
@@ -104,20 +104,73 @@ describe.each(CAPTURE_MODES)('change capture (%s): changes mark dirty slices, th
   });
 
   it('keeps a mark committed while a refresh of the same slice runs, and applies it in the next cycle', async () => {
-    captureHooks.totalsEntered = deferred();
-    captureHooks.totalsGate = deferred();
-    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES (30001, 11, 100)`);
-    // The refresh has read org 11's rows (one invoice) and waits.
-    await captureHooks.totalsEntered.promise;
-    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES (30002, 11, 2000)`);
-    const gate = captureHooks.totalsGate;
+    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES (31001, 1, 10), (31002, 4, 20)`);
+    await converged();
+    const first = { entered: deferred(), gate: deferred() };
+    captureHooks.totalsEntered = first.entered;
+    captureHooks.totalsGate = first.gate;
+    // A writer whose transaction is open across the refresh, and one that commits during it.
+    const writer = await connect(db.url);
+    try {
+      await writer.query(`BEGIN`);
+      await writer.query(`UPDATE cap_invoices SET amount = amount + 1 WHERE id = 31001`);
+      await client.query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES (30001, 11, 100)`);
+      // The refresh has read org 11's rows (one invoice) and waits.
+      await first.entered.promise;
+      expect(captureHooks.totalsSlices.at(-1)).toEqual([11]);
+      await client.query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES (30002, 11, 2000)`);
+      await client.query(`UPDATE cap_invoices SET org_id = 11 WHERE id = 31002`);
+      await writer.query(`COMMIT`);
+    } finally {
+      await writer.end();
+    }
+    // The next refresh of the totals waits too: the state between the two can be looked at.
+    const second = { entered: deferred(), gate: deferred() };
+    captureHooks.totalsEntered = second.entered;
+    captureHooks.totalsGate = second.gate;
+    let again = false;
+    void second.entered.promise.then(() => (again = true));
+    first.gate.resolve();
+    await waitFor(async () => again || undefined, 'the surviving marks to cause another refresh of the totals');
+    // The first refresh committed what it had read (one invoice) and deleted only the mark it had
+    // read: the marks of the three writes committed during it are still there.
+    expect((await client.query(`SELECT total, invoices FROM cap_org_totals WHERE org_id = 11`)).rows).toEqual([
+      { total: 100, invoices: 1 },
+    ]);
+    const { rows: left } = await client.query(
+      `SELECT DISTINCT lens->>'orgId' AS org FROM cinema.changes WHERE projection = 'CapOrgTotals' ORDER BY 1`,
+    );
+    expect(left.map((row) => Number(row.org)).sort((a, b) => a - b)).toEqual([1, 4, 11]);
     captureHooks.totalsGate = undefined;
-    gate.resolve();
-    // The first refresh wrote one invoice; only the surviving mark makes the second appear.
+    second.gate.resolve();
     await converged();
     expect((await client.query(`SELECT total, invoices FROM cap_org_totals WHERE org_id = 11`)).rows).toEqual([
-      { total: 2100, invoices: 2 },
+      { total: 2120, invoices: 3 },
     ]);
+  });
+
+  it('captures a writable CTE that moves rows and inserts what it moved', async () => {
+    await client.query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 20 + i % 3, i FROM generate_series(60001, 60030) i`);
+    await converged();
+    // One statement: the UPDATE moves org 20's invoices to org 23, the INSERT copies them to org 24.
+    await client.query(
+      `WITH moved AS (UPDATE cap_invoices SET org_id = 23, amount = amount * 2 WHERE org_id = 20 RETURNING id, amount)
+       INSERT INTO cap_invoices (id, org_id, amount) SELECT id + 10000, 24, amount FROM moved`,
+    );
+    await converged();
+    expect((await client.query(`SELECT org_id FROM cap_org_totals WHERE org_id BETWEEN 20 AND 24 ORDER BY 1`)).rows).toEqual([
+      { org_id: 21 },
+      { org_id: 22 },
+      { org_id: 23 },
+      { org_id: 24 },
+    ]);
+    // And a writable CTE that deletes from one slice what it inserts into another.
+    await client.query(
+      `WITH gone AS (DELETE FROM cap_invoices WHERE org_id = 21 RETURNING id, amount)
+       INSERT INTO cap_invoices (id, org_id, amount) SELECT id, 25, amount + 1 FROM gone`,
+    );
+    await converged();
+    expect((await client.query(`SELECT count(*)::int AS n FROM cap_org_totals WHERE org_id = 21`)).rows[0].n).toBe(0);
   });
 
   it('a failure between two projections of a chain leaves the downstream slice marked, and it converges', async () => {

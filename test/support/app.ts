@@ -25,8 +25,7 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Boots a Nest application context with TypeORM and Cinema on real PostgreSQL. */
-export async function bootApp(options: {
+export interface TestAppOptions {
   dataSources: TestDataSource[];
   projections: Type<unknown>[];
   cinema?: CinemaModuleOptions;
@@ -34,7 +33,21 @@ export async function bootApp(options: {
   featureDataSources?: string[];
   imports?: DynamicModule['imports'];
   providers?: DynamicModule['providers'];
-}): Promise<TestApp> {
+}
+
+/** Boots a Nest application context with TypeORM and Cinema on real PostgreSQL. */
+export async function bootApp(options: TestAppOptions): Promise<TestApp> {
+  const app = await NestFactory.createApplicationContext(testModule(options), { logger: ['error'], abortOnError: false });
+  return {
+    app,
+    cinema: app.get(CinemaService),
+    dataSource: (name?: string) => app.get<DataSource>(getDataSourceToken(name)),
+    close: () => app.close(),
+  };
+}
+
+/** The root module of a test application (for `bootApp`, or `bootstrapCinemaWorker` in a child process). */
+export function testModule(options: TestAppOptions): Type<unknown> {
   @Module({
     imports: [
       ...options.dataSources.map((source) =>
@@ -60,14 +73,7 @@ export async function bootApp(options: {
     providers: options.providers ?? [],
   })
   class TestModule {}
-
-  const app = await NestFactory.createApplicationContext(TestModule, { logger: ['error'], abortOnError: false });
-  return {
-    app,
-    cinema: app.get(CinemaService),
-    dataSource: (name?: string) => app.get<DataSource>(getDataSourceToken(name)),
-    close: () => app.close(),
-  };
+  return TestModule;
 }
 
 /** Boots and expects failure: returns the error Nest surfaced. */

@@ -78,11 +78,14 @@ describe('change capture: marks, hand-off, triggers, options', () => {
       interval: 200,
       batch: 1_000,
       dataSource: 'default',
+      watch: true,
       mode: 'triggers',
       slot: 'cinema_capture',
       publication: 'cinema_capture',
       maxRetainedWal: 1024 ** 3,
     });
+    expect(resolveCinemaOptions({ capture: { watch: false } }).capture?.watch).toBe(false);
+    expect(() => resolveCinemaOptions({ capture: { watch: 'no' } as never })).toThrow(/capture.watch.*boolean/);
     expect(() => resolveCinemaOptions({ capture: { interval: 0 } })).toThrow(InvalidCinemaOptionsError);
     expect(() => resolveCinemaOptions({ capture: { batch: 1.5 } })).toThrow(/capture.batch/);
     expect(() => resolveCinemaOptions({ capture: { every: 1 } as never })).toThrow(/capture.every.*unknown/);

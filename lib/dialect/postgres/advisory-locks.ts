@@ -47,3 +47,15 @@ function partitionValues(partitionKey: string | undefined, lens: NormalizedLens)
 function canonical(value: unknown): string {
   return value instanceof Date ? value.toISOString() : String(value);
 }
+
+/**
+ * Namespace (first key) of the session locks change-capture watchers hold on a projection while
+ * they refresh its marks: distinct from the write transactions' (`NAMESPACE`) and the queue's
+ * liveness and migration locks, so a watcher never waits on, or blocks, anything else.
+ */
+const WATCHER_NAMESPACE = hash32('cinema:watcher');
+
+/** The two keys of a watcher's lock on a projection (`pg_try_advisory_lock(int, int)`). */
+export function watcherLockKeys(projection: string): [number, number] {
+  return [WATCHER_NAMESPACE, hash32(projection)];
+}

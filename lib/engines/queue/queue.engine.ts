@@ -13,7 +13,7 @@ import { normalizeLens } from '../../lens/lens.js';
 import type { ProjectionCatalog, ProjectionModel } from '../../model/projection.model.js';
 import type { RunRecord } from '../../runs/run-record.js';
 import { logBackgroundRun, settleResult } from '../../runs/run-result.js';
-import type { CinemaEngine, RunRequest } from '../engine.interface.js';
+import type { CinemaEngine, LedgerHooks, RunRequest } from '../engine.interface.js';
 import type { WriteSlots } from '../../execution/write-slots.js';
 import { graphileLogger } from './graphile-logger.js';
 import { NodeStore } from './node.store.js';
@@ -58,6 +58,8 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
     private readonly slots: WriteSlots,
     private readonly cinemaOptions: ResolvedCinemaOptions,
     private readonly dataSourceOf: (name: string) => DataSource,
+    /** Change capture's ledger rows, recorded by this process's workers with each node they rebuild. */
+    private readonly ledger?: LedgerHooks,
     private readonly telemetry: RunTelemetry = new RunTelemetry(),
   ) {
     this.options = cinemaOptions.queue!;
@@ -112,6 +114,7 @@ export class QueueEngine implements CinemaEngine, OnApplicationBootstrap, Before
       workers: new WorkerStore(pool, this.options.jobSchema),
       listener,
       telemetry: this.telemetry,
+      ledger: this.ledger,
       signal: this.shutdown.signal,
       logger: this.logger,
     });

@@ -13,6 +13,7 @@ import { normalizeLens } from '../../lens/lens.js';
 import type { ProjectionCatalog } from '../../model/projection.model.js';
 import { ProjectionRunner, projectionTimeout } from '../../execution/projection.runner.js';
 import type { WriteSlots } from '../../execution/write-slots.js';
+import type { LedgerHooks } from '../engine.interface.js';
 import { graphileLogger } from './graphile-logger.js';
 import type { NodeStore } from './node.store.js';
 import { PARKED, taskIdentifier } from './queue.constants.js';
@@ -41,6 +42,8 @@ export interface QueueWorkerContext {
   listener: RunListener;
   /** Spans of the nodes this worker runs, in the trace of the caller that queued their run. */
   telemetry: RunTelemetry;
+  /** Change capture's freshness ledger: rows each node commits with its slice. */
+  ledger?: LedgerHooks;
   /** Aborted when the process shuts down: nodes in flight roll back and are queued again. */
   signal: AbortSignal;
   logger: Logger;
@@ -112,6 +115,7 @@ export class QueueWorker {
     try {
       const model = this.context.catalog.named(job.projection);
       const lens = normalizeLens(model.name, decodeLens(started.lens));
+      const ledger = this.context.ledger?.(lens);
       const span = this.context.telemetry.startNode(model.name, this.context.telemetry.continueFrom(job.trace), {
         engine: 'queue',
         lensKeys: lens.keys,
@@ -131,7 +135,10 @@ export class QueueWorker {
               slots: this.context.slots.of(model.write!),
               batchSize: cinemaOptions.batchSize,
               streamBatchSize: cinemaOptions.streamBatchSize,
-              beforeCommit: (client) => nodes.succeedNode(client, job, token, report),
+              beforeCommit: async (client) => {
+                await nodes.succeedNode(client, job, token, report);
+                await ledger?.(model, client, report);
+              },
             },
             report,
           ),

@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChangeWatcher } from '../../lib/capture/change.watcher.js';
+import { CAPTURE_TABLES, CAPTURE_TRUTH, captureApp, captureHooks } from '../fixtures/capture.fixture.js';
+import { bootApp, type TestApp } from '../support/app.js';
+import { createDatabase } from '../support/database.js';
+import { deferred } from '../support/deferred.js';
+import { connect, rowsOf, waitFor } from '../support/postgres.js';
+
+const ORGS = 60;
+const BURSTS = 12;
+
+/** Two applications with `capture` on one database: two watchers, in one process. */
+function useTwoWatchers(label: string, interval: number) {
+  const state: { db?: Awaited<ReturnType<typeof createDatabase>>; a?: TestApp; b?: TestApp; client?: Awaited<ReturnType<typeof connect>> } =
+    {};
+  beforeAll(async () => {
+    state.db = await createDatabase(label);
+    state.a = await bootApp(captureApp(state.db, { interval }));
+    state.b = await bootApp(captureApp(state.db, { interval }));
+    state.client = await connect(state.db.url);
+  });
+  afterAll(async () => {
+    await state.client?.end();
+    await state.a?.close();
+    await state.b?.close();
+    await state.db?.drop();
+  });
+  const client = () => state.client!;
+  /** Every projection equals its ground truth and no mark is left. */
+  const converged = () =>
+    waitFor(async () => {
+      const [{ n }] = (await client().query(`SELECT count(*)::int AS n FROM cinema.changes`)).rows;
+      if (n !== 0) return undefined;
+      for (const key of ['totals', 'grades', 'grand'] as const) {
+        const [want, have] = [await rowsOf(client(), CAPTURE_TRUTH[key]), await rowsOf(client(), CAPTURE_TABLES[key])];
+        if (JSON.stringify(want) !== JSON.stringify(have)) return undefined;
+      }
+      return true;
+    }, 'every projection to equal its ground truth with no mark left');
+  return { state, client, converged, watcher: (app: 'a' | 'b') => state[app]!.app.get(ChangeWatcher) };
+}
+
+describe('two watchers on one database: one refreshes a projection, the other leaves it', () => {
+  // Cycles run when the test calls them (the loops' first cycle finds nothing, the next is an hour away).
+  const { client, converged, watcher } = useTwoWatchers('capture_two_watchers', 3_600_000);
+
+  it('a watcher leaves a projection another watcher is refreshing, and takes the others', async () => {
+    await client().query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 1 + i % 20, i FROM generate_series(1, 100) i`);
+    const entered = deferred();
+    const gate = deferred();
+    captureHooks.totalsEntered = entered;
+    captureHooks.totalsGate = gate;
+    const derivations = captureHooks.totalsSlices.length;
+    const first = watcher('a').cycle();
+    // A holds the totals' lock, inside their derivation.
+    await entered.promise;
+    const second = await watcher('b').cycle();
+    expect(second).toEqual({ refreshed: 0, failed: 0, skipped: 1 });
+    captureHooks.totalsGate = undefined;
+    gate.resolve();
+    // A refreshed the totals, then, in later rounds, the grades and the grand total they marked.
+    expect(await first).toEqual({ refreshed: 3, failed: 0, skipped: 0 });
+    expect(captureHooks.totalsSlices.slice(derivations)).toEqual([Array.from({ length: 20 }, (_, i) => i + 1)]);
+    await converged();
+    // Marks left by B's skipped round are gone: another cycle of either finds nothing.
+    expect(await watcher('b').cycle()).toEqual({ refreshed: 0, failed: 0, skipped: 0 });
+  });
+
+  it('a watcher that takes a lock after the other settled its marks refreshes only what is left', async () => {
+    await converged();
+    await client().query(`UPDATE cap_invoices SET amount = amount + 1 WHERE org_id = 1`);
+    // As a refresh of the totals' org 2 would have handed on (a mark read along with org 1's).
+    await client().query(`INSERT INTO cinema.changes (projection, lens) VALUES ('CapOrgGrade', '{"orgId": 2}')`);
+    const entered = deferred();
+    const gate = deferred();
+    captureHooks.totalsEntered = entered;
+    captureHooks.totalsGate = gate;
+    // B has read both marks and refreshes the totals first (graph order).
+    const second = watcher('b').cycle();
+    await entered.promise;
+    // A leaves the totals to B and refreshes the grades' org 2.
+    expect(await watcher('a').cycle()).toEqual({ refreshed: 1, failed: 0, skipped: 1 });
+    captureHooks.totalsGate = undefined;
+    gate.resolve();
+    // B then takes the grades' lock: org 2's mark is gone, so it refreshes only what its totals handed on.
+    expect(await second).toEqual({ refreshed: 3, failed: 0, skipped: 0 });
+    await converged();
+  });
+
+  it('both watchers cycling at once refresh each dirty slice once', async () => {
+    for (let i = 0; i < 5; i++) {
+      const derivations = captureHooks.totalsSlices.length;
+      const orgs = [1 + i, 6 + i, 11 + i];
+      await client().query(`UPDATE cap_invoices SET amount = amount + 1 WHERE org_id = ANY($1)`, [orgs]);
+      const [a, b] = await Promise.all([watcher('a').cycle(), watcher('b').cycle()]);
+      // Three groups (totals, grades, grand total) refreshed in all, each by one of the two.
+      expect(a.refreshed + b.refreshed).toBe(3);
+      expect(captureHooks.totalsSlices.slice(derivations)).toEqual([orgs]);
+      await converged();
+    }
+  });
+});
+
+describe('two watchers on one database, their loops running, under bursts of writes over many orgs', () => {
+  const { client, converged } = useTwoWatchers('capture_watchers_burst', 5);
+
+  it('converge after every burst, each dirty slice derived by exactly one of them', async () => {
+    await client().query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 1 + i % $1, i FROM generate_series(1, 600) i`, [ORGS]);
+    await converged();
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) % n;
+    let nextId = 10_000;
+    for (let burst = 0; burst < BURSTS; burst++) {
+      const derivations = captureHooks.totalsSlices.length;
+      // One transaction: its marks become visible together, so one derivation should cover them.
+      await client().query('BEGIN');
+      for (let k = 0; k < 8; k++) {
+        const org = 1 + random(ORGS);
+        switch (random(4)) {
+          case 0:
+            await client().query(`INSERT INTO cap_invoices (id, org_id, amount) VALUES ($1, $2, $3)`, [nextId++, org, random(900)]);
+            break;
+          case 1:
+            await client().query(`UPDATE cap_invoices SET amount = amount + 3 WHERE org_id = $1`, [org]);
+            break;
+          case 2:
+            await client().query(`UPDATE cap_invoices SET org_id = $2 WHERE id = (SELECT min(id) FROM cap_invoices WHERE org_id = $1)`, [
+              org,
+              1 + random(ORGS),
+            ]);
+            break;
+          default:
+            await client().query(`DELETE FROM cap_invoices WHERE id = (SELECT max(id) FROM cap_invoices WHERE org_id = $1)`, [org]);
+        }
+      }
+      const { rows } = await client().query(
+        `SELECT DISTINCT (lens->>'orgId')::int AS org FROM cinema.changes
+         WHERE projection = 'CapOrgTotals' AND xid = pg_current_xact_id() ORDER BY 1`,
+      );
+      await client().query('COMMIT');
+      const dirty = rows.map((row) => row.org as number);
+      await converged();
+      // Had both watchers refreshed the group, its slices would have been derived twice.
+      expect(captureHooks.totalsSlices.slice(derivations)).toEqual([dirty]);
+    }
+  });
+});
