@@ -114,7 +114,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
           const own = marks.filter((mark) => mark.projection === node.name);
           const remaining = await this.locks!.claim(
             node.name,
-            own.map((mark) => mark.id),
+            own.flatMap((mark) => mark.ids),
           );
           if (!remaining) {
             skipped.add(node.name);
@@ -122,7 +122,10 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
             continue;
           }
           try {
-            const groups = groupMarks(own.filter((mark) => remaining.has(mark.id))).get(node.name) ?? [];
+            const left = own
+              .map((mark) => ({ ...mark, ids: mark.ids.filter((id) => remaining.has(id)) }))
+              .filter((mark) => mark.ids.length > 0);
+            const groups = groupMarks(left).get(node.name) ?? [];
             if (!(await this.refreshAll(node.key, groups, failed, result))) return result;
           } finally {
             await this.locks!.unlock(node.name);

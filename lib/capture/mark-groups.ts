@@ -18,14 +18,18 @@ export interface MarkGroup {
  */
 export function groupMarks(marks: readonly ChangeMark[]): Map<string, MarkGroup[]> {
   const byProjection = new Map<string, ChangeMark[]>();
-  for (const mark of marks) byProjection.set(mark.projection, [...(byProjection.get(mark.projection) ?? []), mark]);
+  for (const mark of marks) {
+    const own = byProjection.get(mark.projection);
+    if (own) own.push(mark);
+    else byProjection.set(mark.projection, [mark]);
+  }
   const result = new Map<string, MarkGroup[]>();
   for (const [projection, own] of byProjection) {
     const whole = own.some(
       (mark) => mark.lens === null || Object.values(mark.lens).some((value) => value === null || typeof value === 'object'),
     );
     if (whole) {
-      result.set(projection, [{ projection, ids: own.map((mark) => mark.id), whole: true, keys: [], slices: [] }]);
+      result.set(projection, [{ projection, ids: own.flatMap((mark) => mark.ids), whole: true, keys: [], slices: [] }]);
       continue;
     }
     const groups = new Map<string, MarkGroup & { seen: Set<string> }>();
@@ -34,7 +38,7 @@ export function groupMarks(marks: readonly ChangeMark[]): Map<string, MarkGroup[
       const id = keys.join('\u0000');
       let group = groups.get(id);
       if (!group) groups.set(id, (group = { projection, ids: [], whole: false, keys, slices: [], seen: new Set() }));
-      group.ids.push(mark.id);
+      for (const markId of mark.ids) group.ids.push(markId);
       const slice = Object.fromEntries(keys.map((key) => [key, mark.lens![key]]));
       const text = JSON.stringify(slice);
       if (!group.seen.has(text)) {

@@ -11,12 +11,12 @@ import { Between, In, MoreThan, Not } from 'typeorm';
 describe('change capture: marks, hand-off, triggers, options', () => {
   it('groups marks per projection and key set into list lenses, a NULL lens into one whole rebuild', () => {
     const groups = groupMarks([
-      { id: '1', projection: 'A', lens: { orgId: 3 } },
-      { id: '2', projection: 'A', lens: { orgId: 42 } },
-      { id: '3', projection: 'A', lens: { orgId: 3 } },
-      { id: '4', projection: 'A', lens: { orgId: 3, region: 'eu' } },
-      { id: '5', projection: 'B', lens: { orgId: 1 } },
-      { id: '6', projection: 'B', lens: null },
+      { ids: ['1'], projection: 'A', lens: { orgId: 3 } },
+      { ids: ['2'], projection: 'A', lens: { orgId: 42 } },
+      { ids: ['3'], projection: 'A', lens: { orgId: 3 } },
+      { ids: ['4'], projection: 'A', lens: { orgId: 3, region: 'eu' } },
+      { ids: ['5'], projection: 'B', lens: { orgId: 1 } },
+      { ids: ['6'], projection: 'B', lens: null },
     ]);
     const a = groups.get('A')!;
     expect(a.map((g) => [g.ids, g.keys, lensOf(g)])).toEqual([
@@ -25,13 +25,13 @@ describe('change capture: marks, hand-off, triggers, options', () => {
     ]);
     expect(groups.get('B')).toEqual([{ projection: 'B', ids: ['5', '6'], whole: true, keys: [], slices: [] }]);
     // A null lens value (a row whose lens column is NULL) cannot be a list lens: the whole projection.
-    expect(groupMarks([{ id: '7', projection: 'C', lens: { orgId: null } }]).get('C')![0].whole).toBe(true);
+    expect(groupMarks([{ ids: ['7'], projection: 'C', lens: { orgId: null } }]).get('C')![0].whole).toBe(true);
   });
 
   it('hands slices on to a dependent that exposes the keys, the whole dependent otherwise', () => {
     const [group] = groupMarks([
-      { id: '1', projection: 'A', lens: { orgId: 3, region: 'eu' } },
-      { id: '2', projection: 'A', lens: { orgId: 3, region: 'us' } },
+      { ids: ['1'], projection: 'A', lens: { orgId: 3, region: 'eu' } },
+      { ids: ['2'], projection: 'A', lens: { orgId: 3, region: 'us' } },
     ]).get('A')!;
     expect(handOffMarks(group, 'D', (key) => key === 'orgId')).toEqual([{ projection: 'D', lens: { orgId: 3 } }]);
     expect(handOffMarks(group, 'E', () => false)).toEqual([{ projection: 'E', lens: null }]);
