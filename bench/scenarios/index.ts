@@ -1,4 +1,5 @@
 import type { Scenario } from '../scenario.interface.js';
+import { captureOverheadScenario } from './capture-overhead.scenario.js';
 import { fullRebuildScenario } from './full-rebuild.scenario.js';
 import { oneOrgSliceScenario } from './one-org-slice.scenario.js';
 import { overheadScenario } from './overhead.scenario.js';
@@ -14,4 +15,5 @@ export const SCENARIOS: readonly Scenario[] = [
   schedulingScenario,
   overheadScenario,
   queueScenario,
+  captureOverheadScenario,
 ];
