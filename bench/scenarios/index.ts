@@ -1,5 +1,6 @@
 import type { Scenario } from '../scenario.interface.js';
 import { captureOverheadScenario } from './capture-overhead.scenario.js';
+import { captureStalenessScenario } from './capture-staleness.scenario.js';
 import { fullRebuildScenario } from './full-rebuild.scenario.js';
 import { oneOrgSliceScenario } from './one-org-slice.scenario.js';
 import { overheadScenario } from './overhead.scenario.js';
@@ -16,4 +17,5 @@ export const SCENARIOS: readonly Scenario[] = [
   overheadScenario,
   queueScenario,
   captureOverheadScenario,
+  captureStalenessScenario,
 ];
