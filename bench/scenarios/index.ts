@@ -1,4 +1,5 @@
 import type { Scenario } from '../scenario.interface.js';
+import { captureCatchUpScenario } from './capture-catch-up.scenario.js';
 import { captureOverheadScenario } from './capture-overhead.scenario.js';
 import { captureStalenessScenario } from './capture-staleness.scenario.js';
 import { fullRebuildScenario } from './full-rebuild.scenario.js';
@@ -18,4 +19,5 @@ export const SCENARIOS: readonly Scenario[] = [
   queueScenario,
   captureOverheadScenario,
   captureStalenessScenario,
+  captureCatchUpScenario,
 ];
