@@ -75,6 +75,13 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/** The nearest-rank percentile `p` (0 to 100) of `values`. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
 /** median(a) / median(b) of two contenders of one scenario. */
 export function pair(results: readonly ContenderResult[], a: string, b: string): PairResult {
   return { a, b, ratio: round3(find(results, a).medianMs / find(results, b).medianMs) };

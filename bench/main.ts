@@ -6,7 +6,7 @@ import { BenchContext } from './bench-context.js';
 import { USAGE, UsageError, parseBenchOptions, type BenchOptions } from './bench-options.js';
 import { benchSizes } from './bench-sizes.js';
 import { machineInfo, postgresInfo } from './machine.js';
-import { writeBenchmarksDoc, writeResultsJson } from './report.js';
+import { mergeIntoDocumented, writeBenchmarksDoc, writeResultsJson } from './report.js';
 import type { BenchResults, ScenarioResult } from './results.interface.js';
 import type { Scenario } from './scenario.interface.js';
 import { SCENARIOS } from './scenarios/index.js';
@@ -68,8 +68,10 @@ async function main(): Promise<number> {
       totalSeconds: Math.round((performance.now() - started) / 100) / 10,
     };
     const resultsPath = documented ? DOCUMENTED_RESULTS : LOCAL_RESULTS;
-    await writeResultsJson(report, join(ROOT, resultsPath));
-    if (documented) await writeBenchmarksDoc(report, join(ROOT, 'docs', 'BENCHMARKS.md'), resultsPath);
+    // A partial documented run replaces its own scenarios in the documented results and keeps the others.
+    const written = documented && options.only ? await mergeIntoDocumented(report, join(ROOT, DOCUMENTED_RESULTS)) : report;
+    await writeResultsJson(written, join(ROOT, resultsPath));
+    if (documented) await writeBenchmarksDoc(written, join(ROOT, 'docs', 'BENCHMARKS.md'), resultsPath);
     printSummary(report, resultsPath);
     return results.some((r) => r.error) ? 1 : 0;
   } catch (error) {

@@ -53,6 +53,11 @@ export interface ScenarioResult {
   durationMs: number;
   /** Set when the scenario failed: the others still run and the report says so. */
   error?: string;
+  /**
+   * Set when a partial run (`--only ... --write-docs`) measured this scenario and merged it into
+   * the documented results of an earlier run: that partial run's command, date and scale.
+   */
+  measuredBy?: { command: string; date: string; scale: number };
 }
 
 export interface MachineInfo {

@@ -1,4 +1,7 @@
 import type { Scenario } from '../scenario.interface.js';
+import { captureCatchUpScenario } from './capture-catch-up.scenario.js';
+import { captureOverheadScenario } from './capture-overhead.scenario.js';
+import { captureStalenessScenario } from './capture-staleness.scenario.js';
 import { fullRebuildScenario } from './full-rebuild.scenario.js';
 import { oneOrgSliceScenario } from './one-org-slice.scenario.js';
 import { overheadScenario } from './overhead.scenario.js';
@@ -14,4 +17,7 @@ export const SCENARIOS: readonly Scenario[] = [
   schedulingScenario,
   overheadScenario,
   queueScenario,
+  captureOverheadScenario,
+  captureStalenessScenario,
+  captureCatchUpScenario,
 ];

@@ -1,0 +1,135 @@
+import { DataSource } from 'typeorm';
+import { CINEMA_CAPTURE_MIGRATIONS, installCapture, removeCapture } from '../../lib/index.js';
+import { bootBenchApp, type BenchApp } from '../apps/bench-app.js';
+import type { BenchContext } from '../bench-context.js';
+import { BranchBalances, PGBENCH_PROJECTIONS, PgbenchAccounts } from '../fixtures/pgbench-branches.fixture.js';
+import { runPgbench } from './pgbench.runner.js';
+
+/** pgbench's accounts per branch (per unit of its scale factor). */
+export const ACCOUNTS_PER_BRANCH = 100_000;
+/** The watcher's interval during every capture scenario: the sample app's (and the module's default). */
+export const WATCHER_INTERVAL_MS = 200;
+/** Accounts of the probe branch (bid = scale + 1), which pgbench's own scripts never touch. */
+export const PROBE_ACCOUNTS = 1_000;
+
+/**
+ * How writes reach the watcher in one contender of the write-overhead scenario.
+ * - `off`: no capture triggers, no watcher.
+ * - `triggers`: the statement triggers of `installCapture`, and the watcher running (its refreshes
+ *   compete with the writers: they are part of what capture costs).
+ * - `triggers-only`: the triggers, no watcher (the marks pile up, cleared between rounds): what
+ *   the triggers alone cost.
+ * - `logical`: capture through logical decoding. HOOK(logical): not built here. When the
+ *   library's `capture: { mode: 'logical' }` and its publication migration helper land, give
+ *   `use('logical')` its branch below (install the publication instead of the triggers, boot the
+ *   watcher with `capture: { mode: 'logical', interval }`, drop the slot in `reset()`), then add
+ *   `'logical'` to `MEASURED_MODES` in capture-overhead.scenario.ts.
+ */
+export type CaptureMode = 'off' | 'triggers' | 'triggers-only' | 'logical';
+
+/**
+ * The pgbench database of the capture scenarios: pgbench's tables at the given scale with an index
+ * on `pgbench_accounts (bid)` (the lens column, as a user would index it), a probe branch of
+ * {@link PROBE_ACCOUNTS} accounts beyond pgbench's range, the change log, and `BranchBalances`
+ * built. Switches between capture modes; one Nest app at a time runs on it.
+ */
+export class PgbenchDatabase {
+  private watcher?: BenchApp;
+  private mode: CaptureMode = 'off';
+
+  private constructor(
+    readonly url: string,
+    readonly scale: number,
+    private readonly control: DataSource,
+  ) {}
+
+  static async create(ctx: BenchContext, scale: number): Promise<PgbenchDatabase> {
+    const url = await ctx.database('cinema_bench_pgbench');
+    await ctx.timedSetup(`pgbench tables (scale ${scale})`, async () => {
+      await runPgbench(url, ['-i', '-q', '-s', String(scale), '-I', 'dtgvp']);
+    });
+    const control = new DataSource({ type: 'postgres', url, migrations: [...CINEMA_CAPTURE_MIGRATIONS], logging: false });
+    await control.initialize();
+    const db = new PgbenchDatabase(url, scale, control);
+    try {
+      await control.runMigrations();
+      const probeFrom = scale * ACCOUNTS_PER_BRANCH + 1;
+      await control.query(`CREATE INDEX IF NOT EXISTS pgbench_accounts_bid_idx ON pgbench_accounts (bid)`);
+      await control.query(
+        `INSERT INTO pgbench_accounts (aid, bid, abalance, filler)
+         SELECT g, $2::int, 0, '' FROM generate_series($1::int, $1::int + $3::int - 1) g`,
+        [probeFrom, db.probeBranch, PROBE_ACCOUNTS],
+      );
+      // Rows the single-row INSERT script adds, far above pgbench's and the probe's accounts.
+      await control.query(`CREATE SEQUENCE IF NOT EXISTS bench_insert_aid START 1000000000`);
+      await control.query(`VACUUM ANALYZE pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history`);
+      // The projection's table, built once with every branch.
+      const app = await db.boot(false, true);
+      try {
+        await app.cinema.project(BranchBalances, {}, { fetch: false });
+      } finally {
+        await app.close();
+      }
+      return db;
+    } catch (error) {
+      await control.destroy();
+      throw error;
+    }
+  }
+
+  /** The branch only the staleness probe writes. */
+  get probeBranch(): number {
+    return this.scale + 1;
+  }
+
+  get firstProbeAccount(): number {
+    return this.scale * ACCOUNTS_PER_BRANCH + 1;
+  }
+
+  /** Runs a statement on the control connection pool (no Nest app, no watcher). */
+  query<T = unknown>(sql: string, values?: unknown[]): Promise<T> {
+    return this.control.query(sql, values);
+  }
+
+  /** Puts the database in `mode`: triggers installed or not, the watcher running or not, no marks left. */
+  async use(mode: CaptureMode): Promise<BenchApp | undefined> {
+    if (mode === 'logical') throw new Error('capture mode "logical" is not built in the bench yet (see HOOK(logical))');
+    await this.reset();
+    if (mode === 'triggers' || mode === 'triggers-only') await this.ddl((runner) => installCapture(runner, [PgbenchAccounts]));
+    if (mode === 'triggers') this.watcher = await this.boot(true, false);
+    this.mode = mode;
+    return this.watcher;
+  }
+
+  /** Stops the watcher, removes the triggers, rows the INSERT script added and every mark. */
+  async reset(): Promise<void> {
+    await this.watcher?.close();
+    this.watcher = undefined;
+    if (this.mode !== 'off') await this.ddl((runner) => removeCapture(runner, [PgbenchAccounts]));
+    this.mode = 'off';
+    await this.control.query(`DELETE FROM pgbench_accounts WHERE aid >= 1000000000`);
+    await this.control.query(`TRUNCATE "cinema"."changes"`);
+  }
+
+  async close(): Promise<void> {
+    await this.reset().catch(() => undefined);
+    await this.control.destroy();
+  }
+
+  private async ddl(work: (runner: ReturnType<DataSource['createQueryRunner']>) => Promise<void>): Promise<void> {
+    const runner = this.control.createQueryRunner();
+    try {
+      await work(runner);
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private boot(capture: boolean, synchronize: boolean): Promise<BenchApp> {
+    return bootBenchApp({
+      dataSources: [{ url: this.url, synchronize, poolSize: 4 }],
+      projections: PGBENCH_PROJECTIONS,
+      cinema: capture ? { capture: { interval: WATCHER_INTERVAL_MS } } : {},
+    });
+  }
+}
