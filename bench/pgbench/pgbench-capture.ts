@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { CINEMA_CAPTURE_MIGRATIONS, installCapture, removeCapture } from '../../lib/index.js';
+import { CINEMA_CAPTURE_MIGRATIONS, installCapture, installLogicalCapture, removeCapture, removeLogicalCapture } from '../../lib/index.js';
 import { bootBenchApp, type BenchApp } from '../apps/bench-app.js';
 import type { BenchContext } from '../bench-context.js';
 import { BranchBalances, PGBENCH_PROJECTIONS, PgbenchAccounts } from '../fixtures/pgbench-branches.fixture.js';
@@ -19,11 +19,8 @@ export const PROBE_ACCOUNTS = 1_000;
  *   compete with the writers: they are part of what capture costs).
  * - `triggers-only`: the triggers, no watcher (the marks pile up, cleared between rounds): what
  *   the triggers alone cost.
- * - `logical`: capture through logical decoding. HOOK(logical): not built here. When the
- *   library's `capture: { mode: 'logical' }` and its publication migration helper land, give
- *   `use('logical')` its branch below (install the publication instead of the triggers, boot the
- *   watcher with `capture: { mode: 'logical', interval }`, drop the slot in `reset()`), then add
- *   `'logical'` to `MEASURED_MODES` in capture-overhead.scenario.ts.
+ * - `logical`: no trigger; the table is in the publication of `installLogicalCapture` and the
+ *   watcher (`capture: { mode: 'logical' }`) drains a `pgoutput` slot each cycle: writers pay WAL.
  */
 export type CaptureMode = 'off' | 'triggers' | 'triggers-only' | 'logical';
 
@@ -55,6 +52,12 @@ export class PgbenchDatabase {
       await control.runMigrations();
       const probeFrom = scale * ACCOUNTS_PER_BRANCH + 1;
       await control.query(`CREATE INDEX IF NOT EXISTS pgbench_accounts_bid_idx ON pgbench_accounts (bid)`);
+      // Logical mode's replica identity: an index holding the lens column, so that a DELETE or a
+      // move carries the old bid. Set once: it changes what WAL records only at wal_level=logical,
+      // and only for rows whose key changes, which pgbench's scripts never do.
+      await control.query(`ALTER TABLE pgbench_accounts ALTER COLUMN bid SET NOT NULL`);
+      await control.query(`CREATE UNIQUE INDEX IF NOT EXISTS pgbench_accounts_aid_bid ON pgbench_accounts (aid, bid)`);
+      await control.query(`ALTER TABLE pgbench_accounts REPLICA IDENTITY USING INDEX pgbench_accounts_aid_bid`);
       await control.query(
         `INSERT INTO pgbench_accounts (aid, bid, abalance, filler)
          SELECT g, $2::int, 0, '' FROM generate_series($1::int, $1::int + $3::int - 1) g`,
@@ -93,10 +96,10 @@ export class PgbenchDatabase {
 
   /** Puts the database in `mode`: triggers installed or not, the watcher running or not, no marks left. */
   async use(mode: CaptureMode): Promise<BenchApp | undefined> {
-    if (mode === 'logical') throw new Error('capture mode "logical" is not built in the bench yet (see HOOK(logical))');
     await this.reset();
     if (mode === 'triggers' || mode === 'triggers-only') await this.ddl((runner) => installCapture(runner, [PgbenchAccounts]));
-    if (mode === 'triggers') this.watcher = await this.boot(true, false);
+    if (mode === 'logical') await this.ddl((runner) => installLogicalCapture(runner, [PgbenchAccounts]));
+    if (mode === 'triggers' || mode === 'logical') this.watcher = await this.boot(true, false, mode);
     this.mode = mode;
     return this.watcher;
   }
@@ -105,7 +108,9 @@ export class PgbenchDatabase {
   async reset(): Promise<void> {
     await this.watcher?.close();
     this.watcher = undefined;
-    if (this.mode !== 'off') await this.ddl((runner) => removeCapture(runner, [PgbenchAccounts]));
+    if (this.mode === 'triggers' || this.mode === 'triggers-only') await this.ddl((runner) => removeCapture(runner, [PgbenchAccounts]));
+    // Drops the slot too once the publication is empty: the next logical round starts afresh.
+    if (this.mode === 'logical') await this.ddl((runner) => removeLogicalCapture(runner, [PgbenchAccounts]));
     this.mode = 'off';
     await this.control.query(`DELETE FROM pgbench_accounts WHERE aid >= 1000000000`);
     await this.control.query(`TRUNCATE "cinema"."changes"`);
@@ -125,11 +130,11 @@ export class PgbenchDatabase {
     }
   }
 
-  private boot(capture: boolean, synchronize: boolean): Promise<BenchApp> {
+  private boot(capture: boolean, synchronize: boolean, mode: 'triggers' | 'logical' = 'triggers'): Promise<BenchApp> {
     return bootBenchApp({
       dataSources: [{ url: this.url, synchronize, poolSize: 4 }],
       projections: PGBENCH_PROJECTIONS,
-      cinema: capture ? { capture: { interval: WATCHER_INTERVAL_MS } } : {},
+      cinema: capture ? { capture: { interval: WATCHER_INTERVAL_MS, mode } } : {},
     });
   }
 }

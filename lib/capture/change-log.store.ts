@@ -3,11 +3,30 @@ import { canonicalSql } from './lens-slices.js';
 
 /** The dirty marks of one slice as the watcher reads them: however many writes named it, one entry. */
 export interface ChangeMark {
-  /** The marks' bigserial ids, kept as text. */
-  ids: string[];
+  /** How many marks name the slice. */
+  marks: number;
+  /** The lens as the database prints it (`'null'` for the whole projection): what settling deletes by. */
+  key: string;
   projection: string;
   /** `null`: the whole projection. */
   lens: Record<string, unknown> | null;
+}
+
+/** The dirty slices of one read and the snapshot it was taken in. */
+export interface MarkRead {
+  /** `pg_current_snapshot()` of the read, as text. */
+  snapshot: string;
+  slices: ChangeMark[];
+}
+
+/** What a refresh settles: the marks of these slices of a projection visible in a read's snapshot. */
+export interface ClaimedMarks {
+  projection: string;
+  snapshot: string;
+  /** Every visible mark of the projection (it was rebuilt whole). */
+  whole: boolean;
+  /** The slices' keys (`ChangeMark.key`). */
+  keys: readonly string[];
 }
 
 /** A mark to append: for a projection, one slice (`lens`) or the whole of it (`null`). */
@@ -47,26 +66,41 @@ export interface LedgerEntry {
 /** The statements on `cinema.changes` and `cinema.freshness`, one place for their SQL. */
 export const changeLog = {
   /**
-   * The `limit` oldest dirty slices (a projection and a lens, with the ids of every mark naming
-   * it), except those of projections left out of this cycle. Coalesced in the database: a backlog
-   * of 100,000 writes to ten slices is ten entries, not a hundred reads of a thousand marks.
+   * The `limit` oldest dirty slices (a projection and a lens, and how many marks name it), except
+   * those of projections left out of this cycle, and the snapshot they were read in. Coalesced in
+   * the database: a backlog of 100,000 writes to ten slices is ten entries. The snapshot stands
+   * for the marks read: settling deletes the marks of a slice *visible in it*, exactly those read,
+   * whatever committed since, without sending their ids back and forth.
    */
-  async read(dataSource: DataSource, limit: number, except: readonly string[]): Promise<ChangeMark[]> {
-    const rows: ChangeMark[] = await dataSource.query(
-      `SELECT array_agg("id"::text ORDER BY "id") AS "ids", "projection", "lens" FROM "cinema"."changes"
-       WHERE NOT ("projection" = ANY($2::text[])) GROUP BY "projection", "lens" ORDER BY min("id") LIMIT $1`,
-      [limit, except],
-    );
-    return rows;
+  async read(dataSource: DataSource, limit: number, except: readonly string[]): Promise<MarkRead> {
+    // One REPEATABLE READ snapshot for both statements: pg_current_snapshot() is the one the read used.
+    return dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const [{ snapshot }]: { snapshot: string }[] = await manager.query(`SELECT pg_current_snapshot()::text AS "snapshot"`);
+      const slices: ChangeMark[] = await manager.query(
+        `SELECT "projection", "lens", COALESCE("lens"::text, 'null') AS "key", count(*)::int AS "marks" FROM "cinema"."changes"
+         WHERE NOT ("projection" = ANY($2::text[])) GROUP BY "projection", "lens" ORDER BY min("id") LIMIT $1`,
+        [limit, except],
+      );
+      return { snapshot, slices };
+    });
   },
 
-  /** Those of the marks `ids` still in the log (a watcher re-reads them once it holds the projection's lock). */
+  /**
+   * Which of the slices `keys` of `projection` still have marks visible in `snapshot` (another
+   * watcher, holding the projection's lock before, may have settled some): re-read under the lock.
+   */
   async remaining(
-    connection: { query(text: string, values: unknown[]): Promise<{ id: string }[]> },
-    ids: readonly string[],
+    connection: { query(text: string, values: unknown[]): Promise<{ key: string }[]> },
+    projection: string,
+    snapshot: string,
+    keys: readonly string[],
   ): Promise<Set<string>> {
-    const rows = await connection.query(`SELECT "id"::text AS "id" FROM "cinema"."changes" WHERE "id" = ANY($1::bigint[])`, [ids]);
-    return new Set(rows.map((row) => row.id));
+    const rows = await connection.query(
+      `SELECT DISTINCT COALESCE("lens"::text, 'null') AS "key" FROM "cinema"."changes"
+       WHERE "projection" = $1 AND pg_visible_in_snapshot("xid", $2::pg_snapshot) AND COALESCE("lens"::text, 'null') = ANY($3::text[])`,
+      [projection, snapshot, keys],
+    );
+    return new Set(rows.map((row) => row.key));
   },
 
   /**
@@ -95,16 +129,22 @@ export const changeLog = {
   },
 
   /**
-   * In the refresh's own transaction: exactly the claimed marks (never by lens, so that a mark
-   * committed meanwhile survives), the hand-off to the projections downstream, and the ledger.
+   * In the refresh's own transaction: exactly the marks the group read (those of its slices
+   * visible in the read's snapshot; every visible mark of the projection when it was rebuilt
+   * whole), so that a mark committed since survives; the hand-off to the projections downstream;
+   * and the ledger.
    */
   async settle(
     run: (text: string, values: unknown[]) => Promise<unknown>,
-    claimed: readonly string[],
+    claimed: ClaimedMarks,
     handOff: readonly NewMark[],
     ledger?: LedgerEntry,
   ): Promise<void> {
-    await run(`DELETE FROM "cinema"."changes" WHERE "id" = ANY($1::bigint[])`, [claimed]);
+    await run(
+      `DELETE FROM "cinema"."changes" WHERE "projection" = $1 AND pg_visible_in_snapshot("xid", $2::pg_snapshot)
+         AND ($3::boolean OR COALESCE("lens"::text, 'null') = ANY($4::text[]))`,
+      [claimed.projection, claimed.snapshot, claimed.whole, claimed.keys],
+    );
     if (handOff.length > 0) {
       // A JSON null lens (the whole projection) is stored as SQL NULL.
       await run(

@@ -97,13 +97,13 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     const skipped = new Set<string>();
     try {
       for (let round = 0; round < MAX_ROUNDS && !this.controller.signal.aborted; round++) {
-        const marks = await changeLog.read(this.changes!, this.options.capture!.batch, [...failed, ...skipped]);
+        const { snapshot, slices: marks } = await changeLog.read(this.changes!, this.options.capture!.batch, [...failed, ...skipped]);
         if (marks.length === 0) break;
         const models: ProjectionModel[] = [];
         for (const [name, own] of groupMarks(marks)) {
           const model = this.model(
             name,
-            own.flatMap((group) => group.ids),
+            own.reduce((sum, group) => sum + group.marks, 0),
           );
           if (model) models.push(model);
           else failed.add(name);
@@ -114,7 +114,8 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
           const own = marks.filter((mark) => mark.projection === node.name);
           const remaining = await this.locks!.claim(
             node.name,
-            own.flatMap((mark) => mark.ids),
+            snapshot,
+            own.map((mark) => mark.key),
           );
           if (!remaining) {
             skipped.add(node.name);
@@ -122,11 +123,8 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
             continue;
           }
           try {
-            const left = own
-              .map((mark) => ({ ...mark, ids: mark.ids.filter((id) => remaining.has(id)) }))
-              .filter((mark) => mark.ids.length > 0);
-            const groups = groupMarks(left).get(node.name) ?? [];
-            if (!(await this.refreshAll(node.key, groups, failed, result))) return result;
+            const groups = groupMarks(own.filter((mark) => remaining.has(mark.key))).get(node.name) ?? [];
+            if (!(await this.refreshAll(node.key, groups, snapshot, failed, result))) return result;
           } finally {
             await this.locks!.unlock(node.name);
           }
@@ -145,13 +143,14 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
   private async refreshAll(
     model: ProjectionModel,
     groups: readonly MarkGroup[],
+    snapshot: string,
     failed: Set<string>,
     result: CaptureCycle,
   ): Promise<boolean> {
     for (const group of groups) {
       if (this.controller.signal.aborted) return false;
       try {
-        await this.refresher!.refresh(model, group, this.controller.signal);
+        await this.refresher!.refresh(model, group, snapshot, this.controller.signal);
         this.backoff.delete(model.name);
         result.refreshed++;
       } catch (error) {
@@ -162,7 +161,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
         const delay = Math.min(this.options.capture!.interval * 2 ** failures, MAX_BACKOFF_MS);
         this.backoff.set(model.name, { failures, until: Date.now() + delay });
         this.logger.error(
-          `Change capture: refreshing ${model.name} ${describeLens(lensOf(group))} failed; its ${group.ids.length} mark(s) stay, retried in ${delay} ms. ` +
+          `Change capture: refreshing ${model.name} ${describeLens(lensOf(group))} failed; its ${group.marks} mark(s) stay, retried in ${delay} ms. ` +
             `Cause: ${(error as Error)?.message ?? String(error)}`,
         );
       }
@@ -194,14 +193,14 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   /** A mark's projection; marks of a projection this application does not know are left alone, once logged. */
-  private model(name: string, ids: string[]): ProjectionModel | undefined {
+  private model(name: string, marks: number): ProjectionModel | undefined {
     try {
       return this.registry.named(name);
     } catch {
       if (!this.unknown.has(name)) {
         this.unknown.add(name);
         this.logger.warn(
-          `Change capture: ${ids.length} mark(s) name projection ${name}, which this application does not register; left in cinema.changes.`,
+          `Change capture: ${marks} mark(s) name projection ${name}, which this application does not register; left in cinema.changes.`,
         );
       }
       return undefined;

@@ -3,7 +3,10 @@ import type { ChangeMark, NewMark } from './change-log.store.js';
 /** The marks of one projection refreshed together: one list lens, or the whole projection. */
 export interface MarkGroup {
   projection: string;
-  ids: string[];
+  /** How many marks the group's slices had when read. */
+  marks: number;
+  /** The slices as the database prints their lenses (`ChangeMark.key`): what settling deletes by. */
+  lensTexts: string[];
   /** `true`: refresh the whole projection (a NULL-lens mark, or a lens value that is null). */
   whole: boolean;
   /** The lens keys, sorted (empty when whole). */
@@ -29,7 +32,9 @@ export function groupMarks(marks: readonly ChangeMark[]): Map<string, MarkGroup[
       (mark) => mark.lens === null || Object.values(mark.lens).some((value) => value === null || typeof value === 'object'),
     );
     if (whole) {
-      result.set(projection, [{ projection, ids: own.flatMap((mark) => mark.ids), whole: true, keys: [], slices: [] }]);
+      result.set(projection, [
+        { projection, marks: count(own), lensTexts: own.map((mark) => mark.key), whole: true, keys: [], slices: [] },
+      ]);
       continue;
     }
     const groups = new Map<string, MarkGroup & { seen: Set<string> }>();
@@ -37,8 +42,9 @@ export function groupMarks(marks: readonly ChangeMark[]): Map<string, MarkGroup[
       const keys = Object.keys(mark.lens!).sort();
       const id = keys.join('\u0000');
       let group = groups.get(id);
-      if (!group) groups.set(id, (group = { projection, ids: [], whole: false, keys, slices: [], seen: new Set() }));
-      for (const markId of mark.ids) group.ids.push(markId);
+      if (!group) groups.set(id, (group = { projection, marks: 0, lensTexts: [], whole: false, keys, slices: [], seen: new Set() }));
+      group.marks += mark.marks;
+      group.lensTexts.push(mark.key);
       const slice = Object.fromEntries(keys.map((key) => [key, mark.lens![key]]));
       const text = JSON.stringify(slice);
       if (!group.seen.has(text)) {
@@ -76,4 +82,8 @@ export function handOffMarks(group: MarkGroup, dependent: string, exposes: (key:
     marks.push({ projection: dependent, lens });
   }
   return marks;
+}
+
+function count(marks: readonly ChangeMark[]): number {
+  return marks.reduce((sum, mark) => sum + mark.marks, 0);
 }

@@ -28,7 +28,9 @@ export class SliceRefresher {
     private readonly changes: DataSource,
   ) {}
 
-  async refresh(model: ProjectionModel, group: MarkGroup, signal: AbortSignal): Promise<NodeReport> {
+  /** `snapshot`: the one the group's marks were read in (settling deletes the marks visible in it). */
+  async refresh(model: ProjectionModel, group: MarkGroup, snapshot: string, signal: AbortSignal): Promise<NodeReport> {
+    const claimed = { projection: model.name, snapshot, whole: group.whole, keys: group.lensTexts };
     const lens = normalizeLens(model.name, lensOf(group));
     const handOff = this.graph()
       .dependentsOf(model)
@@ -36,7 +38,7 @@ export class SliceRefresher {
     const report: NodeReport = { projection: model.name, virtual: model.virtual, status: 'pending', deleted: 0, written: 0, paths: [] };
     if (model.virtual) {
       // Nothing to rebuild: the marks move on to what reads it, in one transaction.
-      await this.changes.transaction((manager) => changeLog.settle((text, values) => manager.query(text, values), group.ids, handOff));
+      await this.changes.transaction((manager) => changeLog.settle((text, values) => manager.query(text, values), claimed, handOff));
       report.status = 'succeeded';
       return report;
     }
@@ -55,7 +57,7 @@ export class SliceRefresher {
         streamBatchSize: this.options.streamBatchSize,
         outputs,
         beforeCommit: (client: PgClient) =>
-          changeLog.settle((text, values) => client.query({ text, values }), group.ids, handOff, {
+          changeLog.settle((text, values) => client.query({ text, values }), claimed, handOff, {
             projection: model.name,
             slices: group.whole ? [{}] : group.slices,
             rows: report.written,

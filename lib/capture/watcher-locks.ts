@@ -14,13 +14,13 @@ export class WatcherLocks {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * Takes the projection's lock without waiting and returns which of `ids` (its marks as read)
-   * are still in the log: a watcher that held the lock before may have settled some. `undefined`
-   * when another watcher holds the lock.
+   * Takes the projection's lock without waiting and returns which of its slices `keys` (as read
+   * in `snapshot`) still have marks visible in that snapshot: a watcher that held the lock before
+   * may have settled some. `undefined` when another watcher holds the lock.
    */
-  async claim(projection: string, ids: readonly string[]): Promise<Set<string> | undefined> {
+  async claim(projection: string, snapshot: string, keys: readonly string[]): Promise<Set<string> | undefined> {
     if (!(await this.tryLock(projection))) return undefined;
-    return changeLog.remaining(this.runner!, ids);
+    return changeLog.remaining(this.runner!, projection, snapshot, keys);
   }
 
   private async tryLock(projection: string): Promise<boolean> {

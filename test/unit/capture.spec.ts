@@ -10,28 +10,34 @@ import { Between, In, MoreThan, Not } from 'typeorm';
 
 describe('change capture: marks, hand-off, triggers, options', () => {
   it('groups marks per projection and key set into list lenses, a NULL lens into one whole rebuild', () => {
+    // As the watcher reads them: one entry per slice, with how many marks name it.
+    const mark = (projection: string, lens: Record<string, unknown> | null, marks = 1) => ({
+      projection,
+      lens,
+      key: JSON.stringify(lens),
+      marks,
+    });
     const groups = groupMarks([
-      { ids: ['1'], projection: 'A', lens: { orgId: 3 } },
-      { ids: ['2'], projection: 'A', lens: { orgId: 42 } },
-      { ids: ['3'], projection: 'A', lens: { orgId: 3 } },
-      { ids: ['4'], projection: 'A', lens: { orgId: 3, region: 'eu' } },
-      { ids: ['5'], projection: 'B', lens: { orgId: 1 } },
-      { ids: ['6'], projection: 'B', lens: null },
+      mark('A', { orgId: 3 }, 2),
+      mark('A', { orgId: 42 }, 5),
+      mark('A', { orgId: 3, region: 'eu' }),
+      mark('B', { orgId: 1 }),
+      mark('B', null, 3),
     ]);
     const a = groups.get('A')!;
-    expect(a.map((g) => [g.ids, g.keys, lensOf(g)])).toEqual([
-      [['1', '2', '3'], ['orgId'], { orgId: [3, 42] }],
-      [['4'], ['orgId', 'region'], { orgId: [3], region: ['eu'] }],
+    expect(a.map((g) => [g.marks, g.lensTexts, g.keys, lensOf(g)])).toEqual([
+      [7, ['{"orgId":3}', '{"orgId":42}'], ['orgId'], { orgId: [3, 42] }],
+      [1, ['{"orgId":3,"region":"eu"}'], ['orgId', 'region'], { orgId: [3], region: ['eu'] }],
     ]);
-    expect(groups.get('B')).toEqual([{ projection: 'B', ids: ['5', '6'], whole: true, keys: [], slices: [] }]);
+    expect(groups.get('B')).toEqual([{ projection: 'B', marks: 4, lensTexts: ['{"orgId":1}', 'null'], whole: true, keys: [], slices: [] }]);
     // A null lens value (a row whose lens column is NULL) cannot be a list lens: the whole projection.
-    expect(groupMarks([{ ids: ['7'], projection: 'C', lens: { orgId: null } }]).get('C')![0].whole).toBe(true);
+    expect(groupMarks([mark('C', { orgId: null })]).get('C')![0].whole).toBe(true);
   });
 
   it('hands slices on to a dependent that exposes the keys, the whole dependent otherwise', () => {
     const [group] = groupMarks([
-      { ids: ['1'], projection: 'A', lens: { orgId: 3, region: 'eu' } },
-      { ids: ['2'], projection: 'A', lens: { orgId: 3, region: 'us' } },
+      { projection: 'A', lens: { orgId: 3, region: 'eu' }, key: '{"orgId": 3, "region": "eu"}', marks: 1 },
+      { projection: 'A', lens: { orgId: 3, region: 'us' }, key: '{"orgId": 3, "region": "us"}', marks: 1 },
     ]).get('A')!;
     expect(handOffMarks(group, 'D', (key) => key === 'orgId')).toEqual([{ projection: 'D', lens: { orgId: 3 } }]);
     expect(handOffMarks(group, 'E', () => false)).toEqual([{ projection: 'E', lens: null }]);
