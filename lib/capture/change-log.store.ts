@@ -95,9 +95,10 @@ export const changeLog = {
     snapshot: string,
     keys: readonly string[],
   ): Promise<Set<string>> {
+    // One EXISTS per slice: it stops at the first visible mark, not after all of them.
     const rows = await connection.query(
-      `SELECT DISTINCT COALESCE("lens"::text, 'null') AS "key" FROM "cinema"."changes"
-       WHERE "projection" = $1 AND pg_visible_in_snapshot("xid", $2::pg_snapshot) AND COALESCE("lens"::text, 'null') = ANY($3::text[])`,
+      `SELECT k AS "key" FROM unnest($3::text[]) k WHERE EXISTS (SELECT 1 FROM "cinema"."changes" c
+         WHERE c."projection" = $1 AND COALESCE(c."lens"::text, 'null') = k AND pg_visible_in_snapshot(c."xid", $2::pg_snapshot))`,
       [projection, snapshot, keys],
     );
     return new Set(rows.map((row) => row.key));
