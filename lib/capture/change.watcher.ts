@@ -12,11 +12,15 @@ import { WriteSlots } from '../execution/write-slots.js';
 import type { ProjectionModel } from '../model/projection.model.js';
 import { ProjectionRegistry } from '../model/projection.registry.js';
 import { CinemaPlanner } from '../planning/cinema.planner.js';
-import { changeLog } from './change-log.store.js';
-import { groupMarks, lensOf, type MarkGroup } from './mark-groups.js';
+import { changeLog, type NewMark } from './change-log.store.js';
+import { covers, groupMarks, lensOf, type MarkGroup } from './mark-groups.js';
 import { SlotReader } from './logical/slot.reader.js';
+import { RunTelemetry } from '../telemetry/run-telemetry.js';
 import { SliceRefresher } from './slice.refresher.js';
 import { WatcherLocks } from './watcher-locks.js';
+
+/** For the tests: called after a round read its marks, before it claims their projections. Not public. */
+export const watcherHooks: { afterRead?: (watcher: ChangeWatcher) => Promise<void> | void } = {};
 
 /** Rounds of one cycle at most: a steady stream of writes cannot keep a cycle from ending. */
 const MAX_ROUNDS = 50;
@@ -63,6 +67,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
     private readonly moduleRef: ModuleRef,
     private readonly slotReader: SlotReader,
+    private readonly telemetry: RunTelemetry,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -70,7 +75,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     if (!capture?.watch) return;
     this.changes = this.moduleRef.get<DataSource>(getDataSourceToken(capture.dataSource), { strict: false });
     this.checkDatabases(this.changes);
-    this.refresher = new SliceRefresher(() => this.registry.graph, this.planner, this.slots, this.options, this.changes);
+    this.refresher = new SliceRefresher(() => this.registry.graph, this.planner, this.slots, this.options, this.changes, this.telemetry);
     this.locks = new WatcherLocks(this.changes);
     this.loop = this.run(capture.interval);
   }
@@ -99,6 +104,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
       for (let round = 0; round < MAX_ROUNDS && !this.controller.signal.aborted; round++) {
         const { snapshot, slices: marks } = await changeLog.read(this.changes!, this.options.capture!.batch, [...failed, ...skipped]);
         if (marks.length === 0) break;
+        await watcherHooks.afterRead?.(this);
         const models: ProjectionModel[] = [];
         for (const [name, own] of groupMarks(marks)) {
           const model = this.model(
@@ -109,25 +115,38 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
           else failed.add(name);
         }
         if (models.length === 0) continue;
-        for (const node of this.registry.graph.plan(models, true)) {
-          if (this.controller.signal.aborted) return result;
-          const own = marks.filter((mark) => mark.projection === node.name);
-          const remaining = await this.locks!.claim(
-            node.name,
-            snapshot,
-            own.map((mark) => mark.key),
-          );
-          if (!remaining) {
-            skipped.add(node.name);
-            result.skipped++;
-            continue;
-          }
-          try {
+        const plan = this.registry.graph.plan(models, true);
+        // Every projection of the round is claimed first: a dependent this watcher holds, whose own
+        // marks name a slice, needs no hand-off of that slice, since its refresh comes later in
+        // this round (and its marks stay until a refresh of it commits).
+        const claimed = new Map<string, MarkGroup[]>();
+        try {
+          for (const node of plan) {
+            const own = marks.filter((mark) => mark.projection === node.name);
+            const remaining = await this.locks!.claim(
+              node.name,
+              snapshot,
+              own.map((mark) => mark.key),
+            );
+            if (!remaining) {
+              skipped.add(node.name);
+              result.skipped++;
+              continue;
+            }
             const groups = groupMarks(own.filter((mark) => remaining.has(mark.key))).get(node.name) ?? [];
-            if (!(await this.refreshAll(node.key, groups, snapshot, failed, result))) return result;
-          } finally {
-            await this.locks!.unlock(node.name);
+            for (const group of groups) {
+              this.telemetry.sliceDirtied({ projection: node.name, slices: group.whole ? [] : group.slices, marks: group.marks });
+            }
+            claimed.set(node.name, groups);
           }
+          const covered = (mark: NewMark) => (claimed.get(mark.projection) ?? []).some((group) => covers(group, mark.lens));
+          for (const node of plan) {
+            const groups = claimed.get(node.name);
+            if (!groups) continue;
+            if (!(await this.refreshAll(node.key, groups, snapshot, covered, failed, result))) return result;
+          }
+        } finally {
+          for (const name of claimed.keys()) await this.locks!.unlock(name);
         }
       }
     } finally {
@@ -144,13 +163,14 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     model: ProjectionModel,
     groups: readonly MarkGroup[],
     snapshot: string,
+    covered: (mark: NewMark) => boolean,
     failed: Set<string>,
     result: CaptureCycle,
   ): Promise<boolean> {
     for (const group of groups) {
       if (this.controller.signal.aborted) return false;
       try {
-        await this.refresher!.refresh(model, group, snapshot, this.controller.signal);
+        await this.refresher!.refresh(model, group, snapshot, this.controller.signal, covered);
         this.backoff.delete(model.name);
         result.refreshed++;
       } catch (error) {

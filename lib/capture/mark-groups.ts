@@ -84,6 +84,16 @@ export function handOffMarks(group: MarkGroup, dependent: string, exposes: (key:
   return marks;
 }
 
+/** Whether a group's refresh rebuilds the slice `lens` (`null`: the whole projection). */
+export function covers(group: MarkGroup, lens: Record<string, unknown> | null): boolean {
+  if (group.whole) return true;
+  if (lens === null) return false;
+  const keys = Object.keys(lens).sort();
+  if (keys.join('\u0000') !== group.keys.join('\u0000')) return false;
+  const text = JSON.stringify(Object.fromEntries(keys.map((key) => [key, lens[key]])));
+  return group.slices.some((slice) => JSON.stringify(Object.fromEntries(keys.map((key) => [key, slice[key]]))) === text);
+}
+
 function count(marks: readonly ChangeMark[]): number {
   return marks.reduce((sum, mark) => sum + mark.marks, 0);
 }

@@ -9,7 +9,9 @@ import { RunOutputs } from '../read/run-outputs.js';
 import { ProjectionRunner, projectionTimeout } from '../execution/projection.runner.js';
 import type { PgClient } from '../execution/write-client.js';
 import type { WriteSlots } from '../execution/write-slots.js';
-import { changeLog } from './change-log.store.js';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { RunTelemetry } from '../telemetry/run-telemetry.js';
+import { changeLog, type NewMark } from './change-log.store.js';
 import { handOffMarks, lensOf, type MarkGroup } from './mark-groups.js';
 
 /**
@@ -26,15 +28,27 @@ export class SliceRefresher {
     private readonly slots: WriteSlots,
     private readonly options: ResolvedCinemaOptions,
     private readonly changes: DataSource,
+    private readonly telemetry: RunTelemetry = new RunTelemetry(),
   ) {}
 
-  /** `snapshot`: the one the group's marks were read in (settling deletes the marks visible in it). */
-  async refresh(model: ProjectionModel, group: MarkGroup, snapshot: string, signal: AbortSignal): Promise<NodeReport> {
+  /**
+   * `snapshot`: the one the group's marks were read in (settling deletes the marks visible in it).
+   * `covered`: hand-off marks not to write, because a refresh of that dependent after this one
+   * already holds marks of theirs.
+   */
+  async refresh(
+    model: ProjectionModel,
+    group: MarkGroup,
+    snapshot: string,
+    signal: AbortSignal,
+    covered: (mark: NewMark) => boolean = () => false,
+  ): Promise<NodeReport> {
     const claimed = { projection: model.name, snapshot, whole: group.whole, keys: group.lensTexts };
     const lens = normalizeLens(model.name, lensOf(group));
     const handOff = this.graph()
       .dependentsOf(model)
-      .flatMap((dependent) => handOffMarks(group, dependent.name, (key) => exposes(dependent, key)));
+      .flatMap((dependent) => handOffMarks(group, dependent.name, (key) => exposes(dependent, key)))
+      .filter((mark) => !covered(mark));
     const report: NodeReport = { projection: model.name, virtual: model.virtual, status: 'pending', deleted: 0, written: 0, paths: [] };
     if (model.virtual) {
       // Nothing to rebuild: the marks move on to what reads it, in one transaction.
@@ -45,27 +59,38 @@ export class SliceRefresher {
     const outputs = new RunOutputs(lens);
     await this.planner.plan([model], outputs, true);
     const started = performance.now();
-    await this.runner.run(
-      model,
-      {
-        lens,
-        ...projectionTimeout(model, lens, this.options.fullRebuildTimeout),
-        connectionCheckInterval: this.options.connectionCheckInterval,
-        signal,
-        slots: this.slots.of(model.write!),
-        batchSize: this.options.batchSize,
-        streamBatchSize: this.options.streamBatchSize,
-        outputs,
-        beforeCommit: (client: PgClient) =>
-          changeLog.settle((text, values) => client.query({ text, values }), claimed, handOff, {
-            projection: model.name,
-            slices: group.whole ? [{}] : group.slices,
-            rows: report.written,
-            durationMs: performance.now() - started,
-          }),
-      },
-      report,
-    );
+    const span = this.telemetry.startNode(model.name, ROOT_CONTEXT, { engine: 'capture', lensKeys: lens.keys, lens: lens.display });
+    await this.telemetry
+      .within(span.context, () =>
+        this.runner.run(
+          model,
+          {
+            lens,
+            ...projectionTimeout(model, lens, this.options.fullRebuildTimeout),
+            connectionCheckInterval: this.options.connectionCheckInterval,
+            signal,
+            slots: this.slots.of(model.write!),
+            batchSize: this.options.batchSize,
+            streamBatchSize: this.options.streamBatchSize,
+            outputs,
+            beforeCommit: (client: PgClient) =>
+              changeLog.settle((text, values) => client.query({ text, values }), claimed, handOff, {
+                projection: model.name,
+                slices: group.whole ? [{}] : group.slices,
+                rows: report.written,
+                durationMs: performance.now() - started,
+              }),
+          },
+          report,
+        ),
+      )
+      .then(
+        () => span.end(report),
+        (error: unknown) => {
+          span.end(report, error);
+          throw error;
+        },
+      );
     report.status = 'succeeded';
     return report;
   }

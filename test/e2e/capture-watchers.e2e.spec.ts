@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeWatcher } from '../../lib/capture/change.watcher.js';
+import { ChangeWatcher, watcherHooks } from '../../lib/capture/change.watcher.js';
 import { CAPTURE_TABLES, CAPTURE_TRUTH, captureApp, captureHooks } from '../fixtures/capture.fixture.js';
 import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
@@ -66,7 +66,7 @@ describe('two watchers on one database: one refreshes a projection, the other le
     expect(await watcher('b').cycle()).toEqual({ refreshed: 0, failed: 0, skipped: 0 });
   });
 
-  it('a watcher that takes a lock after the other settled its marks refreshes only what is left', async () => {
+  it('a watcher claims every projection of its round, and the other leaves them all to it', async () => {
     await converged();
     await client().query(`UPDATE cap_invoices SET amount = amount + 1 WHERE org_id = 1`);
     // As a refresh of the totals' org 2 would have handed on (a mark read along with org 1's).
@@ -75,15 +75,36 @@ describe('two watchers on one database: one refreshes a projection, the other le
     const gate = deferred();
     captureHooks.totalsEntered = entered;
     captureHooks.totalsGate = gate;
-    // B has read both marks and refreshes the totals first (graph order).
+    // B has read both marks, claimed the totals and the grades, and refreshes the totals first (graph order).
     const second = watcher('b').cycle();
     await entered.promise;
-    // A leaves the totals to B and refreshes the grades' org 2.
-    expect(await watcher('a').cycle()).toEqual({ refreshed: 1, failed: 0, skipped: 1 });
+    // A leaves both to B.
+    expect(await watcher('a').cycle()).toEqual({ refreshed: 0, failed: 0, skipped: 2 });
     captureHooks.totalsGate = undefined;
     gate.resolve();
-    // B then takes the grades' lock: org 2's mark is gone, so it refreshes only what its totals handed on.
-    expect(await second).toEqual({ refreshed: 3, failed: 0, skipped: 0 });
+    // B: the totals (org 1), the grades' org 2 it claimed, then, in the next round, what the totals
+    // handed on (the grades' org 1, the grand total: its hand-off from the grades is covered by the
+    // grand total's own mark, claimed in the same round).
+    expect(await second).toEqual({ refreshed: 4, failed: 0, skipped: 0 });
+    await converged();
+  });
+
+  it('a watcher whose marks another settled between its read and its claim refreshes nothing', async () => {
+    await converged();
+    await client().query(`UPDATE cap_invoices SET amount = amount + 1 WHERE org_id = 3`);
+    const derivations = captureHooks.totalsSlices.length;
+    // A reads the mark; before A claims the totals, B runs a whole cycle and settles it.
+    watcherHooks.afterRead = async (reader) => {
+      if (reader !== watcher('a')) return;
+      watcherHooks.afterRead = undefined;
+      expect(await watcher('b').cycle()).toEqual({ refreshed: 3, failed: 0, skipped: 0 });
+    };
+    try {
+      expect(await watcher('a').cycle()).toEqual({ refreshed: 0, failed: 0, skipped: 0 });
+    } finally {
+      watcherHooks.afterRead = undefined;
+    }
+    expect(captureHooks.totalsSlices.slice(derivations)).toEqual([[3]]);
     await converged();
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveCinemaOptions } from '../../lib/cinema-options.js';
 import { captureStatements } from '../../lib/capture/capture-triggers.js';
-import { groupMarks, handOffMarks, lensOf } from '../../lib/capture/mark-groups.js';
+import { covers, groupMarks, handOffMarks, lensOf } from '../../lib/capture/mark-groups.js';
 import { InvalidCinemaOptionsError } from '../../lib/errors/invalid-options.error.js';
 import { canonicalText, lensSlices } from '../../lib/capture/lens-slices.js';
 import { normalizeLens } from '../../lib/lens/lens.js';
@@ -32,6 +32,19 @@ describe('change capture: marks, hand-off, triggers, options', () => {
     expect(groups.get('B')).toEqual([{ projection: 'B', marks: 4, lensTexts: ['{"orgId":1}', 'null'], whole: true, keys: [], slices: [] }]);
     // A null lens value (a row whose lens column is NULL) cannot be a list lens: the whole projection.
     expect(groupMarks([mark('C', { orgId: null })]).get('C')![0].whole).toBe(true);
+  });
+
+  it('tells whether a group rebuilds a slice (what a hand-off to a dependent claimed in the same round may skip)', () => {
+    const [group] = groupMarks([
+      { projection: 'D', lens: { orgId: 3, region: 'eu' }, key: 'a', marks: 1 },
+      { projection: 'D', lens: { orgId: 4, region: 'eu' }, key: 'b', marks: 1 },
+    ]).get('D')!;
+    expect(covers(group, { region: 'eu', orgId: 3 })).toBe(true);
+    expect(covers(group, { orgId: 3, region: 'us' })).toBe(false);
+    expect(covers(group, { orgId: 3 })).toBe(false);
+    expect(covers(group, null)).toBe(false);
+    expect(covers({ ...group, whole: true }, null)).toBe(true);
+    expect(covers({ ...group, whole: true }, { orgId: 9 })).toBe(true);
   });
 
   it('hands slices on to a dependent that exposes the keys, the whole dependent otherwise', () => {
