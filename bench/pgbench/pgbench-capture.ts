@@ -2,15 +2,15 @@ import { DataSource } from 'typeorm';
 import { CINEMA_CAPTURE_MIGRATIONS, installCapture, installLogicalCapture, removeCapture, removeLogicalCapture } from '../../lib/index.js';
 import { bootBenchApp, type BenchApp } from '../apps/bench-app.js';
 import type { BenchContext } from '../bench-context.js';
-import { BranchBalances, PGBENCH_PROJECTIONS, PgbenchAccounts } from '../fixtures/pgbench-branches.fixture.js';
+import { BranchTellers, PGBENCH_PROJECTIONS, PgbenchTellers } from '../fixtures/pgbench-branches.fixture.js';
 import { runPgbench } from './pgbench.runner.js';
 
-/** pgbench's accounts per branch (per unit of its scale factor). */
-export const ACCOUNTS_PER_BRANCH = 100_000;
+/** pgbench's tellers per branch (per unit of its scale factor). */
+export const TELLERS_PER_BRANCH = 10;
 /** The watcher's interval during every capture scenario: the sample app's (and the module's default). */
 export const WATCHER_INTERVAL_MS = 200;
-/** Accounts of the probe branch (bid = scale + 1), which pgbench's own scripts never touch. */
-export const PROBE_ACCOUNTS = 1_000;
+/** Tellers of the probe branch (bid = scale + 1), which pgbench's own scripts never touch. */
+export const PROBE_TELLERS = 10;
 
 /**
  * How writes reach the watcher in one contender of the write-overhead scenario.
@@ -25,10 +25,9 @@ export const PROBE_ACCOUNTS = 1_000;
 export type CaptureMode = 'off' | 'triggers' | 'triggers-only' | 'logical';
 
 /**
- * The pgbench database of the capture scenarios: pgbench's tables at the given scale with an index
- * on `pgbench_accounts (bid)` (the lens column, as a user would index it), a probe branch of
- * {@link PROBE_ACCOUNTS} accounts beyond pgbench's range, the change log, and `BranchBalances`
- * built. Switches between capture modes; one Nest app at a time runs on it.
+ * The pgbench database of the capture scenarios: pgbench's tables at the given scale, a probe
+ * branch of {@link PROBE_TELLERS} tellers beyond pgbench's range, the change log, and
+ * `BranchTellers` built. Switches between capture modes; one Nest app at a time runs on it.
  */
 export class PgbenchDatabase {
   private watcher?: BenchApp;
@@ -50,26 +49,24 @@ export class PgbenchDatabase {
     const db = new PgbenchDatabase(url, scale, control);
     try {
       await control.runMigrations();
-      const probeFrom = scale * ACCOUNTS_PER_BRANCH + 1;
-      await control.query(`CREATE INDEX IF NOT EXISTS pgbench_accounts_bid_idx ON pgbench_accounts (bid)`);
       // Logical mode's replica identity: an index holding the lens column, so that a DELETE or a
       // move carries the old bid. Set once: it changes what WAL records only at wal_level=logical,
       // and only for rows whose key changes, which pgbench's scripts never do.
-      await control.query(`ALTER TABLE pgbench_accounts ALTER COLUMN bid SET NOT NULL`);
-      await control.query(`CREATE UNIQUE INDEX IF NOT EXISTS pgbench_accounts_aid_bid ON pgbench_accounts (aid, bid)`);
-      await control.query(`ALTER TABLE pgbench_accounts REPLICA IDENTITY USING INDEX pgbench_accounts_aid_bid`);
+      await control.query(`ALTER TABLE pgbench_tellers ALTER COLUMN bid SET NOT NULL`);
+      await control.query(`CREATE UNIQUE INDEX IF NOT EXISTS pgbench_tellers_tid_bid ON pgbench_tellers (tid, bid)`);
+      await control.query(`ALTER TABLE pgbench_tellers REPLICA IDENTITY USING INDEX pgbench_tellers_tid_bid`);
       await control.query(
-        `INSERT INTO pgbench_accounts (aid, bid, abalance, filler)
+        `INSERT INTO pgbench_tellers (tid, bid, tbalance, filler)
          SELECT g, $2::int, 0, '' FROM generate_series($1::int, $1::int + $3::int - 1) g`,
-        [probeFrom, db.probeBranch, PROBE_ACCOUNTS],
+        [db.firstProbeTeller, db.probeBranch, PROBE_TELLERS],
       );
-      // Rows the single-row INSERT script adds, far above pgbench's and the probe's accounts.
-      await control.query(`CREATE SEQUENCE IF NOT EXISTS bench_insert_aid START 1000000000`);
+      // Rows the single-row INSERT script adds, far above pgbench's and the probe's tellers.
+      await control.query(`CREATE SEQUENCE IF NOT EXISTS bench_insert_tid START 1000000000`);
       await control.query(`VACUUM ANALYZE pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history`);
       // The projection's table, built once with every branch.
       const app = await db.boot(false, true);
       try {
-        await app.cinema.project(BranchBalances, {}, { fetch: false });
+        await app.cinema.project(BranchTellers, {}, { fetch: false });
       } finally {
         await app.close();
       }
@@ -85,8 +82,8 @@ export class PgbenchDatabase {
     return this.scale + 1;
   }
 
-  get firstProbeAccount(): number {
-    return this.scale * ACCOUNTS_PER_BRANCH + 1;
+  get firstProbeTeller(): number {
+    return this.scale * TELLERS_PER_BRANCH + 1;
   }
 
   /** Runs a statement on the control connection pool (no Nest app, no watcher). */
@@ -97,8 +94,8 @@ export class PgbenchDatabase {
   /** Puts the database in `mode`: triggers installed or not, the watcher running or not, no marks left. */
   async use(mode: CaptureMode): Promise<BenchApp | undefined> {
     await this.reset();
-    if (mode === 'triggers' || mode === 'triggers-only') await this.ddl((runner) => installCapture(runner, [PgbenchAccounts]));
-    if (mode === 'logical') await this.ddl((runner) => installLogicalCapture(runner, [PgbenchAccounts]));
+    if (mode === 'triggers' || mode === 'triggers-only') await this.ddl((runner) => installCapture(runner, [PgbenchTellers]));
+    if (mode === 'logical') await this.ddl((runner) => installLogicalCapture(runner, [PgbenchTellers]));
     if (mode === 'triggers' || mode === 'logical') this.watcher = await this.boot(true, false, mode);
     this.mode = mode;
     return this.watcher;
@@ -108,11 +105,11 @@ export class PgbenchDatabase {
   async reset(): Promise<void> {
     await this.watcher?.close();
     this.watcher = undefined;
-    if (this.mode === 'triggers' || this.mode === 'triggers-only') await this.ddl((runner) => removeCapture(runner, [PgbenchAccounts]));
+    if (this.mode === 'triggers' || this.mode === 'triggers-only') await this.ddl((runner) => removeCapture(runner, [PgbenchTellers]));
     // Drops the slot too once the publication is empty: the next logical round starts afresh.
-    if (this.mode === 'logical') await this.ddl((runner) => removeLogicalCapture(runner, [PgbenchAccounts]));
+    if (this.mode === 'logical') await this.ddl((runner) => removeLogicalCapture(runner, [PgbenchTellers]));
     this.mode = 'off';
-    await this.control.query(`DELETE FROM pgbench_accounts WHERE aid >= 1000000000`);
+    await this.control.query(`DELETE FROM pgbench_tellers WHERE tid >= 1000000000`);
     await this.control.query(`TRUNCATE "cinema"."changes"`);
   }
 

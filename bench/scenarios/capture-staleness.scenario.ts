@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { BranchBalances } from '../fixtures/pgbench-branches.fixture.js';
+import { BranchTellers } from '../fixtures/pgbench-branches.fixture.js';
 import { percentile, round2, scenarioResult, target } from '../harness.js';
 import type { BenchContext } from '../bench-context.js';
 import { PgbenchDatabase, WATCHER_INTERVAL_MS, type CaptureMode } from '../pgbench/pgbench-capture.js';
@@ -27,13 +27,13 @@ function definition(scale: number, probes: number): string {
   return `How long a committed change waits for the refresh that includes it, while pgbench's TPC-B-like
 workload (4 clients, \`-M prepared\`, scale ${scale}) writes with capture on: the triggers of scenario 7
 installed and the watcher of a booted app running every ${WATCHER_INTERVAL_MS} ms, refreshing the marked
-branches of \`BranchBalances\`.
+branches of \`BranchTellers\`.
 
-A probe client, on a branch of its own that pgbench never writes (bid ${scale + 1}, 1,000 accounts, so its
-expected balance is known), ${probes} times in a row (fewer if the watcher falls behind, see below): commits \`UPDATE pgbench_accounts SET abalance =
-abalance + 1 ... RETURNING clock_timestamp()\` (autocommit; the timestamp is taken just before the
+A probe client, on a branch of its own that pgbench never writes (bid ${scale + 1}, 10 tellers, so its
+expected balance is known), ${probes} times in a row (fewer if the watcher falls behind, see below): commits \`UPDATE pgbench_tellers SET tbalance =
+tbalance + 1 ... RETURNING clock_timestamp()\` (autocommit; the timestamp is taken just before the
 commit), then polls every ${POLL_MS} ms, in one statement (one snapshot), the branch's row of
-\`bench_branch_balances\` and its newest \`cinema.freshness\` entry, until the balance includes the
+\`bench_branch_tellers\` and its newest \`cinema.freshness\` entry, until the balance includes the
 probe. **Lag** = that entry's \`refreshed_at\` (written by the refresh transaction just before it
 commits) − the probe's timestamp, both on the server's clock. **Observed** = the same from the
 client's side (probe's COMMIT returned → the poll saw the row), which adds up to one poll
@@ -107,7 +107,7 @@ async function measureLag(ctx: BenchContext, db: PgbenchDatabase, probes: number
   load.stderr!.on('data', (chunk: Buffer) => (loadOutput += chunk.toString()));
   try {
     const branch = db.probeBranch;
-    const [{ truth }] = await db.query<{ truth: string }[]>(`SELECT sum(abalance)::text AS truth FROM pgbench_accounts WHERE bid = $1`, [
+    const [{ truth }] = await db.query<{ truth: string }[]>(`SELECT sum(tbalance)::text AS truth FROM pgbench_tellers WHERE bid = $1`, [
       branch,
     ]);
     let expected = BigInt(truth);
@@ -120,11 +120,11 @@ async function measureLag(ctx: BenchContext, db: PgbenchDatabase, probes: number
     const server: number[] = [];
     const observed: number[] = [];
     for (let i = 0; i < probes; i++) {
-      const aid = db.firstProbeAccount + (i % 1000);
+      const tid = db.firstProbeTeller + (i % 10);
       const { rows } = await probe.query<{ at: Date; micros: string }>(
-        `UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = $1
+        `UPDATE pgbench_tellers SET tbalance = tbalance + 1 WHERE tid = $1
          RETURNING clock_timestamp() AS at, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text AS micros`,
-        [aid],
+        [tid],
       );
       const committed = performance.now();
       expected += 1n;
@@ -134,8 +134,8 @@ async function measureLag(ctx: BenchContext, db: PgbenchDatabase, probes: number
           `SELECT b.balance::text AS balance,
              (SELECT (extract(epoch FROM max(f.refreshed_at)) * 1000000)::bigint::text FROM "cinema"."freshness" f
               WHERE f.projection = $2 AND (f.slice = '{}'::jsonb OR f.slice ->> 'bid' = $1::int::text)) AS micros
-           FROM bench_branch_balances b WHERE b.bid = $1::int`,
-          [branch, BranchBalances.name],
+           FROM bench_branch_tellers b WHERE b.bid = $1::int`,
+          [branch, BranchTellers.name],
         );
         if (seen.length > 0 && BigInt(seen[0].balance) >= expected && seen[0].micros !== null) {
           observed.push(performance.now() - committed);

@@ -2,7 +2,15 @@ import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeWatcher } from '../../lib/capture/change.watcher.js';
-import { CAPTURE_TABLES, CAPTURE_TRUTH, CapOrgGrade, CapOrgTotals, captureApp } from '../fixtures/capture.fixture.js';
+import {
+  CAPTURE_MODES,
+  CAPTURE_TABLES,
+  CAPTURE_TRUTH,
+  CapOrgGrade,
+  CapOrgTotals,
+  captureApp,
+  dropSlot,
+} from '../fixtures/capture.fixture.js';
 import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
 import { connect, rowsOf, waitFor } from '../support/postgres.js';
@@ -76,7 +84,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
  * every cycle, and after all writers have committed, every projection equals its ground truth
  * over the committed rows and no mark is left.
  */
-describe('property: change capture under random interleavings of writers, watchers and explicit runs', () => {
+describe.each(CAPTURE_MODES)('property (%s): change capture under random interleavings of writers, watchers and explicit runs', (mode) => {
   let db: Awaited<ReturnType<typeof createDatabase>>;
   let a: TestApp;
   let b: TestApp;
@@ -88,9 +96,9 @@ describe('property: change capture under random interleavings of writers, watche
   const stats = { commands: 0, cycles: 0, checks: 0, runs: 0 };
 
   beforeAll(async () => {
-    db = await createDatabase('capture_property');
-    a = await bootApp(captureApp(db, { interval: 3_600_000 }));
-    b = await bootApp(captureApp(db, { interval: 3_600_000 }));
+    db = await createDatabase(`capture_property_${mode}`);
+    a = await bootApp(captureApp(db, { interval: 3_600_000, mode }));
+    b = await bootApp(captureApp(db, { interval: 3_600_000, mode }));
     observer = await connect(db.url, 'cinema-test-observer');
     for (let i = 0; i < WRITERS; i++) writers.push(await connect(db.url, `cinema-test-writer-${i}`));
   });
@@ -99,6 +107,10 @@ describe('property: change capture under random interleavings of writers, watche
     await observer?.end();
     await a?.close();
     await b?.close();
+    if (mode === 'logical' && db) {
+      const admin = await connect(db.url);
+      await dropSlot(admin, db.name).finally(() => admin.end());
+    }
     await db?.drop();
   });
 
@@ -200,8 +212,17 @@ describe('property: change capture under random interleavings of writers, watche
     }
   }
 
+  /**
+   * Logical mode reads only flushed WAL (and the server runs with synchronous_commit off): a
+   * synchronous commit first flushes every commit before it, so a cycle sees all of them.
+   */
+  async function flush(): Promise<void> {
+    if (mode === 'logical') await observer.query(`BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT`);
+  }
+
   async function cycle(which: 'a' | 'b' | 'both'): Promise<void> {
     stats.cycles++;
+    await flush();
     if (which === 'both') await Promise.all([watcher(a).cycle(), watcher(b).cycle()]);
     else await watcher(which === 'a' ? a : b).cycle();
   }
@@ -226,6 +247,7 @@ describe('property: change capture under random interleavings of writers, watche
       locked[i] = undefined;
     }
     await waitFor(async () => {
+      await flush();
       await Promise.all([watcher(a).cycle(), watcher(b).cycle()]);
       const [{ n }] = (await observer.query(`SELECT count(*)::int AS n FROM cinema.changes`)).rows;
       return n === 0 ? true : undefined;
