@@ -72,14 +72,15 @@ export const changeLog = {
    * for the marks read: settling deletes the marks of a slice *visible in it*, exactly those read,
    * whatever committed since, without sending their ids back and forth.
    */
-  async read(dataSource: DataSource, limit: number, except: readonly string[]): Promise<MarkRead> {
+  async read(dataSource: DataSource, limit: number, except: readonly string[], only?: readonly string[]): Promise<MarkRead> {
     // One REPEATABLE READ snapshot for both statements: pg_current_snapshot() is the one the read used.
     return dataSource.transaction('REPEATABLE READ', async (manager) => {
       const [{ snapshot }]: { snapshot: string }[] = await manager.query(`SELECT pg_current_snapshot()::text AS "snapshot"`);
       const slices: ChangeMark[] = await manager.query(
         `SELECT "projection", "lens", COALESCE("lens"::text, 'null') AS "key", count(*)::int AS "marks" FROM "cinema"."changes"
-         WHERE NOT ("projection" = ANY($2::text[])) GROUP BY "projection", "lens" ORDER BY min("id") LIMIT $1`,
-        [limit, except],
+         WHERE NOT ("projection" = ANY($2::text[])) AND ($3::text[] IS NULL OR "projection" = ANY($3::text[]))
+         GROUP BY "projection", "lens" ORDER BY min("id") LIMIT $1`,
+        [limit, except, only ?? null],
       );
       return { snapshot, slices };
     });

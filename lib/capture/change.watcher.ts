@@ -100,10 +100,17 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     const failed = new Set([...this.backoff].filter(([, b]) => b.until > now).map(([name]) => name));
     // Projections another watcher was refreshing: left to it for the rest of this cycle.
     const skipped = new Set<string>();
+    // After the first round, only what this cycle handed on (and a full batch's remainder): changes
+    // written meanwhile wait for the next cycle, so that a steady stream of writes cannot keep a
+    // watcher busy without a pause.
+    let only: string[] | undefined;
     try {
       for (let round = 0; round < MAX_ROUNDS && !this.controller.signal.aborted; round++) {
-        const { snapshot, slices: marks } = await changeLog.read(this.changes!, this.options.capture!.batch, [...failed, ...skipped]);
+        const { snapshot, slices: marks } = await changeLog.read(this.changes!, this.options.capture!.batch, [...failed, ...skipped], only);
         if (marks.length === 0) break;
+        const handedTo = new Set<string>();
+        // A full batch leaves marks behind: the next round reads them too.
+        const full = marks.length >= this.options.capture!.batch;
         await watcherHooks.afterRead?.(this);
         const models: ProjectionModel[] = [];
         for (const [name, own] of groupMarks(marks)) {
@@ -143,11 +150,14 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
           for (const node of plan) {
             const groups = claimed.get(node.name);
             if (!groups) continue;
-            if (!(await this.refreshAll(node.key, groups, snapshot, covered, failed, result))) return result;
+            if (!(await this.refreshAll(node.key, groups, snapshot, covered, failed, result, handedTo))) return result;
           }
         } finally {
           for (const name of claimed.keys()) await this.locks!.unlock(name);
         }
+        if (full) only = undefined;
+        else if (handedTo.size === 0) break;
+        else only = [...handedTo];
       }
     } finally {
       await this.locks!.releaseAll();
@@ -166,11 +176,13 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     covered: (mark: NewMark) => boolean,
     failed: Set<string>,
     result: CaptureCycle,
+    handedTo: Set<string>,
   ): Promise<boolean> {
     for (const group of groups) {
       if (this.controller.signal.aborted) return false;
       try {
-        await this.refresher!.refresh(model, group, snapshot, this.controller.signal, covered);
+        const refreshed = await this.refresher!.refresh(model, group, snapshot, this.controller.signal, covered);
+        for (const name of refreshed.handedTo) handedTo.add(name);
         this.backoff.delete(model.name);
         result.refreshed++;
       } catch (error) {

@@ -42,7 +42,7 @@ export class SliceRefresher {
     snapshot: string,
     signal: AbortSignal,
     covered: (mark: NewMark) => boolean = () => false,
-  ): Promise<NodeReport> {
+  ): Promise<NodeReport & { handedTo: string[] }> {
     const claimed = { projection: model.name, snapshot, whole: group.whole, keys: group.lensTexts };
     const lens = normalizeLens(model.name, lensOf(group));
     const handOff = this.graph()
@@ -54,7 +54,7 @@ export class SliceRefresher {
       // Nothing to rebuild: the marks move on to what reads it, in one transaction.
       await this.changes.transaction((manager) => changeLog.settle((text, values) => manager.query(text, values), claimed, handOff));
       report.status = 'succeeded';
-      return report;
+      return { ...report, handedTo: [...new Set(handOff.map((mark) => mark.projection))] };
     }
     const outputs = new RunOutputs(lens);
     await this.planner.plan([model], outputs, true);
@@ -92,7 +92,7 @@ export class SliceRefresher {
         },
       );
     report.status = 'succeeded';
-    return report;
+    return { ...report, handedTo: [...new Set(handOff.map((mark) => mark.projection))] };
   }
 }
 

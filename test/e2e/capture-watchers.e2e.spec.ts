@@ -108,6 +108,29 @@ describe('two watchers on one database: one refreshes a projection, the other le
     await converged();
   });
 
+  it('a cycle leaves writes committed after its first read to the next cycle, except what it handed on', async () => {
+    await converged();
+    await client().query(`UPDATE cap_invoices SET amount = amount + 1 WHERE org_id = 4`);
+    const derivations = captureHooks.totalsSlices.length;
+    // Right after the cycle's first read, a write to org 5: without a bound, the cycle would take it too.
+    watcherHooks.afterRead = async () => {
+      watcherHooks.afterRead = undefined;
+      await client().query(`UPDATE cap_invoices SET amount = amount + 1 WHERE org_id = 5`);
+    };
+    try {
+      // The totals (org 4), then what they handed on: the grades and the grand total.
+      expect(await watcher('a').cycle()).toEqual({ refreshed: 3, failed: 0, skipped: 0 });
+    } finally {
+      watcherHooks.afterRead = undefined;
+    }
+    expect(captureHooks.totalsSlices.slice(derivations)).toEqual([[4]]);
+    const { rows } = await client().query(`SELECT projection, lens FROM cinema.changes ORDER BY id`);
+    expect(rows).toEqual([{ projection: 'CapOrgTotals', lens: { orgId: 5 } }]);
+    // The next cycle takes it.
+    expect(await watcher('a').cycle()).toEqual({ refreshed: 3, failed: 0, skipped: 0 });
+    await converged();
+  });
+
   it('both watchers cycling at once refresh each dirty slice once', async () => {
     for (let i = 0; i < 5; i++) {
       const derivations = captureHooks.totalsSlices.length;
