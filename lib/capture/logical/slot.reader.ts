@@ -50,6 +50,11 @@ export class SlotReader implements OnModuleInit {
   private dataSource?: DataSource;
   /** The flushed WAL position up to which the slot was last read whole: nothing new, no peek. */
   private readUpTo?: string;
+  /**
+   * Whether `pg_log_standby_snapshot()` can be called (PostgreSQL 16+, and allowed to this role):
+   * `undefined` until tried.
+   */
+  private canLogSnapshot?: boolean;
 
   constructor(
     private readonly registry: ProjectionRegistry,
@@ -120,12 +125,32 @@ export class SlotReader implements OnModuleInit {
     }
   }
 
+  /**
+   * Each peek decodes from the slot's `restart_lsn`, which moves only past a running-transactions
+   * record (the server logs one every 15 s): a record logged now lets the next advance move it, so
+   * the next cycle decodes a cycle's WAL, not up to 15 s of it. Best effort: skipped for good where
+   * the function is missing (PostgreSQL 15) or not granted.
+   */
+  private async logSnapshot(runner: QueryRunner): Promise<void> {
+    if (this.canLogSnapshot === false) return;
+    try {
+      await runner.query(`SELECT pg_log_standby_snapshot()`);
+      this.canLogSnapshot = true;
+    } catch (error) {
+      this.canLogSnapshot = false;
+      this.logger.debug?.(
+        `Change capture: pg_log_standby_snapshot() is not available (${(error as Error)?.message}); each cycle decodes from the slot's restart_lsn.`,
+      );
+    }
+  }
+
   /** Peeks, writes the marks, advances: until everything flushed when it began was read. */
   private async read(runner: QueryRunner): Promise<void> {
     const { slot, publication, batch } = this.capture!;
     for (let peek = 0; peek < MAX_PEEKS; peek++) {
       const flushed = await this.ensureSlot(runner, false);
       if (peek === 0 && flushed === this.readUpTo) return;
+      if (peek === 0) await this.logSnapshot(runner);
       const rows: { data: Buffer }[] = await runner.query(
         `SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3, 'proto_version', '1', 'publication_names', $4)`,
         [slot, flushed, batch, publication],
