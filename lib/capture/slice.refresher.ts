@@ -59,39 +59,30 @@ export class SliceRefresher {
     const outputs = new RunOutputs(lens);
     await this.planner.plan([model], outputs, true);
     const started = performance.now();
-    const span = this.telemetry.startNode(model.name, ROOT_CONTEXT, { engine: 'capture', lensKeys: lens.keys, lens: lens.display });
-    await this.telemetry
-      .within(span.context, () =>
-        this.runner.run(
-          model,
-          {
-            lens,
-            ...projectionTimeout(model, lens, this.options.fullRebuildTimeout),
-            connectionCheckInterval: this.options.connectionCheckInterval,
-            signal,
-            slots: this.slots.of(model.write!),
-            batchSize: this.options.batchSize,
-            streamBatchSize: this.options.streamBatchSize,
-            outputs,
-            beforeCommit: (client: PgClient) =>
-              changeLog.settle((text, values) => client.query({ text, values }), claimed, handOff, {
-                projection: model.name,
-                slices: group.whole ? [{}] : group.slices,
-                rows: report.written,
-                durationMs: performance.now() - started,
-              }),
-          },
-          report,
-        ),
-      )
-      .then(
-        () => span.end(report),
-        (error: unknown) => {
-          span.end(report, error);
-          throw error;
+    const detail = { engine: 'capture' as const, lensKeys: lens.keys, lens: lens.display };
+    await this.telemetry.traceNode(model.name, ROOT_CONTEXT, detail, report, () =>
+      this.runner.run(
+        model,
+        {
+          lens,
+          ...projectionTimeout(model, lens, this.options.fullRebuildTimeout),
+          connectionCheckInterval: this.options.connectionCheckInterval,
+          signal,
+          slots: this.slots.of(model.write!),
+          batchSize: this.options.batchSize,
+          streamBatchSize: this.options.streamBatchSize,
+          outputs,
+          beforeCommit: (client: PgClient) =>
+            changeLog.settle((text, values) => client.query({ text, values }), claimed, handOff, {
+              projection: model.name,
+              slices: group.whole ? [{}] : group.slices,
+              rows: report.written,
+              durationMs: performance.now() - started,
+            }),
         },
-      );
-    report.status = 'succeeded';
+        report,
+      ),
+    );
     return { ...report, handedTo: [...new Set(handOff.map((mark) => mark.projection))] };
   }
 }

@@ -197,14 +197,14 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
             if (running >= options.concurrency) continue;
             running++;
             state.set(node.key, 'running');
-            const span = this.telemetry.startNode(node.name, options.trace?.context ?? contextApi.active(), {
-              engine: 'inline',
+            const detail = {
+              engine: 'inline' as const,
               lensKeys: options.lens.keys,
               lens: options.lens.display,
               runId: options.trace?.runId,
-            });
+            };
             this.telemetry
-              .within(span.context, () =>
+              .traceNode(node.name, options.trace?.context ?? contextApi.active(), detail, report, () =>
                 this.runner.run(
                   node.key,
                   {
@@ -224,15 +224,11 @@ export class InlineEngine implements CinemaEngine, BeforeApplicationShutdown {
               .then(
                 () => {
                   state.set(node.key, 'done');
-                  report.status = 'succeeded';
-                  span.end(report);
                 },
                 (error: ProjectionFailedError) => {
                   state.set(node.key, 'failed');
-                  report.status = 'failed';
                   report.error = error;
                   failures.push(error);
-                  span.end(report, error);
                   skipDependents();
                 },
               )

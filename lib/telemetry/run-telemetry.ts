@@ -38,6 +38,15 @@ export interface RunScope {
   end(run: CinemaRun | undefined, error?: unknown): void;
 }
 
+/** What a projection's span and its event say besides the projection. */
+export interface NodeDetail {
+  engine: 'inline' | 'queue' | 'capture';
+  lensKeys: readonly string[];
+  lens: Record<string, unknown>;
+  runId?: string;
+  attempt?: number;
+}
+
 /** An open `cinema.refresh <Projection>` span. */
 export interface NodeScope {
   readonly context: Context;
@@ -123,17 +132,7 @@ export class RunTelemetry {
   }
 
   /** Opens the span of one projection's rebuild under `parent`. */
-  startNode(
-    projection: string,
-    parent: Context,
-    detail: {
-      engine: 'inline' | 'queue' | 'capture';
-      lensKeys: readonly string[];
-      lens: Record<string, unknown>;
-      runId?: string;
-      attempt?: number;
-    },
-  ): NodeScope {
+  startNode(projection: string, parent: Context, detail: NodeDetail): NodeScope {
     const attributes: Attributes = {
       'cinema.projection': projection,
       'cinema.engine': detail.engine,
@@ -170,6 +169,23 @@ export class RunTelemetry {
         }
       },
     };
+  }
+
+  /**
+   * Runs one projection's rebuild inside its span (the span active while it runs), sets the
+   * report's status, and ends the span with the report, or with the error it rethrows.
+   */
+  async traceNode(projection: string, parent: Context, detail: NodeDetail, report: NodeReport, work: () => Promise<void>): Promise<void> {
+    const span = this.startNode(projection, parent, detail);
+    try {
+      await this.within(span.context, work);
+    } catch (error) {
+      report.status = 'failed';
+      span.end(report, error);
+      throw error;
+    }
+    report.status = 'succeeded';
+    span.end(report);
   }
 
   /** Change capture found these slices of a projection dirty (`slices` empty: the whole of it). */

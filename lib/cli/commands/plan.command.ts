@@ -1,7 +1,8 @@
-import { Command, CommandRunner, Option } from 'nest-commander';
+import { Command } from 'nest-commander';
 import { CinemaService } from '../../index.js';
 import { failed } from '../cli-failure.js';
-import { collect, lensFromArguments } from '../lens-arguments.js';
+import { lensFromArguments } from '../lens-arguments.js';
+import { SelectionCommand } from './selection.command.js';
 
 /** `cinema plan <selector...> [--lens k=v] [--exclude SEL]`: what a refresh would run, without running it. */
 @Command({
@@ -9,7 +10,7 @@ import { collect, lensFromArguments } from '../lens-arguments.js';
   arguments: '<selector...>',
   description: 'Show what a refresh of the selected projections would run, in order, without running it',
 })
-export class PlanCommand extends CommandRunner {
+export class PlanCommand extends SelectionCommand {
   constructor(private readonly cinema: CinemaService) {
     super();
   }
@@ -22,15 +23,5 @@ export class PlanCommand extends CommandRunner {
     } catch (error) {
       failed(error);
     }
-  }
-
-  @Option({ flags: '-l, --lens <key=value>', description: 'a lens key and its value(s): orgId=42 or orgId=3,4 (repeatable)' })
-  parseLens(value: string, previous?: string[]): string[] {
-    return collect(value, previous);
-  }
-
-  @Option({ flags: '-x, --exclude <selector>', description: 'leave out what this selector picks (repeatable)' })
-  parseExclude(value: string, previous?: string[]): string[] {
-    return collect(value, previous);
   }
 }

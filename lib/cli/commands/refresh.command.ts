@@ -1,7 +1,8 @@
-import { Command, CommandRunner, Option } from 'nest-commander';
+import { Command, Option } from 'nest-commander';
 import { CinemaService, InvalidCinemaOptionsError, type CinemaRun } from '../../index.js';
 import { failed } from '../cli-failure.js';
-import { collect, lensFromArguments } from '../lens-arguments.js';
+import { lensFromArguments } from '../lens-arguments.js';
+import { SelectionCommand } from './selection.command.js';
 import { followRun, runSummary } from '../run-progress.js';
 
 /**
@@ -9,7 +10,7 @@ import { followRun, runSummary } from '../run-progress.js';
  * selected projections, with live progress, then the plan's timings. Exits 1 when the run fails.
  */
 @Command({ name: 'refresh', arguments: '<selector...>', description: 'Rebuild the selected projections (dbt selectors) under a lens' })
-export class RefreshCommand extends CommandRunner {
+export class RefreshCommand extends SelectionCommand {
   constructor(private readonly cinema: CinemaService) {
     super();
   }
@@ -30,16 +31,6 @@ export class RefreshCommand extends CommandRunner {
     } catch (error) {
       failed(error);
     }
-  }
-
-  @Option({ flags: '-l, --lens <key=value>', description: 'a lens key and its value(s): orgId=42 or orgId=3,4 (repeatable)' })
-  parseLens(value: string, previous?: string[]): string[] {
-    return collect(value, previous);
-  }
-
-  @Option({ flags: '-x, --exclude <selector>', description: 'leave out what this selector picks (repeatable)' })
-  parseExclude(value: string, previous?: string[]): string[] {
-    return collect(value, previous);
   }
 
   @Option({ flags: '-e, --engine <engine>', description: 'inline (default: in this process) or queue (worker processes)' })

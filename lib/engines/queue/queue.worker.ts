@@ -116,40 +116,27 @@ export class QueueWorker {
       const model = this.context.catalog.named(job.projection);
       const lens = normalizeLens(model.name, decodeLens(started.lens));
       const ledger = this.context.ledger?.(lens);
-      const span = this.context.telemetry.startNode(model.name, this.context.telemetry.continueFrom(job.trace), {
-        engine: 'queue',
-        lensKeys: lens.keys,
-        lens: lens.display,
-        runId: job.runId,
-        attempt: helpers.job.attempts,
-      });
-      await this.context.telemetry
-        .within(span.context, () =>
-          this.runner.run(
-            model,
-            {
-              lens,
-              ...boundedTimeout(projectionTimeout(model, lens, cinemaOptions.fullRebuildTimeout), started.timeoutMs),
-              connectionCheckInterval: cinemaOptions.connectionCheckInterval,
-              signal,
-              slots: this.context.slots.of(model.write!),
-              batchSize: cinemaOptions.batchSize,
-              streamBatchSize: cinemaOptions.streamBatchSize,
-              beforeCommit: async (client) => {
-                await nodes.succeedNode(client, job, token, report);
-                await ledger?.(model, client, report);
-              },
+      const { telemetry } = this.context;
+      const detail = { engine: 'queue' as const, lensKeys: lens.keys, lens: lens.display, runId: job.runId, attempt: helpers.job.attempts };
+      await telemetry.traceNode(model.name, telemetry.continueFrom(job.trace), detail, report, () =>
+        this.runner.run(
+          model,
+          {
+            lens,
+            ...boundedTimeout(projectionTimeout(model, lens, cinemaOptions.fullRebuildTimeout), started.timeoutMs),
+            connectionCheckInterval: cinemaOptions.connectionCheckInterval,
+            signal,
+            slots: this.context.slots.of(model.write!),
+            batchSize: cinemaOptions.batchSize,
+            streamBatchSize: cinemaOptions.streamBatchSize,
+            beforeCommit: async (client) => {
+              await nodes.succeedNode(client, job, token, report);
+              await ledger?.(model, client, report);
             },
-            report,
-          ),
-        )
-        .then(
-          () => span.end(report),
-          (error: unknown) => {
-            span.end(report, error);
-            throw error;
           },
-        );
+          report,
+        ),
+      );
     } catch (error) {
       if (signal.aborted) {
         // Not the projection's failure: queued again for another process, at no attempt's cost.
