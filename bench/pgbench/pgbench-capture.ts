@@ -19,10 +19,12 @@ export const PROBE_TELLERS = 10;
  *   compete with the writers: they are part of what capture costs).
  * - `triggers-only`: the triggers, no watcher (the marks pile up, cleared between rounds): what
  *   the triggers alone cost.
+ * - `logical-only`: the publication and the slot, no watcher (nothing decodes): what logical
+ *   capture costs the writers themselves, WAL and all.
  * - `logical`: no trigger; the table is in the publication of `installLogicalCapture` and the
  *   watcher (`capture: { mode: 'logical' }`) drains a `pgoutput` slot each cycle: writers pay WAL.
  */
-export type CaptureMode = 'off' | 'triggers' | 'triggers-only' | 'logical';
+export type CaptureMode = 'off' | 'triggers' | 'triggers-only' | 'logical' | 'logical-only';
 
 /**
  * The pgbench database of the capture scenarios: pgbench's tables at the given scale, a probe
@@ -95,8 +97,10 @@ export class PgbenchDatabase {
   async use(mode: CaptureMode): Promise<BenchApp | undefined> {
     await this.reset();
     if (mode === 'triggers' || mode === 'triggers-only') await this.ddl((runner) => installCapture(runner, [PgbenchTellers]));
-    if (mode === 'logical') await this.ddl((runner) => installLogicalCapture(runner, [PgbenchTellers]));
+    if (mode === 'logical' || mode === 'logical-only') await this.ddl((runner) => installLogicalCapture(runner, [PgbenchTellers]));
     if (mode === 'triggers' || mode === 'logical') this.watcher = await this.boot(true, false, mode);
+    // The watcher's module creates the slot at startup; closed at once, nothing reads it.
+    if (mode === 'logical-only') await (await this.boot(true, false, 'logical')).close();
     this.mode = mode;
     return this.watcher;
   }
@@ -107,7 +111,7 @@ export class PgbenchDatabase {
     this.watcher = undefined;
     if (this.mode === 'triggers' || this.mode === 'triggers-only') await this.ddl((runner) => removeCapture(runner, [PgbenchTellers]));
     // Drops the slot too once the publication is empty: the next logical round starts afresh.
-    if (this.mode === 'logical') await this.ddl((runner) => removeLogicalCapture(runner, [PgbenchTellers]));
+    if (this.mode === 'logical' || this.mode === 'logical-only') await this.ddl((runner) => removeLogicalCapture(runner, [PgbenchTellers]));
     this.mode = 'off';
     await this.control.query(`DELETE FROM pgbench_tellers WHERE tid >= 1000000000`);
     await this.control.query(`TRUNCATE "cinema"."changes"`);

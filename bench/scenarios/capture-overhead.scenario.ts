@@ -17,13 +17,14 @@ export function pgbenchScale(ctx: BenchContext): number {
 const CLIENTS = 4;
 const THREADS = 2;
 /** The modes measured side by side, alternating within each round. */
-const MEASURED_MODES: readonly CaptureMode[] = ['off', 'triggers', 'triggers-only', 'logical'];
+const MEASURED_MODES: readonly CaptureMode[] = ['off', 'triggers', 'triggers-only', 'logical', 'logical-only'];
 
 const LABELS: Record<CaptureMode, string> = {
   off: 'capture off (no triggers, no watcher)',
   triggers: `capture on: triggers and the watcher (interval ${WATCHER_INTERVAL_MS} ms)`,
   'triggers-only': 'triggers only, watcher stopped (marks cleared between rounds)',
   logical: 'capture by logical decoding, watcher running',
+  'logical-only': "logical decoding set up (publication, slot), watcher stopped: the writers' own cost",
 };
 
 /** A custom pgbench script: one single-row INSERT per transaction, in autocommit. */
@@ -50,7 +51,7 @@ that re-reads a million rows five times a second, not capture.)
   transaction: every transaction fires the trigger, so this is the worst case for capture.
 - ***-off**: no triggers, no watcher. ***-logical**: no trigger; the table in the publication and the watcher draining a \`pgoutput\` slot every ${WATCHER_INTERVAL_MS} ms. ***-triggers**: triggers installed and the watcher of a booted
   app refreshing the marked branches every ${WATCHER_INTERVAL_MS} ms (it runs during the measurement: its
-  refreshes are part of capture's cost, on the same 2 cores). ***-triggers-only**: triggers, no
+  refreshes are part of capture's cost, on the same 2 cores). ***-logical-only**: the publication and the slot, no watcher: what the writers themselves pay for logical mode. ***-triggers-only**: triggers, no
   watcher: what the triggers alone cost.
 
 The contenders alternate within each round (A B C, then C B A). Between rounds, untimed: the
