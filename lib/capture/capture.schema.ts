@@ -2,7 +2,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { serialized } from '../engines/queue/queue.schema.js';
 
 /**
- * The change log (dirty marks the capture triggers append, the watcher deletes by id) and the
+ * The change log (dirty marks the capture triggers append, the watcher deletes those its read's snapshot saw) and the
  * freshness ledger (one row per projection and slice, written with the slice). The log is
  * append-only with no unique key: writers never wait behind a refresh. Idempotent.
  */

@@ -38,9 +38,10 @@ export interface CaptureCycle {
 /**
  * Continuous refresh: every `capture.interval`, reads the dirty marks the capture triggers wrote
  * (oldest first, `capture.batch` at a time) and refreshes each marked projection, in dependency
- * order, with one list lens per lens key set. The marks are read before the refresh starts, and
- * deleted by id in the refresh's own transaction, with the hand-off to the dependents: a crash
- * anywhere leaves every change marked (duplicates only cost a refresh).
+ * order, with one list lens per lens key set. The marks are read, in one snapshot, before the
+ * refresh starts, and exactly those visible in that snapshot are deleted in the refresh's own
+ * transaction, with the hand-off to the dependents: a crash anywhere leaves every change marked
+ * (duplicates only cost a refresh).
  *
  * Several watchers (processes with `capture`) share the work: a watcher refreshes a projection
  * only while it holds that projection's session advisory lock (`watcher-locks.ts`), re-reads

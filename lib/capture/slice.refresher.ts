@@ -49,12 +49,13 @@ export class SliceRefresher {
       .dependentsOf(model)
       .flatMap((dependent) => handOffMarks(group, dependent.name, (key) => exposes(dependent, key)))
       .filter((mark) => !covered(mark));
+    const handedTo = [...new Set(handOff.map((mark) => mark.projection))];
     const report: NodeReport = { projection: model.name, virtual: model.virtual, status: 'pending', deleted: 0, written: 0, paths: [] };
     if (model.virtual) {
       // Nothing to rebuild: the marks move on to what reads it, in one transaction.
       await this.changes.transaction((manager) => changeLog.settle((text, values) => manager.query(text, values), claimed, handOff));
       report.status = 'succeeded';
-      return { ...report, handedTo: [...new Set(handOff.map((mark) => mark.projection))] };
+      return { ...report, handedTo };
     }
     const outputs = new RunOutputs(lens);
     await this.planner.plan([model], outputs, true);
@@ -83,7 +84,7 @@ export class SliceRefresher {
         report,
       ),
     );
-    return { ...report, handedTo: [...new Set(handOff.map((mark) => mark.projection))] };
+    return { ...report, handedTo };
   }
 }
 

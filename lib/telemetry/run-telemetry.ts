@@ -48,7 +48,7 @@ export interface NodeDetail {
 }
 
 /** An open `cinema.refresh <Projection>` span. */
-export interface NodeScope {
+interface NodeScope {
   readonly context: Context;
   end(report: NodeReport, error?: unknown): void;
 }
@@ -132,7 +132,7 @@ export class RunTelemetry {
   }
 
   /** Opens the span of one projection's rebuild under `parent`. */
-  startNode(projection: string, parent: Context, detail: NodeDetail): NodeScope {
+  private startNode(projection: string, parent: Context, detail: NodeDetail): NodeScope {
     const attributes: Attributes = {
       'cinema.projection': projection,
       'cinema.engine': detail.engine,
@@ -195,7 +195,7 @@ export class RunTelemetry {
   }
 
   /** Runs `work` with `ctx` active, so that spans of the libraries it calls (pg, ...) nest under it. */
-  within<T>(ctx: Context, work: () => T): T {
+  private within<T>(ctx: Context, work: () => T): T {
     return contextApi.with(ctx, work);
   }
 
