@@ -140,7 +140,8 @@ export class CinemaModule {
         CinemaHealthIndicator,
         CinemaService,
       ],
-      exports: [CinemaService, CinemaHealthIndicator],
+      // The resolved options too, for the board and other add-ons that adapt to them.
+      exports: [CinemaService, CinemaHealthIndicator, CINEMA_MODULE_OPTIONS],
     };
   }
 }

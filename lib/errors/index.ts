@@ -19,3 +19,4 @@ export * from './transaction-closed.error.js';
 export * from './connection-lost.error.js';
 export * from './invalid-selector.error.js';
 export * from './logical-capture.error.js';
+export * from './pgoutput-format.error.js';

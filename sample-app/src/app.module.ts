@@ -3,10 +3,12 @@ import { APP_FILTER } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { CINEMA_CAPTURE_MIGRATIONS, CINEMA_QUEUE_MIGRATIONS, CinemaExceptionFilter, CinemaModule } from '../../lib/index.js';
+import { CinemaBoardModule } from '../../lib/board/index.js';
 import { Account } from './billing/account.entity.js';
 import { Invoice } from './billing/invoice.entity.js';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
 import { AppConfigModule } from './config/app-config.module.js';
+import { BoardAuthGuard, operatorMayAct } from './board/board-auth.guard.js';
 import { CreateBilling1764000000000 } from './database/migrations/1764000000000-create-billing.js';
 import { AddCapture1764500000000 } from './database/migrations/1764500000000-add-capture.js';
 import { HealthModule } from './health/health.module.js';
@@ -49,6 +51,10 @@ export class AppModule {
           // Change capture: the watcher refreshes the orgs whose invoices or accounts were written.
           useFactory: (c: AppConfig) => ({ queue: {}, ...(c.capture === false ? {} : { capture: { interval: 200 } }), ...c.cinema }),
         }),
+        // The board in the browser at /cinema: Basic auth, only the operator may refresh and retry.
+        ...(config.board === false
+          ? []
+          : [CinemaBoardModule.forRoot({ path: 'cinema', guard: BoardAuthGuard, canAct: operatorMayAct, imports: [configModule] })]),
         ReceivablesModule,
         ProjectionsModule,
         HealthModule,

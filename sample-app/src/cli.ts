@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     const databaseUrl = postgres.embedded ? await postgres.createDatabase('cinema') : postgres.url;
     // The command line neither watches changes nor runs the nightly cron: it runs one command.
     // Reads freshness and records the ledger of what it rebuilds, but leaves watching to the API.
-    const app = AppModule.forRoot({ databaseUrl, capture: false, schedule: false, cinema: { capture: { watch: false } } });
+    const app = AppModule.forRoot({ databaseUrl, capture: false, schedule: false, board: false, cinema: { capture: { watch: false } } });
     if (postgres.embedded) {
       const context = await NestFactory.createApplicationContext(app, { logger: ['warn', 'error'] });
       await seedIfEmpty(context).finally(() => context.close());

@@ -21,7 +21,7 @@ async function bootstrap(): Promise<void> {
   let app: INestApplication | undefined;
   try {
     const databaseUrl = postgres.embedded ? await postgres.createDatabase('cinema') : postgres.url;
-    app = await NestFactory.create(AppModule.forRoot({ databaseUrl }), { abortOnError: false });
+    app = await NestFactory.create(AppModule.forRoot({ databaseUrl, boardPasswords: boardPasswords() }), { abortOnError: false });
     // On SIGINT/SIGTERM Nest rolls back in-flight runs, closes HTTP and the pools, then re-raises
     // the signal; the listener below outlives Nest's, so PostgreSQL stops after all that.
     app.enableShutdownHooks([...SIGNALS]);
@@ -30,12 +30,24 @@ async function bootstrap(): Promise<void> {
     await app.init();
     await seedIfEmpty(app, logger);
     await app.listen(port);
-    logger.log(`Listening on ${await app.getUrl()} (${postgres.embedded ? 'embedded PostgreSQL' : 'DATABASE_URL'})`);
+    logger.log(`Listening on ${await app.getUrl()} (${postgres.embedded ? 'embedded PostgreSQL' : 'DATABASE_URL'}); the board is at /cinema`);
   } catch (error) {
     await app?.close().catch(() => undefined);
     await postgres.stop().catch(() => undefined);
     throw error;
   }
+}
+
+/** The board's passwords from the environment; outside production, the sample's defaults fill in. */
+function boardPasswords(): { viewer: string; operator: string } | undefined {
+  const production = process.env.NODE_ENV === 'production';
+  const viewer = process.env.BOARD_VIEWER_PASSWORD ?? (production ? undefined : 'viewer');
+  const operator = process.env.BOARD_OPERATOR_PASSWORD ?? (production ? undefined : 'operator');
+  if (viewer === undefined || operator === undefined) {
+    logger.warn('The board at /cinema lets nobody in: set BOARD_VIEWER_PASSWORD and BOARD_OPERATOR_PASSWORD.');
+    return undefined;
+  }
+  return { viewer, operator };
 }
 
 function stopAfterShutdown(app: INestApplication, postgres: PostgresServer): void {

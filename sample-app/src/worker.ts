@@ -22,6 +22,7 @@ bootstrapCinemaWorker(
     // One connection per job in flight, one it may stream from, and some slack.
     poolSize: concurrency * 2 + 2,
     schedule: false,
+    board: false,
     // The API process runs the change-capture watcher; workers work queued runs only.
     capture: false,
     cinema: { queue: { worker: true, concurrency } },

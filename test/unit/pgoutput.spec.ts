@@ -4,6 +4,7 @@ import { MarkCollector } from '../../lib/capture/logical/change-marks.js';
 import { parsePgoutput, UNCHANGED, type PgoutputMessage } from '../../lib/capture/logical/pgoutput.parser.js';
 import { resolveCinemaOptions } from '../../lib/cinema-options.js';
 import { InvalidCinemaOptionsError } from '../../lib/errors/invalid-options.error.js';
+import { PgoutputFormatError } from '../../lib/errors/pgoutput-format.error.js';
 
 /** Rows peeked from a real slot (PostgreSQL 15.20), see the fixture's `setup`. */
 const peeked = JSON.parse(readFileSync(new URL('../fixtures/pgoutput/peeked.json', import.meta.url), 'utf8')) as Record<
@@ -67,6 +68,7 @@ describe('pgoutput messages, protocol 1, from a real slot', () => {
 
   it('refuses a message cut short, and passes over tags it does not know', () => {
     const insert = Buffer.from(peeked.fullIdentity.rows[2].hex, 'hex');
+    expect(() => parsePgoutput(insert.subarray(0, insert.length - 2))).toThrow(PgoutputFormatError);
     expect(() => parsePgoutput(insert.subarray(0, insert.length - 2))).toThrow(/ends early/);
     expect(parsePgoutput(Buffer.from('Z'))).toEqual({ tag: 'unknown', byte: 'Z' });
   });

@@ -1,3 +1,4 @@
+import { PgoutputFormatError } from '../../errors/pgoutput-format.error.js';
 /**
  * A parser of the messages of PostgreSQL's `pgoutput` plugin, protocol version 1, text tuple
  * format ("Logical Replication Message Formats" in the PostgreSQL documentation): one message
@@ -85,13 +86,13 @@ export function parsePgoutput(data: Buffer): PgoutputMessage {
         old = reader.tuple();
         kind = reader.char();
       }
-      if (kind !== 'N') throw new Error(`pgoutput: an UPDATE carries '${kind}' where 'N' was expected`);
+      if (kind !== 'N') throw new PgoutputFormatError(`an UPDATE carries '${kind}' where 'N' was expected`);
       return { tag: 'update', oid, old, oldKind, new: reader.tuple() };
     }
     case 'D': {
       const oid = reader.int32();
       const kind = reader.char();
-      if (kind !== 'K' && kind !== 'O') throw new Error(`pgoutput: a DELETE carries '${kind}' where 'K' or 'O' was expected`);
+      if (kind !== 'K' && kind !== 'O') throw new PgoutputFormatError(`a DELETE carries '${kind}' where 'K' or 'O' was expected`);
       return { tag: 'delete', oid, old: reader.tuple(), oldKind: kind === 'K' ? 'key' : 'full' };
     }
     case 'T': {
@@ -153,13 +154,13 @@ class Reader {
 
   expect(char: string): void {
     const found = this.char();
-    if (found !== char) throw new Error(`pgoutput: found '${found}' where '${char}' was expected`);
+    if (found !== char) throw new PgoutputFormatError(`found '${found}' where '${char}' was expected`);
   }
 
   /** A NUL-terminated string. */
   string(): string {
     const end = this.data.indexOf(0, this.offset);
-    if (end < 0) throw new Error('pgoutput: a string has no terminating NUL');
+    if (end < 0) throw new PgoutputFormatError('a string has no terminating NUL');
     const text = this.data.toString('utf8', this.offset, end);
     this.offset = end + 1;
     return text;
@@ -177,12 +178,12 @@ class Reader {
         this.need(length);
         values.push(this.data.toString('utf8', this.offset, this.offset + length));
         this.offset += length;
-      } else throw new Error(`pgoutput: unknown tuple column kind '${kind}' (only the text format is read)`);
+      } else throw new PgoutputFormatError(`unknown tuple column kind '${kind}' (only the text format is read)`);
     }
     return values;
   }
 
   private need(bytes: number): void {
-    if (this.offset + bytes > this.data.length) throw new Error('pgoutput: the message ends early');
+    if (this.offset + bytes > this.data.length) throw new PgoutputFormatError('the message ends early');
   }
 }

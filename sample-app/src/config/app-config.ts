@@ -19,6 +19,17 @@ export interface AppConfig {
   capture?: boolean;
   /** Run the nightly rebuild's cron in this process (not in queue workers). @default true */
   schedule?: boolean;
+  /**
+   * Mount the Cinema board at /cinema (HTTP processes only).
+   * @default true
+   */
+  board?: boolean;
+  /**
+   * The board's Basic-auth passwords: user `viewer` looks, user `operator` also refreshes and
+   * retries. Without them nobody is let in. main.ts reads BOARD_VIEWER_PASSWORD and
+   * BOARD_OPERATOR_PASSWORD (outside production, `viewer` and `operator` when unset).
+   */
+  boardPasswords?: { viewer: string; operator: string };
 }
 
 /** Injection token of the `AppConfig`. */
