@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InvalidCinemaOptionsError } from '../index.js';
 
 /** The board's browser files, read once: its own script and style, and Mermaid's bundle. */
@@ -33,11 +34,15 @@ export function readMermaid(): string {
 }
 
 /**
- * The board's script and style ship as plain files in the package's `lib/board/client/` (its
- * source folder, which the package includes), found through the package's own name.
+ * The board's script and style are plain files in `lib/board/client/`: beside this module when it
+ * runs from the sources, else in the package's `lib/` folder (which the package ships), found
+ * through the package's own name.
  */
 export function readBoardAssets(): BoardAssetFiles {
-  const client = join(dirname(require.resolve('cinema-nestjs/package.json')), 'lib', 'board', 'client');
+  const beside = fileURLToPath(new URL('./client/', import.meta.url));
+  const client = existsSync(join(beside, 'board.js'))
+    ? beside
+    : join(dirname(require.resolve('cinema-nestjs/package.json')), 'lib', 'board', 'client');
   return {
     script: readFileSync(join(client, 'board.js'), 'utf8'),
     style: readFileSync(join(client, 'board.css'), 'utf8'),

@@ -10,6 +10,8 @@ export interface ChangeMark {
   projection: string;
   /** `null`: the whole projection. */
   lens: Record<string, unknown> | null;
+  /** Milliseconds since the slice's oldest mark was written, when it was read (the database's clock). */
+  ageMs: number;
 }
 
 /** The dirty slices of one read and the snapshot it was taken in. */
@@ -77,7 +79,8 @@ export const changeLog = {
     return dataSource.transaction('REPEATABLE READ', async (manager) => {
       const [{ snapshot }]: { snapshot: string }[] = await manager.query(`SELECT pg_current_snapshot()::text AS "snapshot"`);
       const slices: ChangeMark[] = await manager.query(
-        `SELECT "projection", "lens", COALESCE("lens"::text, 'null') AS "key", count(*)::int AS "marks" FROM "cinema"."changes"
+        `SELECT "projection", "lens", COALESCE("lens"::text, 'null') AS "key", count(*)::int AS "marks",
+                (extract(epoch FROM clock_timestamp() - min("at")) * 1000)::float8 AS "ageMs" FROM "cinema"."changes"
          WHERE NOT ("projection" = ANY($2::text[])) AND ($3::text[] IS NULL OR "projection" = ANY($3::text[]))
          GROUP BY "projection", "lens" ORDER BY min("id") LIMIT $1`,
         [limit, except, only ?? null],
@@ -142,19 +145,19 @@ export const changeLog = {
     handOff: readonly NewMark[],
     ledger?: LedgerEntry,
   ): Promise<void> {
+    // One statement: the hand-off marks keep the time of the oldest change they carry on, so that a
+    // dependent's lag (freshness(), the cinema.capture.lag metric) counts from the write, not the hand-off.
+    // A JSON null lens (the whole projection) is stored as SQL NULL.
     await run(
-      `DELETE FROM "cinema"."changes" WHERE "projection" = $1 AND pg_visible_in_snapshot("xid", $2::pg_snapshot)
-         AND ($3::boolean OR COALESCE("lens"::text, 'null') = ANY($4::text[]))`,
-      [claimed.projection, claimed.snapshot, claimed.whole, claimed.keys],
+      `WITH "settled" AS (
+         DELETE FROM "cinema"."changes" WHERE "projection" = $1 AND pg_visible_in_snapshot("xid", $2::pg_snapshot)
+           AND ($3::boolean OR COALESCE("lens"::text, 'null') = ANY($4::text[]))
+         RETURNING "at")
+       INSERT INTO "cinema"."changes" ("projection", "lens", "at")
+       SELECT m->>'projection', NULLIF(m->'lens', 'null'::jsonb), (SELECT COALESCE(min("at"), clock_timestamp()) FROM "settled")
+       FROM jsonb_array_elements($5::jsonb) m`,
+      [claimed.projection, claimed.snapshot, claimed.whole, claimed.keys, JSON.stringify(handOff)],
     );
-    if (handOff.length > 0) {
-      // A JSON null lens (the whole projection) is stored as SQL NULL.
-      await run(
-        `INSERT INTO "cinema"."changes" ("projection", "lens")
-         SELECT m->>'projection', NULLIF(m->'lens', 'null'::jsonb) FROM jsonb_array_elements($1::jsonb) m`,
-        [JSON.stringify(handOff)],
-      );
-    }
     if (ledger) await changeLog.record(run, ledger);
   },
 

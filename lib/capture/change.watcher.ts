@@ -108,6 +108,8 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     try {
       for (let round = 0; round < MAX_ROUNDS && !this.controller.signal.aborted; round++) {
         const { snapshot, slices: marks } = await changeLog.read(this.changes!, this.options.capture!.batch, [...failed, ...skipped], only);
+        // The marks' ages are the database's; the time since the read is this process's (no clock skew between them).
+        const read = { snapshot, at: performance.now() };
         if (marks.length === 0) break;
         const handedTo = new Set<string>();
         // A full batch leaves marks behind: the next round reads them too.
@@ -151,7 +153,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
           for (const node of plan) {
             const groups = claimed.get(node.name);
             if (!groups) continue;
-            if (!(await this.refreshAll(node.key, groups, snapshot, covered, failed, result, handedTo))) return result;
+            if (!(await this.refreshAll(node.key, groups, read, covered, failed, result, handedTo))) return result;
           }
         } finally {
           for (const name of claimed.keys()) await this.locks!.unlock(name);
@@ -173,7 +175,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
   private async refreshAll(
     model: ProjectionModel,
     groups: readonly MarkGroup[],
-    snapshot: string,
+    read: { snapshot: string; at: number },
     covered: (mark: NewMark) => boolean,
     failed: Set<string>,
     result: CaptureCycle,
@@ -182,7 +184,8 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     for (const group of groups) {
       if (this.controller.signal.aborted) return false;
       try {
-        const refreshed = await this.refresher!.refresh(model, group, snapshot, this.controller.signal, covered);
+        const refreshed = await this.refresher!.refresh(model, group, read.snapshot, this.controller.signal, covered);
+        if (!model.virtual) this.telemetry.freshnessLag(model.name, group.ageMs + (performance.now() - read.at));
         for (const name of refreshed.handedTo) handedTo.add(name);
         this.backoff.delete(model.name);
         result.refreshed++;

@@ -5,6 +5,8 @@ export interface MarkGroup {
   projection: string;
   /** How many marks the group's slices had when read. */
   marks: number;
+  /** The age of the group's oldest mark when read (ms). */
+  ageMs: number;
   /** The slices as the database prints their lenses (`ChangeMark.key`): what settling deletes by. */
   lensTexts: string[];
   /** `true`: refresh the whole projection (a NULL-lens mark, or a lens value that is null). */
@@ -33,7 +35,15 @@ export function groupMarks(marks: readonly ChangeMark[]): Map<string, MarkGroup[
     );
     if (whole) {
       result.set(projection, [
-        { projection, marks: count(own), lensTexts: own.map((mark) => mark.key), whole: true, keys: [], slices: [] },
+        {
+          projection,
+          marks: count(own),
+          ageMs: Math.max(...own.map((mark) => mark.ageMs)),
+          lensTexts: own.map((mark) => mark.key),
+          whole: true,
+          keys: [],
+          slices: [],
+        },
       ]);
       continue;
     }
@@ -42,8 +52,10 @@ export function groupMarks(marks: readonly ChangeMark[]): Map<string, MarkGroup[
       const keys = Object.keys(mark.lens!).sort();
       const id = keys.join('\u0000');
       let group = groups.get(id);
-      if (!group) groups.set(id, (group = { projection, marks: 0, lensTexts: [], whole: false, keys, slices: [], seen: new Set() }));
+      if (!group)
+        groups.set(id, (group = { projection, marks: 0, ageMs: 0, lensTexts: [], whole: false, keys, slices: [], seen: new Set() }));
       group.marks += mark.marks;
+      group.ageMs = Math.max(group.ageMs, mark.ageMs);
       group.lensTexts.push(mark.key);
       const slice = Object.fromEntries(keys.map((key) => [key, mark.lens![key]]));
       const text = JSON.stringify(slice);

@@ -79,6 +79,10 @@ export class RunTelemetry {
     unit: '{slice}',
     description: 'Slices change capture found dirty (a whole projection counts once), by projection',
   });
+  private readonly lag = this.meter.createHistogram('cinema.capture.lag', {
+    unit: 'ms',
+    description: "Freshness lag: from a slice's oldest pending change to the committed refresh that covered it, by projection",
+  });
   private readonly listeners = new Set<(event: TelemetryEvent) => void>();
   private readonly logger = new Logger('Cinema');
 
@@ -192,6 +196,11 @@ export class RunTelemetry {
   sliceDirtied(event: SliceDirtiedEvent): void {
     this.dirtied.add(Math.max(1, event.slices.length), { 'cinema.projection': event.projection });
     this.emit(CINEMA_EVENTS.sliceDirtied, event);
+  }
+
+  /** Change capture refreshed a slice `lagMs` after its oldest pending change was written. */
+  freshnessLag(projection: string, lagMs: number): void {
+    this.lag.record(lagMs, { 'cinema.projection': projection });
   }
 
   /** Runs `work` with `ctx` active, so that spans of the libraries it calls (pg, ...) nest under it. */

@@ -30,7 +30,9 @@ async function bootstrap(): Promise<void> {
     await app.init();
     await seedIfEmpty(app, logger);
     await app.listen(port);
-    logger.log(`Listening on ${await app.getUrl()} (${postgres.embedded ? 'embedded PostgreSQL' : 'DATABASE_URL'}); the board is at /cinema`);
+    logger.log(
+      `Listening on ${await app.getUrl()} (${postgres.embedded ? 'embedded PostgreSQL' : 'DATABASE_URL'}); the board is at /cinema`,
+    );
   } catch (error) {
     await app?.close().catch(() => undefined);
     await postgres.stop().catch(() => undefined);

@@ -61,9 +61,24 @@ module.exports = {
     {
       name: 'cli-is-a-user',
       severity: 'error',
-      comment: 'The command line (cinema-nestjs/cli) uses the public surface only, as an application would.',
+      comment:
+        'The command line (cinema-nestjs/cli) uses the public surfaces only (the package, and the board for HTML graphs), as an application would.',
       from: { path: '^lib/cli/' },
-      to: { path: '^lib/', pathNot: ['^lib/cli/', '^lib/index\\.ts$'] },
+      to: { path: '^lib/', pathNot: ['^lib/cli/', '^lib/index\\.ts$', '^lib/board/index\\.ts$'] },
+    },
+    {
+      name: 'board-is-a-user',
+      severity: 'error',
+      comment: 'The board (cinema-nestjs/board) uses the public surface only, as an application would.',
+      from: { path: '^lib/board/' },
+      to: { path: '^lib/', pathNot: ['^lib/board/', '^lib/index\\.ts$'] },
+    },
+    {
+      name: 'nothing-imports-the-board',
+      severity: 'error',
+      comment: 'The board is its own entry point: only the command line (for HTML graphs) may load it, through its index.',
+      from: { path: '^lib/', pathNot: '^lib/(board|cli)/' },
+      to: { path: '^lib/board/' },
     },
     {
       name: 'nothing-imports-the-cli',

@@ -1,10 +1,15 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphHtml } from '../../lib/board/index.js';
 import { CinemaService } from '../../lib/index.js';
 import { AppModule } from '../../sample-app/src/app.module.js';
 import { seedBilling } from '../../sample-app/src/database/seed.js';
@@ -163,5 +168,21 @@ describe('the board in a browser (sample app, headless Chromium)', () => {
     });
     expect(form.status).toBe(403);
     expect((await app.get(CinemaService).recentRuns(100)).length).toBe(runs);
+  });
+
+  it('draws the standalone graph page of `cinema graph --format html` from a file, offline', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'cinema-graph-'));
+    try {
+      const file = join(folder, 'graph.html');
+      await writeFile(file, graphHtml(app.get(CinemaService).graph()));
+      const page = await open();
+      await page.goto(pathToFileURL(file).toString());
+      await page.waitForSelector('svg .node');
+      const drawn = await page.locator('svg').first().textContent();
+      for (const node of app.get(CinemaService).graph().nodes) expect(drawn).toContain(node.name);
+      expect(requested.filter((url) => !url.startsWith('file:') && !url.startsWith(base) && !url.startsWith('data:'))).toEqual([]);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CINEMA_EVENTS, CinemaService, type ProjectionRefreshedEvent, type SliceDirtiedEvent } from '../../lib/index.js';
@@ -12,6 +14,28 @@ import { OrgReceivables } from '../../sample-app/src/receivables/org-receivables
 import { createDatabase } from '../support/database.js';
 import { waitFor } from '../support/postgres.js';
 import { orgReceivablesOf, receivablesOf, truthOrgReceivables, truthReceivables } from '../support/receivables.js';
+
+// An application's metrics SDK, registered before the app boots.
+const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+const metricReader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
+metrics.setGlobalMeterProvider(new MeterProvider({ readers: [metricReader] }));
+
+/** The cinema.capture.lag histogram's points by projection: how many refreshes, and their lag range. */
+async function lagByProjection(): Promise<Record<string, { count: number; min: number; max: number }>> {
+  await metricReader.forceFlush();
+  const points = metricExporter
+    .getMetrics()
+    .at(-1)!
+    .scopeMetrics.flatMap((scope) => scope.metrics)
+    .filter((metric) => metric.descriptor.name === 'cinema.capture.lag')
+    .flatMap((metric) => [...metric.dataPoints] as { attributes: Record<string, unknown>; value: unknown }[]);
+  return Object.fromEntries(
+    points.map((point) => {
+      const value = point.value as { count: number; min?: number; max?: number };
+      return [String(point.attributes['cinema.projection']), { count: value.count, min: value.min ?? NaN, max: value.max ?? NaN }];
+    }),
+  );
+}
 
 // The sample app with its watcher: a write to invoices dirties the virtual Invoices, whose two
 // dependents (AccountsReceivable, and OrgReceivables, which reads both) each rebuild the org once.
@@ -63,5 +87,38 @@ describe('change capture reports to telemetry, and rebuilds a dependent once per
     ]);
     const dirtied = heard.filter((event) => event.name === CINEMA_EVENTS.sliceDirtied).map((event) => event.payload as SliceDirtiedEvent);
     expect(dirtied[0]).toEqual({ projection: 'Invoices', slices: [{ orgId: 2 }], marks: 1 });
+  });
+
+  it('measures the freshness lag from the write, through the hand-off to the dependents', async () => {
+    const before = await lagByProjection();
+    const [account] = await dataSource.query(`SELECT id FROM accounts WHERE org_id = 3 ORDER BY id LIMIT 1`);
+    const written = performance.now();
+    // The change is marked at the INSERT and seen at the COMMIT, half a second later: its lag starts at the INSERT.
+    await dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO invoices (id, org_id, account_id, amount_cents, issued_on, status)
+         VALUES ((SELECT max(id) + 1 FROM invoices), 3, $1, 500, current_date, 'open')`,
+        [account.id],
+      );
+      await manager.query(`SELECT pg_sleep(0.5)`);
+    });
+    await waitFor(async () => {
+      const lag = await lagByProjection();
+      return (['AccountsReceivable', 'OrgReceivables'] as const).every((name) => (lag[name]?.count ?? 0) > (before[name]?.count ?? 0))
+        ? true
+        : undefined;
+    }, 'both dependents refreshed with a lag recorded');
+    const elapsed = performance.now() - written;
+    const lag = await lagByProjection();
+    for (const name of ['AccountsReceivable', 'OrgReceivables']) {
+      // The Invoices mark was handed on to them; the hand-off kept the write's time.
+      expect(lag[name].max).toBeGreaterThanOrEqual(500);
+      expect(lag[name].max).toBeLessThanOrEqual(elapsed + 50);
+    }
+    // Invoices is virtual: nothing is stored, so it has no lag of its own.
+    expect(lag.Invoices).toBeUndefined();
+    // Every mark, the handed-on ones included, was settled.
+    const [{ n }] = await dataSource.query(`SELECT count(*)::int AS n FROM cinema.changes`);
+    expect(n).toBe(0);
   });
 });

@@ -31,7 +31,7 @@ describe('the cinema command line inside the sample application', () => {
       execFile(
         process.execPath,
         [build.path('sample-app/src/cli.ts'), ...args],
-        { env: { ...process.env, DATABASE_URL: db.url, FORCE_COLOR: '0' }, timeout: 60_000 },
+        { env: { ...process.env, DATABASE_URL: db.url, FORCE_COLOR: '0' }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
         (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
@@ -53,7 +53,7 @@ describe('the cinema command line inside the sample application', () => {
     await db?.drop();
   });
 
-  it('graph: Mermaid by default, JSON on request', async () => {
+  it('graph: Mermaid by default, JSON on request, or a standalone HTML page', async () => {
     const mermaid = await cinema('graph');
     expect(mermaid).toMatchObject({ code: 0, stderr: '' });
     expect(mermaid.stdout).toContain('AccountsReceivable --> OrgReceivables');
@@ -61,6 +61,13 @@ describe('the cinema command line inside the sample application', () => {
     expect(json.code).toBe(0);
     const graph = JSON.parse(json.stdout) as { nodes: { name: string }[] };
     expect(graph.nodes.map((node) => node.name).sort()).toEqual(['Accounts', 'AccountsReceivable', 'Invoices', 'OrgReceivables']);
+    const html = await cinema('graph', '--format', 'html');
+    expect(html.code).toBe(0);
+    expect(html.stdout).toMatch(/^<!doctype html>/);
+    // Mermaid itself is inside the page (it opens offline), and so is the graph to draw.
+    expect(html.stdout).toContain('globalThis["mermaid"]');
+    expect(html.stdout).not.toMatch(/<script[^>]+src=/);
+    expect(html.stdout).toContain('p_AccountsReceivable --&#62; p_OrgReceivables');
   });
 
   it('plan: what a refresh of a selection would run, nothing run', async () => {
@@ -99,7 +106,7 @@ describe('the cinema command line inside the sample application', () => {
     const usage = await cinema('refresh');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("missing required argument 'selector'");
-    expect((await cinema('graph', '--format', 'svg')).stderr).toContain('"--format": must be one of mermaid, json, got "svg"');
+    expect((await cinema('graph', '--format', 'svg')).stderr).toContain('"--format": must be one of mermaid, json, html, got "svg"');
     expect(await receivablesOf(dataSource, ...org(3))).toEqual(before);
   });
 

@@ -22,6 +22,8 @@ const PEERS = [
   'reflect-metadata',
   'rxjs',
   'nest-commander',
+  '@nestjs/platform-express',
+  '@mermaid-js/tiny',
   '@types/inquirer',
   '@types/pg',
   '@types/node',
@@ -168,6 +170,22 @@ describe('the package from npm pack', () => {
     const refused = await cli('plan', 'Nope');
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('no projection is named "Nope"');
+  });
+
+  it.each(['esm', 'cjs'] as const)('serves the board of cinema-nestjs/board, its files and its API (%s)', async (folder) => {
+    await tsc('ts6', folder);
+    const output = await run(process.execPath, ['app.js', 'board'], join(app, folder), {
+      DATABASE_URL: database.url,
+      NODE_NO_WARNINGS: '1',
+    });
+    expect(JSON.parse(output.trim().split('\n').at(-1)!)).toEqual({
+      page: 200,
+      base: true,
+      assets: { 'board.js': 200, 'board.css': 200, 'mermaid.js': 200 },
+      started: 202,
+      run: 'succeeded',
+      projections: ['Orders', 'OrgTotals'],
+    });
   });
 
   it.each([

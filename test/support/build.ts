@@ -1,5 +1,5 @@
 import { transformFile } from '@swc/core';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +34,13 @@ export async function buildPrivateCopy(sources: string[]): Promise<Build> {
   await writeFile(join(outDir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
   await symlink(join(ROOT, 'node_modules'), join(outDir, 'node_modules'), 'dir');
   for (const source of sources) {
-    for await (const file of typescriptFiles(join(ROOT, source))) {
+    for await (const file of sourceFiles(join(ROOT, source))) {
+      if (!file.endsWith('.ts')) {
+        // Files served as they are (the board's browser script and style).
+        await mkdir(dirname(join(outDir, relative(ROOT, file))), { recursive: true });
+        await copyFile(file, join(outDir, relative(ROOT, file)));
+        continue;
+      }
       const target = join(outDir, relative(ROOT, file)).replace(/\.ts$/, '.js');
       const { code } = await transformFile(file, { ...SWC_OPTIONS, filename: file, sourceFileName: file });
       await mkdir(dirname(target), { recursive: true });
@@ -47,10 +53,11 @@ export async function buildPrivateCopy(sources: string[]): Promise<Build> {
   };
 }
 
-async function* typescriptFiles(directory: string): AsyncGenerator<string> {
+/** TypeScript sources to compile, and the `.js` and `.css` files to copy. */
+async function* sourceFiles(directory: string): AsyncGenerator<string> {
   for (const entry of await readdir(directory, { withFileTypes: true })) {
     const path = join(directory, entry.name);
-    if (entry.isDirectory()) yield* typescriptFiles(path);
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) yield path;
+    if (entry.isDirectory()) yield* sourceFiles(path);
+    else if ((entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) || /\.(js|css)$/.test(entry.name)) yield path;
   }
 }

@@ -11,11 +11,12 @@ import { Between, In, MoreThan, Not } from 'typeorm';
 describe('change capture: marks, hand-off, triggers, options', () => {
   it('groups marks per projection and key set into list lenses, a NULL lens into one whole rebuild', () => {
     // As the watcher reads them: one entry per slice, with how many marks name it.
-    const mark = (projection: string, lens: Record<string, unknown> | null, marks = 1) => ({
+    const mark = (projection: string, lens: Record<string, unknown> | null, marks = 1, ageMs = 10 * marks) => ({
       projection,
       lens,
       key: JSON.stringify(lens),
       marks,
+      ageMs,
     });
     const groups = groupMarks([
       mark('A', { orgId: 3 }, 2),
@@ -25,19 +26,22 @@ describe('change capture: marks, hand-off, triggers, options', () => {
       mark('B', null, 3),
     ]);
     const a = groups.get('A')!;
-    expect(a.map((g) => [g.marks, g.lensTexts, g.keys, lensOf(g)])).toEqual([
-      [7, ['{"orgId":3}', '{"orgId":42}'], ['orgId'], { orgId: [3, 42] }],
-      [1, ['{"orgId":3,"region":"eu"}'], ['orgId', 'region'], { orgId: [3], region: ['eu'] }],
+    // A group is as old as its oldest mark (the freshness lag its refresh ends).
+    expect(a.map((g) => [g.marks, g.ageMs, g.lensTexts, g.keys, lensOf(g)])).toEqual([
+      [7, 50, ['{"orgId":3}', '{"orgId":42}'], ['orgId'], { orgId: [3, 42] }],
+      [1, 10, ['{"orgId":3,"region":"eu"}'], ['orgId', 'region'], { orgId: [3], region: ['eu'] }],
     ]);
-    expect(groups.get('B')).toEqual([{ projection: 'B', marks: 4, lensTexts: ['{"orgId":1}', 'null'], whole: true, keys: [], slices: [] }]);
+    expect(groups.get('B')).toEqual([
+      { projection: 'B', marks: 4, ageMs: 30, lensTexts: ['{"orgId":1}', 'null'], whole: true, keys: [], slices: [] },
+    ]);
     // A null lens value (a row whose lens column is NULL) cannot be a list lens: the whole projection.
     expect(groupMarks([mark('C', { orgId: null })]).get('C')![0].whole).toBe(true);
   });
 
   it('tells whether a group rebuilds a slice (what a hand-off to a dependent claimed in the same round may skip)', () => {
     const [group] = groupMarks([
-      { projection: 'D', lens: { orgId: 3, region: 'eu' }, key: 'a', marks: 1 },
-      { projection: 'D', lens: { orgId: 4, region: 'eu' }, key: 'b', marks: 1 },
+      { projection: 'D', lens: { orgId: 3, region: 'eu' }, key: 'a', marks: 1, ageMs: 0 },
+      { projection: 'D', lens: { orgId: 4, region: 'eu' }, key: 'b', marks: 1, ageMs: 0 },
     ]).get('D')!;
     expect(covers(group, { region: 'eu', orgId: 3 })).toBe(true);
     expect(covers(group, { orgId: 3, region: 'us' })).toBe(false);
@@ -49,8 +53,8 @@ describe('change capture: marks, hand-off, triggers, options', () => {
 
   it('hands slices on to a dependent that exposes the keys, the whole dependent otherwise', () => {
     const [group] = groupMarks([
-      { projection: 'A', lens: { orgId: 3, region: 'eu' }, key: '{"orgId": 3, "region": "eu"}', marks: 1 },
-      { projection: 'A', lens: { orgId: 3, region: 'us' }, key: '{"orgId": 3, "region": "us"}', marks: 1 },
+      { projection: 'A', lens: { orgId: 3, region: 'eu' }, key: '{"orgId": 3, "region": "eu"}', marks: 1, ageMs: 0 },
+      { projection: 'A', lens: { orgId: 3, region: 'us' }, key: '{"orgId": 3, "region": "us"}', marks: 1, ageMs: 0 },
     ]).get('A')!;
     expect(handOffMarks(group, 'D', (key) => key === 'orgId')).toEqual([{ projection: 'D', lens: { orgId: 3 } }]);
     expect(handOffMarks(group, 'E', () => false)).toEqual([{ projection: 'E', lens: null }]);

@@ -1,12 +1,17 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, CommandRunner, Option } from 'nest-commander';
+import { graphHtml } from '../../board/index.js';
 import { CinemaService, InvalidCinemaOptionsError } from '../../index.js';
 import { failed } from '../cli-failure.js';
+import { writeOut } from '../output.js';
 
-const FORMATS = ['mermaid', 'json'] as const;
+const FORMATS = ['mermaid', 'json', 'html'] as const;
 
-/** `cinema graph [--format mermaid|json] [--output FILE]`: the projections and their inputs. */
-@Command({ name: 'graph', description: 'Print the projection graph (Mermaid or JSON)' })
+/**
+ * `cinema graph [--format mermaid|json|html] [--output FILE]`: the projections and their inputs;
+ * `html` is one standalone file with Mermaid inlined, which opens offline.
+ */
+@Command({ name: 'graph', description: 'Print the projection graph (Mermaid, JSON, or a standalone HTML page)' })
 export class GraphCommand extends CommandRunner {
   constructor(private readonly cinema: CinemaService) {
     super();
@@ -19,15 +24,20 @@ export class GraphCommand extends CommandRunner {
         throw new InvalidCinemaOptionsError('--format', `must be one of ${FORMATS.join(', ')}, got "${format}"`);
       }
       const graph = this.cinema.graph();
-      const text = format === 'json' ? JSON.stringify({ nodes: graph.nodes, edges: graph.edges }, null, 2) : graph.toMermaid();
+      const text =
+        format === 'json'
+          ? JSON.stringify({ nodes: graph.nodes, edges: graph.edges }, null, 2)
+          : format === 'html'
+            ? graphHtml(graph)
+            : graph.toMermaid();
       if (options.output) await writeFile(options.output, `${text}\n`);
-      else process.stdout.write(`${text}\n`);
+      else await writeOut(`${text}\n`);
     } catch (error) {
       failed(error);
     }
   }
 
-  @Option({ flags: '-f, --format <format>', description: 'mermaid (default) or json' })
+  @Option({ flags: '-f, --format <format>', description: 'mermaid (default), json, or html (a standalone page)' })
   parseFormat(value: string): string {
     return value;
   }

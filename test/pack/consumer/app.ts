@@ -6,6 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Column, DataSource, Entity, PrimaryColumn, type ObjectLiteral, type SelectQueryBuilder } from 'typeorm';
 import { CinemaError, CinemaModule, CinemaService, Input, Projection, type OutputContext } from 'cinema-nestjs';
+import { CinemaBoardModule } from 'cinema-nestjs/board';
 import { CinemaCommandModule, runCinemaCli } from 'cinema-nestjs/cli';
 
 @Entity('orders')
@@ -83,8 +84,51 @@ async function main(): Promise<void> {
 @Module({ imports: [AppModule, CinemaCommandModule] })
 class CliModule {}
 
+@Module({
+  imports: [AppModule, CinemaBoardModule.forRoot({ path: 'ops/cinema', guard: { canActivate: () => true }, canAct: true })],
+})
+class BoardModule {}
+
+/** `node app.js board`: the board of cinema-nestjs/board over HTTP: its page, its files, a refresh from its API. */
+async function board(): Promise<void> {
+  const app = await NestFactory.create(BoardModule, { logger: ['error', 'warn'] });
+  await app.listen(0, '127.0.0.1');
+  try {
+    const base = `${await app.getUrl()}/ops/cinema`;
+    const page = await fetch(base);
+    const html = await page.text();
+    const assets: Record<string, number> = {};
+    for (const file of ['board.js', 'board.css', 'mermaid.js']) assets[file] = (await fetch(`${base}/assets/${file}`)).status;
+    const started = await fetch(`${base}/api/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-cinema-board': '1' },
+      body: JSON.stringify({ projection: 'OrgTotals', lens: { orgId: 2 } }),
+    });
+    const { id } = (await started.json()) as { id: string };
+    const run = await app.get(CinemaService).awaitRun(id);
+    const state = (await (await fetch(`${base}/api/state`)).json()) as { projections: { name: string }[] };
+    console.log(
+      JSON.stringify({
+        page: page.status,
+        base: html.includes('<base href="/ops/cinema/">'),
+        assets,
+        started: started.status,
+        run: run.status,
+        projections: state.projections.map((projection) => projection.name),
+      }),
+    );
+  } finally {
+    await app.close();
+  }
+}
+
 // `node app.js cli <command>`: the package's command line over this application.
-if (process.argv[2] === 'cli') {
+if (process.argv[2] === 'board') {
+  board().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+} else if (process.argv[2] === 'cli') {
   process.argv.splice(2, 1);
   runCinemaCli(CliModule, { logger: ['error'] }).catch((error: unknown) => {
     console.error(error);
