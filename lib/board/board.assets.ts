@@ -40,7 +40,8 @@ export function readMermaid(): string {
  */
 export function readBoardAssets(): BoardAssetFiles {
   const beside = fileURLToPath(new URL('./client/', import.meta.url));
-  const client = existsSync(join(beside, 'board.js'))
+  // Both files, as written: a build that compiled the script alone (swc takes .js files) does not count.
+  const client = ['board.js', 'board.css'].every((file) => existsSync(join(beside, file)))
     ? beside
     : join(dirname(require.resolve('cinema-nestjs/package.json')), 'lib', 'board', 'client');
   return {
