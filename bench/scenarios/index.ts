@@ -8,6 +8,7 @@ import { overheadScenario } from './overhead.scenario.js';
 import { queueScenario } from './queue.scenario.js';
 import { schedulingScenario } from './scheduling.scenario.js';
 import { streamedScenario } from './streamed.scenario.js';
+import { telemetryScenario } from './telemetry.scenario.js';
 
 /** The issues' scenarios, in their order. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -20,4 +21,5 @@ export const SCENARIOS: readonly Scenario[] = [
   captureOverheadScenario,
   captureStalenessScenario,
   captureCatchUpScenario,
+  telemetryScenario,
 ];
