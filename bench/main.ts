@@ -6,7 +6,8 @@ import { BenchContext } from './bench-context.js';
 import { USAGE, UsageError, parseBenchOptions, type BenchOptions } from './bench-options.js';
 import { benchSizes } from './bench-sizes.js';
 import { machineInfo, postgresInfo } from './machine.js';
-import { mergeIntoDocumented, writeBenchmarksDoc, writeResultsJson } from './report.js';
+import { benchCharts } from './charts/bench-charts.js';
+import { mergeIntoDocumented, writeBenchmarksDoc, writeCharts, writeResultsJson } from './report.js';
 import type { BenchResults, ScenarioResult } from './results.interface.js';
 import type { Scenario } from './scenario.interface.js';
 import { SCENARIOS } from './scenarios/index.js';
@@ -14,7 +15,7 @@ import { SCENARIOS } from './scenarios/index.js';
 /**
  * `npm run bench`: creates the sample app's data set in a dedicated database, runs the scenarios
  * of docs/BENCHMARKS.md, prints each target, and writes the results. A full run (no --quick,
- * scale 1, every scenario) writes docs/BENCHMARKS.md and bench/results.json; any other run writes
+ * scale 1, every scenario) writes docs/BENCHMARKS.md, its charts and bench/results.json; any other run writes
  * bench/results.local.json only, unless --write-docs, so a smoke run never replaces the table.
  */
 // Run compiled, from dist/bench/bench/main.js (`nest build bench`).
@@ -71,7 +72,12 @@ async function main(): Promise<number> {
     // A partial documented run replaces its own scenarios in the documented results and keeps the others.
     const written = documented && options.only ? await mergeIntoDocumented(report, join(ROOT, DOCUMENTED_RESULTS)) : report;
     await writeResultsJson(written, join(ROOT, resultsPath));
-    if (documented) await writeBenchmarksDoc(written, join(ROOT, 'docs', 'BENCHMARKS.md'), resultsPath);
+    if (documented) {
+      // Drawn from the merged results: a partial run keeps the charts of the scenarios it did not run.
+      const charts = benchCharts(written);
+      await writeCharts(charts, join(ROOT, 'docs'));
+      await writeBenchmarksDoc(written, join(ROOT, 'docs', 'BENCHMARKS.md'), resultsPath, charts);
+    }
     printSummary(report, resultsPath);
     return results.some((r) => r.error) ? 1 : 0;
   } catch (error) {
@@ -131,7 +137,7 @@ function printSummary(report: BenchResults, resultsPath: string): void {
     );
   }
   console.log(
-    `\nResults: ${resultsPath}${report.documented ? ' and docs/BENCHMARKS.md' : ' (docs/BENCHMARKS.md is written by full runs or --write-docs)'}`,
+    `\nResults: ${resultsPath}${report.documented ? ', docs/BENCHMARKS.md and its charts (docs/bench/*.svg)' : ' (docs/BENCHMARKS.md is written by full runs or --write-docs)'}`,
   );
   console.log(`Done in ${report.totalSeconds} s.`);
 }

@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import type { ChartFile } from './charts/bench-charts.js';
 import { formatMs } from './harness.js';
 import type { BenchResults, ScenarioResult, TargetResult } from './results.interface.js';
 import { SCENARIOS } from './scenarios/index.js';
@@ -35,16 +36,40 @@ export async function mergeIntoDocumented(partial: BenchResults, path: string): 
   };
 }
 
+/** Where the charts go, relative to docs/BENCHMARKS.md (which embeds them) and to docs/. */
+export const CHARTS_DIR = 'bench';
+
 /** Replaces the generated part of the document, keeping the hand-written introduction above it. */
-export async function writeBenchmarksDoc(results: BenchResults, path: string, resultsPath: string): Promise<void> {
+export async function writeBenchmarksDoc(
+  results: BenchResults,
+  path: string,
+  resultsPath: string,
+  charts: readonly ChartFile[] = [],
+): Promise<void> {
   const existing = await readFile(path, 'utf8').catch(() => '');
   const at = existing.indexOf(GENERATED_MARKER);
   const intro = at >= 0 ? existing.slice(0, at) : existing ? `${existing.trimEnd()}\n\n` : '# Benchmarks\n\n';
-  await writeFile(path, `${intro}${GENERATED_MARKER}\n\n${renderReport(results, resultsPath)}`);
+  await writeFile(path, `${intro}${GENERATED_MARKER}\n\n${renderReport(results, resultsPath, charts)}`);
 }
 
-export function renderReport(results: BenchResults, resultsPath: string): string {
-  return [header(results, resultsPath), targetsTable(results), ...results.scenarios.map(scenarioSection)].join('\n\n') + '\n';
+/**
+ * Writes the charts into `docsDir`/bench/, replacing those of the same name. A chart the results
+ * cannot draw (its scenario failed) keeps its previous file, so the README's image never breaks.
+ */
+export async function writeCharts(charts: readonly ChartFile[], docsDir: string): Promise<void> {
+  const dir = join(docsDir, CHARTS_DIR);
+  await mkdir(dir, { recursive: true });
+  for (const chart of charts) await writeFile(join(dir, chart.name), chart.svg);
+}
+
+export function renderReport(results: BenchResults, resultsPath: string, charts: readonly ChartFile[] = []): string {
+  const sections = results.scenarios.map((s) =>
+    scenarioSection(
+      s,
+      charts.filter((c) => c.scenarioId === s.id),
+    ),
+  );
+  return [header(results, resultsPath), targetsTable(results), ...sections].join('\n\n') + '\n';
 }
 
 function header(r: BenchResults, resultsPath: string): string {
@@ -83,7 +108,7 @@ function targetsTable(r: BenchResults): string {
   return ['## Targets', '', '| scenario | measure | measured | target | met |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
-function scenarioSection(s: ScenarioResult): string {
+function scenarioSection(s: ScenarioResult, charts: readonly ChartFile[]): string {
   const parts = [`## ${s.title}`, s.definition];
   if (s.measuredBy) {
     parts.push(
@@ -94,6 +119,7 @@ function scenarioSection(s: ScenarioResult): string {
     parts.push(`**Failed:** ${s.error}`);
     return parts.join('\n\n');
   }
+  for (const chart of charts) parts.push(`![${markdownText(chart.alt)}](${CHARTS_DIR}/${chart.name})`);
   parts.push(
     [
       `${s.warmups} warm-up and ${s.rounds} measured rounds; contenders alternate within each round.`,
@@ -135,6 +161,11 @@ function value(v: number, unit: string): string {
   if (unit === 'x') return `${v >= 100 ? v.toFixed(0) : v.toFixed(2)}x`;
   if (unit === 'ms') return `${v.toLocaleString('en-US', { maximumFractionDigits: 2 })} ms`;
   return `${v.toLocaleString('en-US', { maximumFractionDigits: 1 })} ${unit}`;
+}
+
+/** Alternative text inside `![...]`: brackets and backslashes would end or escape it. */
+function markdownText(value: string): string {
+  return value.replace(/[\\[\]]/g, (c) => `\\${c}`).replace(/\s+/g, ' ');
 }
 
 function n(value: number): string {
