@@ -1,12 +1,14 @@
 import type { DataSource } from 'typeorm';
 import { OrgReceivables } from '../../sample-app/src/receivables/org-receivables.projection.js';
-import { find, measure, pair, scenarioResult, type Contender } from '../harness.js';
+import { find, measure, pair, scenarioResult, target, type Contender } from '../harness.js';
 import { ORGS_SLICES_SQL, REFRESH_ACCOUNTS_RECEIVABLE, REFRESH_ORG_RECEIVABLES, fingerprintSql } from '../fixtures/receivables.queries.js';
 import type { ContenderResult } from '../results.interface.js';
 import type { Scenario } from '../scenario.interface.js';
 
 /** How many orgs a round refreshes: up to all of them (the last point is the whole table). */
 const ORG_COUNTS = [1, 10, 100, 1_000];
+/** The "many slices at once" comparison: one list lens against as many one-org refreshes. */
+const MANY = 100;
 
 function definition(counts: readonly number[], totalOrgs: number): string {
   return `Where does a slice stop paying? \`AccountsReceivable\` and \`OrgReceivables\` refreshed for
@@ -20,6 +22,8 @@ round (the same orgs for every contender of a round).
   ... SELECT ... WHERE org_id = ANY($1)\`, then the same for \`org_receivables\`.
 - **refresh**: \`REFRESH MATERIALIZED VIEW\` of the two equivalent views, whatever the number of
   orgs that changed.
+- **separate-${MANY}** (when the table has more than ${MANY} orgs): the same ${MANY} orgs as **cinema-${MANY}**, refreshed one
+  after the other by ${MANY} calls of \`cinema.project(OrgReceivables, { orgId }, { fetch: false })\`.
 
 \`VACUUM\` of the four relations runs, untimed, before every contender (as in scenario 2). Before
 measuring, the rows Cinema and the hand-written SQL write for 10 orgs are checked to be those of the views.`;
@@ -58,6 +62,18 @@ export const fractionScenario: Scenario = {
           run: (round) => refreshOrgsByHand(dataSource, orgsOf(count, round)),
         },
       ]),
+      ...(counts.includes(MANY) && MANY < totalOrgs
+        ? [
+            {
+              id: `separate-${MANY}`,
+              label: `Cinema, the same ${MANY} orgs one call each`,
+              prepare: vacuum,
+              run: async (round: number) => {
+                for (const orgId of orgsOf(MANY, round)) await cinema.project(OrgReceivables, { orgId }, { fetch: false });
+              },
+            },
+          ]
+        : []),
       {
         id: 'refresh',
         label: '`REFRESH MATERIALIZED VIEW` of both views (every org)',
@@ -73,13 +89,30 @@ export const fractionScenario: Scenario = {
       rounds,
       warmups,
       contenders: results,
-      pairs: counts.flatMap((count) => [
-        pair(results, `cinema-${count}`, `hand-sql-${count}`),
-        pair(results, `cinema-${count}`, 'refresh'),
-      ]),
+      pairs: counts
+        .flatMap((count) => [pair(results, `cinema-${count}`, `hand-sql-${count}`), pair(results, `cinema-${count}`, 'refresh')])
+        .concat(results.some((result) => result.id === `separate-${MANY}`) ? [pair(results, `separate-${MANY}`, `cinema-${MANY}`)] : []),
       // The charts read the fraction from here: a merged partial run may have another scale than the header's.
       metrics: [{ label: 'orgs in the table', value: totalOrgs, unit: 'orgs' }],
       notes: [breakEvenNote(results, counts, totalOrgs)],
+      targets: results.some((result) => result.id === `separate-${MANY}`)
+        ? [
+            target(
+              `${MANY} orgs as one list lens: Cinema / hand-written SQL`,
+              find(results, `cinema-${MANY}`).medianMs / find(results, `hand-sql-${MANY}`).medianMs,
+              'at-most',
+              1.2,
+              'x',
+            ),
+            target(
+              `${MANY} orgs: ${MANY} one-org refreshes / one list lens (speed-up)`,
+              find(results, `separate-${MANY}`).medianMs / find(results, `cinema-${MANY}`).medianMs,
+              'at-least',
+              20,
+              'x',
+            ),
+          ]
+        : [],
     });
   },
 };
