@@ -148,7 +148,7 @@ export class ProjectionWriter {
       }),
     );
     if (stage !== undefined) {
-      await this.assertNoMissing(stage, columns);
+      await this.assertNoMissing(stage);
       this.paths.add('copy-pipe');
       return this.staging.insertAll();
     }
@@ -156,7 +156,7 @@ export class ProjectionWriter {
   }
 
   /** The rows piped into `stage` set every required field (the check the cursor path makes per row). */
-  private async assertNoMissing(stage: string, columns: readonly string[]): Promise<void> {
+  private async assertNoMissing(stage: string): Promise<void> {
     const required = this.table.required.map((field) => this.table.byProperty.get(field)!.column);
     if (required.length === 0) return;
     const { rows } = await this.client.query({ text: this.model.dialect.firstNullRow(stage, required) });

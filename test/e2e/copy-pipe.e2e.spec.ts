@@ -3,11 +3,11 @@ import type pg from 'pg';
 import { In, Like } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { postgresDialect } from '../../lib/dialect/postgres/postgres.dialect.js';
-import { InvalidRowError, ProjectionFailedError } from '../../lib/index.js';
+import { InvalidRowError, ProjectionFailedError, ProjectionTimeoutError } from '../../lib/index.js';
 import { bootApp, type TestApp } from '../support/app.js';
 import { createDatabase } from '../support/database.js';
-import { connect, rowsOf } from '../support/postgres.js';
-import { COPY_PIPE, PIPE_SOURCE_DDL, PipeBuffer, PipeCopy, PipeRequired } from '../fixtures/copy-pipe.fixture.js';
+import { connect, rowsOf, waitFor } from '../support/postgres.js';
+import { COPY_PIPE, PIPE_SOURCE_DDL, PipeBuffer, PipeCopy, PipeRequired, PipeSlow } from '../fixtures/copy-pipe.fixture.js';
 
 /** Every column as PostgreSQL prints it: what must arrive unchanged. */
 const AS_TEXT = `SELECT id, key, note, meta::text, tags::text, amount::text, day::text, flag::text FROM`;
@@ -68,7 +68,7 @@ describe('a query of another database, piped COPY to COPY', () => {
   });
   beforeEach(async () => {
     await source.query('TRUNCATE pipe_source');
-    for (const name of ['pipe_copy', 'pipe_required', 'pipe_buffer']) await target.query(`TRUNCATE ${name}`);
+    for (const name of ['pipe_copy', 'pipe_required', 'pipe_buffer', 'pipe_slow']) await target.query(`TRUNCATE ${name}`);
   });
   afterAll(async () => {
     await t?.close();
@@ -140,6 +140,26 @@ describe('a query of another database, piped COPY to COPY', () => {
     expect(await table('pipe_buffer')).toEqual(await truth());
   });
 
+  it('stops both sides at the timeout: the slice kept, nothing left running at the source', async () => {
+    await source.query(`INSERT INTO pipe_source (id, key, note) SELECT i, 'a', 'old' FROM generate_series(1, 3) i`);
+    await t.dataSource('reporting').query(`INSERT INTO pipe_slow (id, key, note) VALUES (1, 'a', 'kept')`);
+    const before = await table('pipe_slow');
+    expect(before).toHaveLength(1);
+    await source.query(`INSERT INTO pipe_source (id, key, note) SELECT i, 'a', 'new' FROM generate_series(4, 40) i`);
+    const started = performance.now();
+    const error = await t.cinema.project(PipeSlow, { key: 'a' }, { fetch: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProjectionTimeoutError);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(await table('pipe_slow')).toEqual(before);
+    // The source connection was destroyed mid-COPY: its backend ends at its next write.
+    await waitFor(async () => {
+      const { rows } = await source.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%cinema pipe slow%' AND pid <> pg_backend_pid()`,
+      );
+      return rows[0].n === 0 ? true : undefined;
+    }, 'the source COPY to end');
+  });
+
   it('inlines parameters as literals that read exactly as the bound values (property)', async () => {
     // Parameter-like text in strings, identifiers, dollar quotes and comments must stay as it is.
     const select = `SELECT $1::text AS a, '$2 '' $1' AS b, E'\\\\'' $1' AS c, $q$ $1 $q$ AS d, "x$1".y /* $2 /* $1 */ */ AS e,
@@ -157,7 +177,7 @@ describe('a query of another database, piped COPY to COPY', () => {
         fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.integer(), fc.string()),
         async (a, b, list, n, json) => {
           const values = [a, b, list, n, json];
-          const statement = await postgresDialect.copyOut(source as never, select, values);
+          const statement = await postgresDialect.copyOut(source, select, values);
           expect(statement).toMatch(/^COPY \(/);
           const inlined = statement!.replace(/^COPY \(/, '').replace(/\) TO STDOUT \(FORMAT text, ENCODING 'UTF8'\)$/, '');
           expect(inlined).not.toMatch(/\$[1-5]::/);

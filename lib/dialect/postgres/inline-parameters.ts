@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
  */
 
 const require = createRequire(import.meta.url);
-const { prepareValue } = require('pg/lib/utils.js') as { prepareValue(value: unknown): string | Buffer | null };
+const pgUtils = require('pg/lib/utils.js') as { prepareValue: (value: unknown) => string | Buffer | null };
 
 /** One `$n` of a statement: its place in the text and its number. */
 export interface ParameterToken {
@@ -66,9 +66,13 @@ export function parameterTokens(sql: string): ParameterToken[] | undefined {
       i += 2;
       while (depth > 0) {
         if (i >= n) return undefined;
-        if (sql[i] === '/' && sql[i + 1] === '*') (depth++, (i += 2));
-        else if (sql[i] === '*' && sql[i + 1] === '/') (depth--, (i += 2));
-        else i++;
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          depth++;
+          i += 2;
+        } else if (sql[i] === '*' && sql[i + 1] === '/') {
+          depth--;
+          i += 2;
+        } else i++;
       }
     } else if (c === '$') {
       const digits = /^\$(\d+)/.exec(sql.slice(i, i + 12));
@@ -116,7 +120,7 @@ export function parameterTokens(sql: string): ParameterToken[] | undefined {
 export function typedLiteral(value: unknown, type: string): string | undefined {
   let text: string | Buffer | null;
   try {
-    text = prepareValue(value);
+    text = pgUtils.prepareValue(value);
   } catch {
     return undefined;
   }
