@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 
 /** One streamed run, executed in a process of its own so that its peak memory is its own. */
 export interface StreamJob {
-  contender: 'cinema' | 'typeorm';
+  /** `cinema`: the derivation returns the read side's query; `cinema-rows`: it streams the rows through JavaScript. */
+  contender: 'cinema' | 'cinema-rows' | 'typeorm';
   rows: number;
   /** Wide rows (about 1.1 KB each) instead of the narrow ones; Cinema only. */
   wide?: boolean;

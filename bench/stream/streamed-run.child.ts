@@ -15,13 +15,19 @@ async function runJob(job: StreamJob): Promise<StreamJobResult> {
   const bench = await bootBenchApp({
     dataSources: [{ url: job.writeUrl }, { name: 'read', url: job.readUrl, entities: [StreamSourceRow] }],
     projections: [StreamSource, StreamedInvoices],
-    imports: [StreamRowsModule.forRoot({ rows: job.rows, table: job.wide ? 'stream_source_wide' : 'stream_source' })],
+    imports: [
+      StreamRowsModule.forRoot({
+        rows: job.rows,
+        table: job.wide ? 'stream_source_wide' : 'stream_source',
+        derivation: job.contender === 'cinema-rows' ? 'rows' : 'query',
+      }),
+    ],
   });
   try {
     globalThis.gc?.();
     const sampler = sampleMemory();
     const started = performance.now();
-    if (job.contender === 'cinema') {
+    if (job.contender !== 'typeorm') {
       await bench.cinema.project(StreamedInvoices, {}, { allowEmptyLens: true, fetch: false });
     } else {
       if (job.wide) throw new Error('the TypeORM loop reads the narrow stream_source only');

@@ -53,6 +53,16 @@ export interface SqlDialect {
   stageName(index: number): string;
   emptyStage(name: string): string;
   copyInto(name: string, columns: readonly string[]): string;
+  /**
+   * `COPY (<select>) TO STDOUT` with the select's parameters put into its text exactly (asking
+   * `client`, the source connection that will run it, what it needs), or `undefined` when that
+   * cannot be done exactly for these values.
+   */
+  copyOut(client: { query(text: string): Promise<unknown> }, select: string, values: readonly unknown[]): Promise<string | undefined>;
+  /** `COPY <stage> FROM STDIN` for the bytes of {@link copyOut}. */
+  copyOutInto(name: string, columns: readonly string[]): string;
+  /** The first staged row with a NULL in one of `columns`: `"null_<i>"` flags and its position `"row"`. */
+  firstNullRow(stage: string, columns: readonly string[]): string;
   /** Staged rows with one per conflict key, the last derived winning (the first when ignoring). */
   lastPerKey(table: DialectTable, stage: string, columns: readonly string[], selected: string, filter: string): string;
   /** A statement's output columns without running it. */

@@ -4,10 +4,12 @@ import { copyField } from '../dialect/postgres/copy-text.js';
 import { sameDatabase } from '../dialect/postgres/sql.js';
 import { InvalidRowError } from '../errors/invalid-row.error.js';
 import type { Derived, Row } from '../interfaces/derivation-context.interface.js';
+import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
 import type { ProjectionModel, TableModel } from '../model/projection.model.js';
 import { describeColumns, narrow, tableQuery } from '../read/slice.queries.js';
 import { COPY_BATCH_BYTES } from './copy-backlog.js';
+import { pipeCopy } from './copy-pipe.js';
 import { RowChecks, StagedRow } from './row-checks.js';
 import { streamTextRows, type TextRow } from './row-stream.js';
 import { StagingTables } from './staging-tables.js';
@@ -37,7 +39,7 @@ const MIN_FETCH_ROWS = 100;
  * happens, the whole rebuild is done again with the conflict clause (see `KeyConflict`).
  */
 export class ProjectionWriter {
-  readonly paths = new Set<'insert-select' | 'stream'>();
+  readonly paths = new Set<NodeReport['paths'][number]>();
   private readonly table: TableModel;
   private readonly write: DataSource;
   private readonly checks: RowChecks;
@@ -127,10 +129,43 @@ export class ProjectionWriter {
   }
 
   /**
-   * A query on another database: its rows are read as text with a cursor there (the lens filter
-   * applied at the source) and copied here, without being parsed in Node.
+   * A query on another database, the lens filter applied there: piped from `COPY ... TO STDOUT`
+   * there into a staging table here (`copy-pipe.ts`), else, when its parameters cannot be put
+   * into COPY's text exactly, read as text with a cursor and copied in batches. No row is parsed
+   * in Node either way.
    */
   private async copyQuery(source: DataSource, select: string, values: unknown[], columns: string[]): Promise<number> {
+    const { dialect } = this.model;
+    const stage = await this.staging.fill(columns, (ready) =>
+      pipeCopy({
+        source,
+        dialect,
+        select,
+        values,
+        client: this.client,
+        into: async () => dialect.copyOutInto(await ready(), columns),
+        signal: this.options.signal,
+      }),
+    );
+    if (stage !== undefined) {
+      await this.assertNoMissing(stage);
+      this.paths.add('copy-pipe');
+      return this.staging.insertAll();
+    }
+    return this.cursorCopy(source, select, values, columns);
+  }
+
+  /** The rows piped into `stage` set every required field (the check the cursor path makes per row). */
+  private async assertNoMissing(stage: string): Promise<void> {
+    const required = this.table.required.map((field) => this.table.byProperty.get(field)!.column);
+    if (required.length === 0) return;
+    const { rows } = await this.client.query({ text: this.model.dialect.firstNullRow(stage, required) });
+    if (rows.length === 0) return;
+    const missing = required.findIndex((_, i) => rows[0][`null_${i}`] === true);
+    throw this.checks.missingRequired(this.table.byColumn.get(required[missing])!.property, rows[0].row);
+  }
+
+  private async cursorCopy(source: DataSource, select: string, values: unknown[], columns: string[]): Promise<number> {
     const key = columns.join('\u0000');
     const required = this.table.required.map((field) => columns.indexOf(this.table.byProperty.get(field)!.column));
     // Its own valve: the cursor must not wait on batches queued behind this very query.

@@ -54,6 +54,27 @@ export class StagingTables {
     return 0;
   }
 
+  /**
+   * Fills the staging table of `columns` with `copy`, which gets its name (the table empty) and
+   * returns the rows it copied, or `undefined` when it copied nothing. Returns the table's name.
+   */
+  async fill(columns: readonly string[], copy: (stage: () => Promise<string>) => Promise<number | undefined>): Promise<string | undefined> {
+    let name: string | undefined;
+    const ready = async () => {
+      const stage = await this.stageOf({ key: columns.join('\u0000'), columns });
+      if (stage.used) {
+        await this.client.query({ text: this.model.dialect.emptyStage(stage.name) });
+        stage.used = false;
+      }
+      name = stage.name;
+      return name;
+    };
+    const rows = await copy(ready);
+    if (rows === undefined || name === undefined) return undefined;
+    this.stages.get(columns.join('\u0000'))!.pending += rows;
+    return name;
+  }
+
   /** Inserts what the staging tables hold into the projection's table, inside the lens. */
   async insertAll(): Promise<number> {
     const { dialect } = this.model;
@@ -80,7 +101,7 @@ export class StagingTables {
    * A staging table per set of columns that rows set. It has every writable column of the table:
    * a lens condition on a column the rows leave out sees NULL, as it would in the table.
    */
-  private async stageOf(row: StagedRow): Promise<Stage> {
+  private async stageOf(row: Pick<StagedRow, 'key' | 'columns'>): Promise<Stage> {
     let stage = this.stages.get(row.key);
     if (!stage) {
       const name = this.model.dialect.stageName(this.stages.size + 1);

@@ -1,8 +1,12 @@
+import type { Writable } from 'node:stream';
+
 /** The connection of a projection's write transaction, as the writer and the queue's bookkeeping use it. */
 export interface PgClient {
   query(config: { text: string; values?: unknown[] }): Promise<{ rowCount: number | null; rows: any[]; fields?: { name: string }[] }>;
   /** Runs `COPY ... FROM STDIN` with `data` (COPY text lines); returns the rows copied. */
   copy(text: string, data: string): Promise<number>;
+  /** Starts `COPY ... FROM STDIN`: pipe COPY text into it; it finishes once PostgreSQL has taken it all. */
+  copyFrom(text: string): Writable & { rowCount: number };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { TransactionClosedError } from '../errors/transaction-closed.error.js';
 import type { QueryRunner } from 'typeorm';
-import { copyIn } from '../dialect/postgres/copy-text.js';
+import { copyIn, copyInStream } from '../dialect/postgres/copy-text.js';
 import { watchConnection, type WatchedClient } from './connection-watch.js';
 import type { ProjectionModel } from '../model/projection.model.js';
 import type { PgClient } from './write-client.js';
@@ -63,6 +63,11 @@ export class WriteTransaction {
       copy: (text, data) => {
         const refused = refusal();
         return refused ? Promise.reject(refused) : copyIn(raw, text, data);
+      },
+      copyFrom: (text) => {
+        const refused = refusal();
+        if (refused) throw refused;
+        return copyInStream(raw, text);
       },
     };
   }

@@ -66,8 +66,12 @@ export interface NodeReport {
   deleted: number;
   /** Rows inserted or updated. */
   written: number;
-  /** Materialization path taken: in PostgreSQL (`insert-select`) or through Node (`stream`). */
-  paths: ('insert-select' | 'stream')[];
+  /**
+   * Materialization paths taken: in PostgreSQL (`insert-select`), rows through Node (`stream`), or a
+   * query of another database piped from its `COPY ... TO STDOUT` into this one's `COPY ... FROM
+   * STDIN` (`copy-pipe`).
+   */
+  paths: ('insert-select' | 'stream' | 'copy-pipe')[];
   startedAt?: Date;
   finishedAt?: Date;
   durationMs?: number;

@@ -61,7 +61,7 @@ describe('a read data source and a different write data source', () => {
   it('streams a query of the read database into the write database', async () => {
     const run = await t.cinema.project(AccountBalances, {}, { async: true, fetch: false });
     await run.result;
-    expect(run.nodes.find((node) => node.projection === 'AccountBalances')!.paths).toEqual(['stream']);
+    expect(run.nodes.find((node) => node.projection === 'AccountBalances')!.paths).toEqual(['copy-pipe']);
     expect(await rows(t.dataSource('reporting'), BALANCES)).toEqual(await rows(t.dataSource('app'), TRUTH_BALANCES));
   });
 

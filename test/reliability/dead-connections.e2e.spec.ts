@@ -7,6 +7,7 @@ import { createDatabase } from '../support/database.js';
 import { connect, rowsOf, waitFor } from '../support/postgres.js';
 import {
   CopiedNumbers,
+  CursorCopiedNumbers,
   DEAD_CONNECTIONS,
   GATE_LOCK,
   hooks,
@@ -25,9 +26,14 @@ const PROMPTLY_MS = 2_000;
 /** How long a run may hang before the test calls it hung. */
 const HUNG_MS = 10_000;
 
-const TABLES = { SelectedNumbers: 'dead_selected', StreamedNumbers: 'dead_streamed', CopiedNumbers: 'dead_copied' } as const;
+const TABLES = {
+  SelectedNumbers: 'dead_selected',
+  StreamedNumbers: 'dead_streamed',
+  CopiedNumbers: 'dead_copied',
+  CursorCopiedNumbers: 'dead_cursor_copied',
+} as const;
 type Name = keyof typeof TABLES;
-const CLASSES: Record<Name, Type<unknown>> = { SelectedNumbers, StreamedNumbers, CopiedNumbers };
+const CLASSES: Record<Name, Type<unknown>> = { SelectedNumbers, StreamedNumbers, CopiedNumbers, CursorCopiedNumbers };
 
 /** Holds the gate lock on its own connection: statements reaching `dead_gate()` past the first rows wait. */
 async function holdGate(url: string): Promise<{ release(): Promise<void> }> {
@@ -55,17 +61,20 @@ function waitingAtGate(admin: pg.Client, applicationName: string): Promise<numbe
   }, `a statement of ${applicationName} waiting at the gate`);
 }
 
-/** The write transaction holding Cinema's advisory lock while idle (waiting on its derivation or rows). */
-function idleLockHolder(admin: pg.Client): Promise<number> {
+/**
+ * The write transaction holding Cinema's advisory lock while it waits on its derivation or rows:
+ * idle, or `active` in a `COPY ... FROM STDIN` waiting for the bytes piped from the other database.
+ */
+function idleLockHolder(admin: pg.Client, state = 'idle in transaction'): Promise<number> {
   return waitFor(async () => {
     const { rows } = await admin.query(
       `SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
        WHERE l.locktype = 'advisory' AND l.granted AND l.objid <> $1 AND a.application_name = $2
-         AND a.state = 'idle in transaction'`,
-      [GATE_LOCK, REPORTING],
+         AND a.state = $3 AND ($3 <> 'active' OR a.query LIKE 'COPY %FROM STDIN%')`,
+      [GATE_LOCK, REPORTING, state],
     );
     return rows[0]?.pid as number | undefined;
-  }, 'an idle write transaction holding its advisory lock');
+  }, `a write transaction (${state}) holding its advisory lock`);
 }
 
 /**
@@ -239,6 +248,18 @@ describe('a connection of a run dies, with timeout: 0', () => {
     expect(setting).toBe('1s');
   });
 
+  it('writes each projection on the path its tests name', async () => {
+    const paths = async (projection: Type<unknown>) => {
+      const run = await t.cinema.project(projection, { orgId: 1 }, { async: true, fetch: false });
+      await run.result;
+      return run.nodes.at(-1)!.paths;
+    };
+    expect(await paths(SelectedNumbers)).toEqual(['insert-select']);
+    expect(await paths(StreamedNumbers)).toEqual(['stream']);
+    expect(await paths(CopiedNumbers)).toEqual(['copy-pipe']);
+    expect(await paths(CursorCopiedNumbers)).toEqual(['stream']);
+  });
+
   describe('INSERT ... SELECT (the write database reads its own tables)', () => {
     it('the writer, in the middle of the INSERT', async () => {
       await gate(reporting.url);
@@ -268,9 +289,10 @@ describe('a connection of a run dies, with timeout: 0', () => {
   });
 
   describe.each([
-    ['COPY of rows from Node, streamed from the other database', 'StreamedNumbers' as const],
-    ['COPY of a query on the other database, read as text', 'CopiedNumbers' as const],
-  ])('%s', (_title, name) => {
+    ['COPY of rows from Node, streamed from the other database', 'StreamedNumbers' as const, 'idle in transaction'],
+    ['COPY of a query on the other database, piped from COPY TO into COPY FROM', 'CopiedNumbers' as const, 'active'],
+    ['COPY of a query on the other database, read as text with a cursor', 'CursorCopiedNumbers' as const, 'idle in transaction'],
+  ])('%s', (_title, name, writerState) => {
     const projection = CLASSES[name];
 
     it('the reader, streaming the input mid-way', async () => {
@@ -300,11 +322,11 @@ describe('a connection of a run dies, with timeout: 0', () => {
       await expectRecovery();
     });
 
-    it('the writer holding the slice locks, idle while the reader is mid-way', async () => {
+    it('the writer holding the slice locks, waiting while the reader is mid-way', async () => {
       await gate(app.url);
       const find = async () => {
         await waitingAtGate(appAdmin, APP);
-        return idleLockHolder(reportingAdmin);
+        return idleLockHolder(reportingAdmin, writerState);
       };
       expectTerminated(await kill(() => t.cinema.project(projection, { orgId: 2 }), find, reportingAdmin), name);
       await expectRecovery();

@@ -77,3 +77,8 @@ export async function copyIn(client: { query<T>(stream: T): T }, text: string, d
   await finished(stream);
   return stream.rowCount;
 }
+
+/** Starts `COPY ... FROM STDIN` on a raw `pg` client: write COPY text to it, `end()` it, wait for `finish`. */
+export function copyInStream(client: { query<T>(stream: T): T }, text: string): ReturnType<typeof copyFrom> {
+  return client.query(copyFrom(text));
+}

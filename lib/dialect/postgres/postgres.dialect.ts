@@ -1,6 +1,7 @@
 import type { DialectTable, SqlDialect, TransactionSettings } from '../dialect.interface.js';
 import { positionalBinder, renderConditions, type LensCondition, type NormalizedLens } from '../../lens/lens.js';
 import { lockExpressions } from './advisory-locks.js';
+import { copyInStatement, copyOutStatement, firstNullRow } from './copy-out.js';
 import { estimatedRowWidth } from './row-width.js';
 import { inlineIntegers, quoteIdent, quoteTable } from './sql.js';
 
@@ -82,6 +83,10 @@ export const postgresDialect: SqlDialect = {
   copyInto(name: string, columns: readonly string[]): string {
     return `COPY ${name} (${columns.map(quoteIdent).join(', ')}) FROM STDIN`;
   },
+
+  copyOut: copyOutStatement,
+  copyOutInto: copyInStatement,
+  firstNullRow,
 
   lastPerKey(table: DialectTable, stage: string, columns: readonly string[], selected: string, filter: string): string {
     const keys = table.conflictTarget;
