@@ -66,6 +66,8 @@ export interface NodeReport {
   deleted: number;
   /** Rows inserted or updated. */
   written: number;
+  /** `write: 'diff'` only: derived rows the slice already held as they were (not rewritten). */
+  unchanged?: number;
   /** Materialization path taken: in PostgreSQL (`insert-select`) or through Node (`stream`). */
   paths: ('insert-select' | 'stream')[];
   startedAt?: Date;
