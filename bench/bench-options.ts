@@ -21,7 +21,7 @@ export const USAGE = `Usage: npm run bench -- [--quick] [--scale F] [--only ID[,
   --scale F      multiply the full-scale sizes (1 = 1,000 orgs, 100,000 accounts, 3,000,000 invoices,
                  2,000,000 streamed rows, 1,000,000 wide streamed rows)
   --only IDS     run only these scenarios: one-org, full-rebuild, streamed, scheduling, overhead, queue,
-                 capture-overhead, capture-staleness, capture-catch-up
+                 capture-overhead, capture-staleness, capture-catch-up, diff
   --rounds N     measured rounds per scenario instead of each scenario's default (capture-staleness: probes)
   --write-docs   also write docs/BENCHMARKS.md and bench/results.json for a quick or partial run
   Without DATABASE_URL an embedded PostgreSQL is started; with it, databases named cinema_bench*

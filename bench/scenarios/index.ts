@@ -2,6 +2,7 @@ import type { Scenario } from '../scenario.interface.js';
 import { captureCatchUpScenario } from './capture-catch-up.scenario.js';
 import { captureOverheadScenario } from './capture-overhead.scenario.js';
 import { captureStalenessScenario } from './capture-staleness.scenario.js';
+import { diffScenario } from './diff.scenario.js';
 import { fullRebuildScenario } from './full-rebuild.scenario.js';
 import { oneOrgSliceScenario } from './one-org-slice.scenario.js';
 import { overheadScenario } from './overhead.scenario.js';
@@ -20,4 +21,5 @@ export const SCENARIOS: readonly Scenario[] = [
   captureOverheadScenario,
   captureStalenessScenario,
   captureCatchUpScenario,
+  diffScenario,
 ];
