@@ -21,7 +21,7 @@ export const USAGE = `Usage: npm run bench -- [--quick] [--scale F] [--only ID[,
   --scale F      multiply the full-scale sizes (1 = 1,000 orgs, 100,000 accounts, 3,000,000 invoices,
                  2,000,000 streamed rows, 1,000,000 wide streamed rows)
   --only IDS     run only these scenarios: one-org, full-rebuild, streamed, scheduling, overhead, queue,
-                 capture-overhead, capture-staleness, capture-catch-up, fraction, telemetry
+                 capture-overhead, capture-staleness, capture-catch-up, fraction, diff, telemetry
   --rounds N     measured rounds per scenario instead of each scenario's default (capture-staleness: probes)
   --write-docs   also write docs/BENCHMARKS.md, its charts (docs/bench/*.svg) and bench/results.json
                  for a quick or partial run (a partial run is merged into the documented results)

@@ -2,6 +2,7 @@ import type { Scenario } from '../scenario.interface.js';
 import { captureCatchUpScenario } from './capture-catch-up.scenario.js';
 import { captureOverheadScenario } from './capture-overhead.scenario.js';
 import { captureStalenessScenario } from './capture-staleness.scenario.js';
+import { diffScenario } from './diff.scenario.js';
 import { fractionScenario } from './fraction.scenario.js';
 import { fullRebuildScenario } from './full-rebuild.scenario.js';
 import { oneOrgSliceScenario } from './one-org-slice.scenario.js';
@@ -23,5 +24,6 @@ export const SCENARIOS: readonly Scenario[] = [
   captureStalenessScenario,
   captureCatchUpScenario,
   fractionScenario,
+  diffScenario,
   telemetryScenario,
 ];

@@ -21,7 +21,7 @@ node an already-resolved promise standing for the rebuild.
 /** The no-SDK cost of the run and projection spans, metrics and events: microseconds per run. */
 export const telemetryScenario: Scenario = {
   id: 'telemetry',
-  title: '11. Telemetry without an SDK (cost per run)',
+  title: '12. Telemetry without an SDK (cost per run)',
   async run(ctx) {
     const began = performance.now();
     // As the benchmark's applications log: the run's log line is not printed (nor built).

@@ -49,7 +49,7 @@ export class SliceRefresher {
       .dependentsOf(model)
       .flatMap((dependent) => handOffMarks(group, dependent.name, (key) => exposes(dependent, key)))
       .filter((mark) => !covered(mark));
-    const handedTo = [...new Set(handOff.map((mark) => mark.projection))];
+    let handedTo = [...new Set(handOff.map((mark) => mark.projection))];
     const report: NodeReport = { projection: model.name, virtual: model.virtual, status: 'pending', deleted: 0, written: 0, paths: [] };
     if (model.virtual) {
       // Nothing to rebuild: the marks move on to what reads it, in one transaction.
@@ -73,13 +73,17 @@ export class SliceRefresher {
           batchSize: this.options.batchSize,
           streamBatchSize: this.options.streamBatchSize,
           outputs,
-          beforeCommit: (client: PgClient) =>
-            changeLog.settle((text, values) => client.query({ text, values }), claimed, handOff, {
+          beforeCommit: (client: PgClient) => {
+            // A diff that changed no row changes nothing downstream: the change stops here.
+            const unchanged = model.writeMode === 'diff' && report.deleted === 0 && report.written === 0;
+            if (unchanged) handedTo = [];
+            return changeLog.settle((text, values) => client.query({ text, values }), claimed, unchanged ? [] : handOff, {
               projection: model.name,
               slices: group.whole ? [{}] : group.slices,
               rows: report.written,
               durationMs: performance.now() - started,
-            }),
+            });
+          },
         },
         report,
       ),

@@ -13,6 +13,32 @@ export interface DialectTable {
   columns: readonly { column: string; computed: boolean }[];
 }
 
+/** A writable column of a projection's table as the database declares it (for a diff). */
+export interface ColumnInfo {
+  column: string;
+  /** The column's SQL type, as a cast names it. */
+  type: string;
+  /** Its default expression, `null` when it has none. */
+  default: string | null;
+  /** The type has no equality of its own (json, xml): compared as text. */
+  compareAsText: boolean;
+}
+
+/** What one diff of a slice against the derived rows needs (see `SqlDialect.sliceDiff`). */
+export interface SliceDiff {
+  /** The derived rows: a select whose outputs are named as the table's columns `columns`. */
+  derived: string;
+  /** The columns (database names) the derived rows set; the conflict target among them. */
+  columns: readonly string[];
+  /** The slice: a predicate on the table's rows (see `diffColumn`), `''` for the whole table. */
+  slice: string;
+  /** Delete the slice's rows whose key is not derived (`dematerialize`). */
+  deletes: boolean;
+  /** The conflict clause of an upsert, after a key conflict; else plain inserts. */
+  conflictClause?: string;
+  info: readonly ColumnInfo[];
+}
+
 /** What the opening statement of a write transaction sets up. */
 export interface TransactionSettings {
   /** The database's own statement limit (a backstop); 0 for none. */
@@ -65,6 +91,26 @@ export interface SqlDialect {
   firstNullRow(stage: string, columns: readonly string[]): string;
   /** Staged rows with one per conflict key, the last derived winning (the first when ignoring). */
   lastPerKey(table: DialectTable, stage: string, columns: readonly string[], selected: string, filter: string): string;
+  /** The table's columns as `ColumnInfo` rows (parameter: the table's path). */
+  columnInfo(): string;
+  /**
+   * Writes only what differs between the slice and the derived rows: deletes, inserts and
+   * updates in one statement, returning one row of counts (`deleted`, `inserted`, `updated`, `derived`).
+   */
+  sliceDiff(table: DialectTable, diff: SliceDiff): string;
+  /** A column of the table's row in a diff's slice predicate. */
+  diffColumn(column: string): string;
+  /** A diff's slice predicate from a narrowed query over the table (selecting `cinema_ctid`). */
+  diffRowIds(select: string): string;
+  /** A temporary table (dropped at commit) for the derived rows of a diff with several sources. */
+  createDiffStage(table: DialectTable): { name: string; sql: string };
+  /** Copies one source into the diff's staging table; columns it leaves out get their default. */
+  stageSource(
+    stage: string,
+    columns: readonly string[],
+    source: { select: string; columns: readonly string[] },
+    info: readonly ColumnInfo[],
+  ): string;
   /** A statement's output columns without running it. */
   describe(select: string): string;
   /** The planner's estimate of a statement's average row width in bytes (cached per statement). */

@@ -159,6 +159,7 @@ export class ProjectionRunner {
       signal.throwIfAborted();
       report.deleted = 0;
       report.written = 0;
+      report.unchanged = undefined;
       current.transaction = transaction();
       await this.rebuild(model, options, current.transaction, signal, report, true);
     }
@@ -193,8 +194,10 @@ export class ProjectionRunner {
     await opening;
 
     const valve = new Valve();
+    const diff = model.writeMode === 'diff';
     const writer = new ProjectionWriter(model, lens, client, {
       upsert,
+      diff,
       batchSize: options.batchSize,
       streamBatchSize: options.streamBatchSize,
       signal,
@@ -213,8 +216,9 @@ export class ProjectionRunner {
     });
 
     // The first derivation is called while the DELETE is on the wire: whatever it sends on the
-    // write connection queues behind the DELETE, and its rows are written after it.
-    let deleting = model.dematerialize ? ctx.dematerialize() : undefined;
+    // write connection queues behind the DELETE, and its rows are written after it. A diff
+    // deletes only what is no longer derived, once everything is.
+    let deleting = model.dematerialize && !diff ? ctx.dematerialize() : undefined;
     deleting?.catch(() => undefined);
     for (const derivation of model.derivations) {
       const args = derivation.inputs.map((input) =>
@@ -230,6 +234,13 @@ export class ProjectionRunner {
     }
     if (deleting) await deleting;
     signal.throwIfAborted();
+    if (diff) {
+      const counts = await writer.applyDiff();
+      signal.throwIfAborted();
+      report.deleted += counts.deleted;
+      report.written += counts.inserted + counts.updated;
+      report.unchanged = counts.unchanged;
+    }
     report.paths = [...writer.paths];
     if (options.beforeCommit) {
       await options.beforeCommit(client);

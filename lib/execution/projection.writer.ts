@@ -11,6 +11,7 @@ import { describeColumns, narrow, tableQuery } from '../read/slice.queries.js';
 import { COPY_BATCH_BYTES } from './copy-backlog.js';
 import { pipeCopy } from './copy-pipe.js';
 import { RowChecks, StagedRow } from './row-checks.js';
+import { SliceDiffer, type DiffCounts } from './slice-diff.js';
 import { streamTextRows, type TextRow } from './row-stream.js';
 import { StagingTables } from './staging-tables.js';
 import { writeStream } from './stream-writer.js';
@@ -20,6 +21,8 @@ import { KeyConflict, type PgClient } from './write-client.js';
 export interface WriterOptions {
   /** Insert with the conflict clause from the start (after a {@link KeyConflict}). */
   upsert: boolean;
+  /** `write: 'diff'`: keep what is derived and write only what differs from the slice, at `applyDiff`. */
+  diff: boolean;
   batchSize: number;
   streamBatchSize: number;
   signal: AbortSignal;
@@ -44,6 +47,7 @@ export class ProjectionWriter {
   private readonly write: DataSource;
   private readonly checks: RowChecks;
   private readonly staging: StagingTables;
+  private readonly differ?: SliceDiffer;
 
   constructor(
     private readonly model: ProjectionModel,
@@ -54,7 +58,14 @@ export class ProjectionWriter {
     this.table = model.table!;
     this.write = model.write!;
     this.checks = new RowChecks(model);
-    this.staging = new StagingTables(model, lens, client, (plain, upsert, values) => this.insert(plain, upsert, values));
+    this.staging = new StagingTables(model, lens, client, options.diff, (plain, upsert, values) => this.insert(plain, upsert, values));
+    if (options.diff)
+      this.differ = new SliceDiffer(model, lens, client, options.upsert, (plain, upsert, values) => this.execute(plain, upsert, values));
+  }
+
+  /** `write: 'diff'`: writes the difference between the slice and everything derived. */
+  applyDiff(): Promise<DiffCounts> {
+    return this.differ!.apply(this.staging.sources(this.options.upsert));
   }
 
   /** Deletes the lens slice; returns the rows deleted. */
@@ -118,6 +129,11 @@ export class ProjectionWriter {
     if (!local) return this.copyQuery(qb.connection, select, values, columns);
 
     this.paths.add('insert-select');
+    if (this.differ) {
+      const named = outputs.map((name, i) => `"src".${q(name)} AS ${q(columns[i])}`).join(', ');
+      this.differ.add({ select: `SELECT ${named} FROM (${sql}) AS "src"${where ? ` WHERE ${where}` : ''}`, values, columns });
+      return 0;
+    }
     // A whole table's rows in key order fill the key's index page by page (13% faster measured).
     const keyOutputs = this.table.conflictTarget.map((column) => byProperty.get(this.table.byColumn.get(column)!.property));
     const order =
@@ -206,10 +222,13 @@ export class ProjectionWriter {
    * runner rebuilds the projection again in upsert mode.
    */
   private async insert(plain: string, upsert: string, values: unknown[]): Promise<number> {
+    return (await this.execute(plain, upsert, values)).rowCount ?? 0;
+  }
+
+  private async execute(plain: string, upsert: string, values: unknown[]): Promise<{ rowCount: number | null; rows: any[] }> {
     const { dialect } = this.model;
     try {
-      const result = await this.client.query({ text: this.options.upsert ? upsert : plain, values });
-      return result.rowCount ?? 0;
+      return await this.client.query({ text: this.options.upsert ? upsert : plain, values });
     } catch (error) {
       if (dialect.isUniqueViolation(error) && !this.options.upsert) throw new KeyConflict(this.model.name, error);
       if (!dialect.isCardinalityViolation(error)) throw error;

@@ -1,6 +1,7 @@
 import type { NormalizedLens } from '../lens/lens.js';
 import type { ProjectionModel, TableModel } from '../model/projection.model.js';
 import type { StagedRow } from './row-checks.js';
+import type { DiffSource } from './slice-diff.js';
 import type { PgClient } from './write-client.js';
 
 /** A temporary table in the write transaction that rows setting `columns` are copied into. */
@@ -26,6 +27,8 @@ export class StagingTables {
     private readonly model: ProjectionModel,
     private readonly lens: NormalizedLens,
     private readonly client: PgClient,
+    /** `write: 'diff'`: rows stay staged until the diff reads them (`sources`). */
+    private readonly diff: boolean,
     /** Runs the plain insert, or in upsert mode the one with the conflict clause. */
     private readonly insert: (plain: string, upsert: string, values: unknown[]) => Promise<number>,
   ) {
@@ -77,6 +80,7 @@ export class StagingTables {
 
   /** Inserts what the staging tables hold into the projection's table, inside the lens. */
   async insertAll(): Promise<number> {
+    if (this.diff) return 0;
     const { dialect } = this.model;
     const q = dialect.quoteIdent;
     let written = 0;
@@ -95,6 +99,24 @@ export class StagingTables {
       stage.used = true;
     }
     return written;
+  }
+
+  /** `write: 'diff'`: each staging table's rows inside the lens (the last per key in upsert mode), as a diff's source. */
+  sources(upsert: boolean): DiffSource[] {
+    const { dialect } = this.model;
+    const q = dialect.quoteIdent;
+    return [...this.stages.values()]
+      .filter((stage) => stage.pending > 0)
+      .map((stage) => {
+        const values: unknown[] = [];
+        const where = dialect.where(this.lens.conditions, (key) => this.columnRef(key), values);
+        const filter = where ? ` WHERE ${where}` : '';
+        const selected = stage.columns.map((column) => `"src".${q(column)}`).join(', ');
+        const select = upsert
+          ? dialect.lastPerKey(this.table, stage.name, stage.columns, selected, filter)
+          : `SELECT ${selected} FROM ${stage.name} AS "src"${filter}`;
+        return { select, values, columns: stage.columns };
+      });
   }
 
   /**

@@ -94,6 +94,17 @@ export interface ProjectionOptions {
    */
   timeout?: number;
   /**
+   * How a refresh writes the slice. `'replace'` deletes the slice and inserts every derived row.
+   * `'diff'` derives the slice first, then, in the same transaction, deletes only the rows whose
+   * conflict key is no longer derived, inserts the new keys and updates only the rows whose other
+   * written columns are `IS DISTINCT FROM` the derived ones: unchanged rows are not rewritten
+   * (less WAL, fewer dead rows), and with change capture a refresh that changed nothing hands
+   * nothing on to the projections downstream. Rows are matched by `conflictTarget`; columns no
+   * derivation writes keep their value on an updated row. See the README, "Writing only what changed".
+   * @default 'replace'
+   */
+  write?: 'replace' | 'diff';
+  /**
    * Delete the lens slice before deriving it again. `false` only upserts.
    * @default true
    */

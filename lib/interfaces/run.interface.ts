@@ -66,6 +66,8 @@ export interface NodeReport {
   deleted: number;
   /** Rows inserted or updated. */
   written: number;
+  /** `write: 'diff'` only: derived rows the slice already held as they were (not rewritten). */
+  unchanged?: number;
   /**
    * Materialization paths taken: in PostgreSQL (`insert-select`), rows through Node (`stream`), or a
    * query of another database piped from its `COPY ... TO STDOUT` into this one's `COPY ... FROM

@@ -103,6 +103,10 @@ export class ProjectionModelFactory {
     if (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'string' || !/^[\w.-]+$/.test(tag))) {
       fail(`tags must be a list of names (letters, digits, _, - and .), got ${JSON.stringify(tags)}`, "Write tags: ['billing'].");
     }
+    const writeMode = options.write ?? 'replace';
+    if (writeMode !== 'replace' && writeMode !== 'diff') {
+      fail(`write must be 'replace' or 'diff', got ${JSON.stringify(writeMode)}`, "Use 'diff' to write only the rows that changed.");
+    }
     const keyConflicts = options.keyConflicts ?? 'upsert';
     if (keyConflicts !== 'upsert' && keyConflicts !== 'error') {
       fail(
@@ -133,6 +137,7 @@ export class ProjectionModelFactory {
       inputs: [],
       timeout,
       dematerialize: options.dematerialize ?? true,
+      writeMode,
       keyConflicts,
       dialect,
       partitionKey: options.partitionKey,

@@ -79,6 +79,8 @@ export interface ProjectionModel {
   inputs: ProjectionModel[];
   timeout: number;
   dematerialize: boolean;
+  /** Its `write` option: replace the slice, or write only the rows that differ. */
+  writeMode: 'replace' | 'diff';
   /** What a plain insert that meets a key already in the table does: upsert from then on, or fail. */
   keyConflicts: 'upsert' | 'error';
   /** The statements of its write database's product. */
@@ -128,7 +130,12 @@ export function tableModelOf(
     (name) => resolve(name, 'conflictTarget').column,
   );
   if (conflictTarget.length === 0) {
-    fail('it has no primary key and no conflictTarget', 'Set conflictTarget to the columns of a unique index.');
+    fail(
+      options.write === 'diff'
+        ? "it has no primary key and no conflictTarget, and write: 'diff' matches derived rows to the table's rows by that key"
+        : 'it has no primary key and no conflictTarget',
+      'Set conflictTarget to the columns of a unique index.',
+    );
   }
   const onConflict = options.onConflict ?? 'replace';
   return {

@@ -154,6 +154,7 @@ export class RunTelemetry {
           'cinema.rows.written': report.written,
           'cinema.write_path': [...new Set(report.paths)],
         });
+        if (report.unchanged !== undefined) span.setAttribute('cinema.rows.unchanged', report.unchanged);
         const outcome = error === undefined ? 'succeeded' : 'failed';
         if (error !== undefined) fail(span, error);
         span.end();
@@ -163,7 +164,7 @@ export class RunTelemetry {
         if (Logger.isLevelEnabled('debug')) {
           this.logger.debug(
             `${projection} ${describeLens(detail.lens)} (${detail.engine}${detail.runId ? ` run ${detail.runId}` : ''}): ` +
-              `${outcome}, ${report.deleted} deleted, ${report.written} written${report.paths.length ? ` by ${[...new Set(report.paths)].join('+')}` : ''} ` +
+              `${outcome}, ${report.deleted} deleted, ${report.written} written${report.unchanged === undefined ? '' : `, ${report.unchanged} unchanged`}${report.paths.length ? ` by ${[...new Set(report.paths)].join('+')}` : ''} ` +
               `in ${(performance.now() - started).toFixed(1)} ms${error === undefined ? '' : `: ${error instanceof Error ? error.message : JSON.stringify(error)}`}`,
           );
         }

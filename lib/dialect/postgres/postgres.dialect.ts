@@ -2,6 +2,7 @@ import type { DialectTable, SqlDialect, TransactionSettings } from '../dialect.i
 import { positionalBinder, renderConditions, type LensCondition, type NormalizedLens } from '../../lens/lens.js';
 import { lockExpressions } from './advisory-locks.js';
 import { copyInStatement, copyOutStatement, firstNullRow } from './copy-out.js';
+import { COLUMN_INFO_SQL, DIFF_TABLE_ALIAS, sliceDiffStatement, stageSourceStatement } from './diff-statements.js';
 import { estimatedRowWidth } from './row-width.js';
 import { inlineIntegers, quoteIdent, quoteTable } from './sql.js';
 
@@ -96,6 +97,18 @@ export const postgresDialect: SqlDialect = {
     const order = table.onConflict === 'ignore' ? 'ASC' : 'DESC';
     return `SELECT DISTINCT ON (${on}) ${selected} FROM ${stage} AS "src"${filter} ORDER BY ${on}, "src".ctid ${order}`;
   },
+
+  columnInfo: () => COLUMN_INFO_SQL,
+  sliceDiff: sliceDiffStatement,
+  diffColumn: (column: string) => `${DIFF_TABLE_ALIAS}.${quoteIdent(column)}`,
+  diffRowIds: (select: string) => `${DIFF_TABLE_ALIAS}.ctid IN (SELECT "cinema_ctid" FROM (${select}) AS "cinema_slice")`,
+
+  createDiffStage(table: DialectTable) {
+    const name = `pg_temp.${quoteIdent('cinema_diff')}`;
+    return { name, sql: postgresDialect.createStage(name, table) };
+  },
+
+  stageSource: stageSourceStatement,
 
   describe(select: string): string {
     return `SELECT * FROM (${select}) AS "cinema_describe" LIMIT 0`;
