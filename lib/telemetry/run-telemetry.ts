@@ -124,7 +124,7 @@ export class RunTelemetry {
         if (status !== 'succeeded' && status !== 'failed') return;
         this.runsFinished.add(1, { 'cinema.engine': engine, 'cinema.outcome': status });
         // One line per finished run; a failure is told by its caller (thrown) or by the background-run log.
-        if (run && status === 'succeeded' && Logger.isLevelEnabled('log')) this.logger.log(runLine(run, engine));
+        if (run && status === 'succeeded') this.logger.log(runLine(run, engine));
         if (run) this.emit(status === 'succeeded' ? CINEMA_EVENTS.runSucceeded : CINEMA_EVENTS.runFailed, { run });
       },
     };
