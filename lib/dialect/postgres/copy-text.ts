@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 
@@ -79,6 +80,7 @@ export async function copyIn(client: { query<T>(stream: T): T }, text: string, d
 }
 
 /** Starts `COPY ... FROM STDIN` on a raw `pg` client: write COPY text to it, `end()` it, wait for `finish`. */
-export function copyInStream(client: { query<T>(stream: T): T }, text: string): ReturnType<typeof copyFrom> {
+export function copyInStream(client: { query<T>(stream: T): T }, text: string): Writable & { rowCount: number } {
+  // Typed as Node's Writable: pg-copy-streams' own types must not reach the package's declarations.
   return client.query(copyFrom(text));
 }

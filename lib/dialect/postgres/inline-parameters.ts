@@ -17,7 +17,20 @@ import { createRequire } from 'node:module';
  */
 
 const require = createRequire(import.meta.url);
-const pgUtils = require('pg/lib/utils.js') as { prepareValue: (value: unknown) => string | Buffer | null };
+type PrepareValue = (value: unknown) => string | Buffer | null;
+let prepared: PrepareValue | null | undefined;
+
+/** `pg`'s own value-to-text function (not part of its documented API: without it, no literal, the cursor path). */
+function prepareValue(): PrepareValue | null {
+  if (prepared === undefined) {
+    try {
+      prepared = (require('pg/lib/utils.js') as { prepareValue?: PrepareValue }).prepareValue ?? null;
+    } catch {
+      prepared = null;
+    }
+  }
+  return prepared;
+}
 
 /** One `$n` of a statement: its place in the text and its number. */
 export interface ParameterToken {
@@ -118,9 +131,11 @@ export function parameterTokens(sql: string): ParameterToken[] | undefined {
 
 /** A value as the typed literal that reads as the parameter `pg` would bind, or `undefined`. */
 export function typedLiteral(value: unknown, type: string): string | undefined {
+  const prepare = prepareValue();
+  if (!prepare) return undefined;
   let text: string | Buffer | null;
   try {
-    text = pgUtils.prepareValue(value);
+    text = prepare(value);
   } catch {
     return undefined;
   }
