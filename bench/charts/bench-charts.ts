@@ -104,7 +104,7 @@ function streamedCharts(results: BenchResults, s: ScenarioResult): ChartFile[] {
       svg: lineChart({
         id: 'streamed-throughput',
         title: 'Streamed path: throughput against rows copied',
-        subtitle: 'Read and write databases differ: rows move through Node. Higher is faster.',
+        subtitle: 'Read and write databases differ: rows move from one to the other. Higher is faster.',
         description,
         footnote,
         x: { label: 'rows copied (log scale)', kind: 'log', format: formatCount },

@@ -10,6 +10,9 @@ import { criticalPath } from './critical-path.js';
 /** Assembles what the board shows from `CinemaService`: the graph, recent runs and freshness. */
 @Injectable()
 export class BoardStateReader {
+  /** The projections' names: the graph does not change once the application has started. */
+  private names?: ReadonlySet<string>;
+
   constructor(
     private readonly cinema: CinemaService,
     @Inject(BOARD_OPTIONS) private readonly options: ResolvedBoardOptions,
@@ -42,7 +45,8 @@ export class BoardStateReader {
 
   /** The projection class of a name in the graph, or `undefined`. */
   target(name: string): Type<unknown> | undefined {
-    if (!this.cinema.graph().nodes.some((node) => node.name === name)) return undefined;
+    this.names ??= new Set(this.cinema.graph().nodes.map((node) => node.name));
+    if (!this.names.has(name)) return undefined;
     return this.cinema.select(name)[0];
   }
 

@@ -1,6 +1,7 @@
 import type { DynamicModule, LogLevel, Type } from '@nestjs/common';
 import { CommandFactory, CommandRunnerService } from 'nest-commander';
 import { failed } from './cli-failure.js';
+import { flushStdout } from './output.js';
 
 /** What commander reports instead of exiting (help shown, unknown command, missing argument). */
 interface CommanderExit extends Error {
@@ -18,8 +19,9 @@ interface CommanderCommand {
  * Runs the `cinema` command line in the given module (one that imports the application's module
  * and `CinemaCommandModule`), then closes it. A usage error (an unknown command or option, a
  * missing argument) sets exit code 2, help 0; a command's own failure sets 1 or 2. The
- * application is closed in every case (its runs rolled back, its pools ended) before this
- * resolves; call `process.exit(process.exitCode)` after it if something else keeps the process alive.
+ * application is closed in every case (its runs rolled back, its pools ended), and what the
+ * command printed is flushed, before this resolves; call `process.exit(process.exitCode)` after it
+ * if something else keeps the process alive.
  */
 export async function runCinemaCli(module: Type<unknown> | DynamicModule, options: { logger?: LogLevel[] | false } = {}): Promise<void> {
   const app = await CommandFactory.createWithoutRunning(module, {
@@ -50,5 +52,6 @@ export async function runCinemaCli(module: Type<unknown> | DynamicModule, option
     await CommandFactory.runApplication(app);
   } finally {
     await app.close();
+    await flushStdout();
   }
 }

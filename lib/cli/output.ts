@@ -1,7 +1,8 @@
 /**
- * Writes to the standard output and resolves once the text is handed to the system: the command
- * line exits right after a command, which would cut a long write to a pipe short.
+ * Resolves once everything written to the standard output so far is handed to the system:
+ * applications often call `process.exit()` right after a command, which would cut a long write
+ * to a pipe short (a `graph --format html` page is megabytes).
  */
-export function writeOut(text: string): Promise<void> {
-  return new Promise((resolve, reject) => process.stdout.write(text, (error) => (error ? reject(error) : resolve())));
+export function flushStdout(): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write('', (error) => (error ? reject(error) : resolve())));
 }

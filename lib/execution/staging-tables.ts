@@ -82,18 +82,12 @@ export class StagingTables {
   async insertAll(): Promise<number> {
     if (this.diff) return 0;
     const { dialect } = this.model;
-    const q = dialect.quoteIdent;
     let written = 0;
     for (const stage of this.stages.values()) {
       if (stage.pending === 0) continue;
-      const values: unknown[] = [];
-      const where = dialect.where(this.lens.conditions, (key) => this.columnRef(key), values);
-      const filter = where ? ` WHERE ${where}` : '';
-      const selected = stage.columns.map((column) => `"src".${q(column)}`).join(', ');
-      const plain = dialect.insertSelect(this.table, stage.columns, `SELECT ${selected} FROM ${stage.name} AS "src"${filter}`);
-      const upsert =
-        dialect.insertSelect(this.table, stage.columns, dialect.lastPerKey(this.table, stage.name, stage.columns, selected, filter)) +
-        ` ${dialect.conflictClause(this.table, stage.columns)}`;
+      const { rows, lastPerKey, values } = this.staged(stage);
+      const plain = dialect.insertSelect(this.table, stage.columns, rows);
+      const upsert = `${dialect.insertSelect(this.table, stage.columns, lastPerKey)} ${dialect.conflictClause(this.table, stage.columns)}`;
       written += await this.insert(plain, upsert, values);
       stage.pending = 0;
       stage.used = true;
@@ -103,20 +97,26 @@ export class StagingTables {
 
   /** `write: 'diff'`: each staging table's rows inside the lens (the last per key in upsert mode), as a diff's source. */
   sources(upsert: boolean): DiffSource[] {
-    const { dialect } = this.model;
-    const q = dialect.quoteIdent;
     return [...this.stages.values()]
       .filter((stage) => stage.pending > 0)
       .map((stage) => {
-        const values: unknown[] = [];
-        const where = dialect.where(this.lens.conditions, (key) => this.columnRef(key), values);
-        const filter = where ? ` WHERE ${where}` : '';
-        const selected = stage.columns.map((column) => `"src".${q(column)}`).join(', ');
-        const select = upsert
-          ? dialect.lastPerKey(this.table, stage.name, stage.columns, selected, filter)
-          : `SELECT ${selected} FROM ${stage.name} AS "src"${filter}`;
-        return { select, values, columns: stage.columns };
+        const { rows, lastPerKey, values } = this.staged(stage);
+        return { select: upsert ? lastPerKey : rows, values, columns: stage.columns };
       });
+  }
+
+  /** A staging table's rows inside the lens, as they are and the last per key, and the lens's parameters. */
+  private staged(stage: Stage): { rows: string; lastPerKey: string; values: unknown[] } {
+    const { dialect } = this.model;
+    const values: unknown[] = [];
+    const where = dialect.where(this.lens.conditions, (key) => this.columnRef(key), values);
+    const filter = where ? ` WHERE ${where}` : '';
+    const selected = stage.columns.map((column) => `"src".${dialect.quoteIdent(column)}`).join(', ');
+    return {
+      rows: `SELECT ${selected} FROM ${stage.name} AS "src"${filter}`,
+      lastPerKey: dialect.lastPerKey(this.table, stage.name, stage.columns, selected, filter),
+      values,
+    };
   }
 
   /**

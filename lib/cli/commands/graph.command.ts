@@ -3,7 +3,6 @@ import { Command, CommandRunner, Option } from 'nest-commander';
 import { graphHtml } from '../../board/index.js';
 import { CinemaService, InvalidCinemaOptionsError } from '../../index.js';
 import { failed } from '../cli-failure.js';
-import { writeOut } from '../output.js';
 
 const FORMATS = ['mermaid', 'json', 'html'] as const;
 
@@ -31,7 +30,7 @@ export class GraphCommand extends CommandRunner {
             ? graphHtml(graph)
             : graph.toMermaid();
       if (options.output) await writeFile(options.output, `${text}\n`);
-      else await writeOut(`${text}\n`);
+      else process.stdout.write(`${text}\n`);
     } catch (error) {
       failed(error);
     }

@@ -73,7 +73,7 @@ function dateText(date: Date): string {
 
 /** Sends `data` (COPY text lines) through `COPY ... FROM STDIN` on a raw `pg` client. */
 export async function copyIn(client: { query<T>(stream: T): T }, text: string, data: string): Promise<number> {
-  const stream = client.query(copyFrom(text));
+  const stream = copyInStream(client, text);
   stream.end(data);
   await finished(stream);
   return stream.rowCount;
