@@ -49,6 +49,77 @@ export interface TransactionSettings {
   locks: readonly string[];
 }
 
+/** A table as a whole-table rebuild by swap reads it from the catalog (see `TableSwapStatements.inspect`). */
+export interface SwapTable {
+  /** The table's object id, as text. */
+  oid: string;
+  schema: string;
+  name: string;
+  /** `schema.name`, quoted as the database quotes it. */
+  qualified: string;
+  owner: string;
+  /** The current user owns it (else the fresh table is handed to `owner`). */
+  ownedByMe: boolean;
+  unlogged: boolean;
+  tablespace: string | null;
+  options: string[] | null;
+  comment: string | null;
+  /** The transaction's `lock_timeout` before the swap sets its own. */
+  lockTimeout: string;
+  /** Why this table cannot be swapped; empty when it can. */
+  blockers: string[];
+  indexes: {
+    name: string;
+    /** The name quoted as the database quotes it. */
+    quoted: string;
+    definition: string;
+    /** The key (`'p'`) or unique constraint (`'u'`) the index backs. */
+    constraint: 'p' | 'u' | null;
+    clustered: boolean;
+    comment: string | null;
+  }[];
+  /** Columns with a statistics target or `n_distinct` options (the planner's settings), quoted. */
+  columns: { quoted: string; statistics: number | null; options: string[] }[];
+  /** Privileges granted to other roles than the owner; `grantee` null for PUBLIC. */
+  grants: { grantee: string | null; privilege: string; grantable: boolean }[];
+  /** Its rows before the rebuild, as text. */
+  rows: string;
+  /** The connection's count of writes into it so far, as text (see `TableSwapStatements.writes`). */
+  writes: string;
+}
+
+/**
+ * The statements of a whole-table rebuild that builds a fresh table and swaps it in (see
+ * `lib/execution/table-swap.ts`). `undefined` from a builder: this table cannot be swapped.
+ */
+export interface TableSwapStatements {
+  /** One row: the {@link SwapTable} of the table at `path` (parameter: the same path). */
+  inspect(path: string): string;
+  /** The roles the fresh table was granted privileges to by default (parameter: its path). */
+  defaultGrantees(): string;
+  /**
+   * One row, `writes`: the connection's count of writes into the table (parameter: its path). It
+   * grows inside a transaction only with that transaction's writes: compared with the count the
+   * inspection read, it tells whether anything but the swap wrote the table in between.
+   */
+  writes(): string;
+  shadowName(table: SwapTable): string;
+  create(table: SwapTable, shadow: string): string | undefined;
+  /** The indexes and the constraints they back, built on the filled shadow under temporary names. */
+  indexes(table: SwapTable, shadow: string): string[] | undefined;
+  /** The old table's grants, column statistics settings and owner on the shadow (revoking those in `defaults` first). */
+  grants(table: SwapTable, shadow: string, defaults: readonly (string | null)[]): string[];
+  /** A savepoint, then the table's exclusive lock waiting at most `timeoutMs`. */
+  lock(table: SwapTable, timeoutMs: number): string;
+  lockFailed(): string;
+  /** Under the lock: drops the table, renames the shadow and its indexes in, releases the savepoint. */
+  swap(table: SwapTable, shadow: string): string;
+  /** Instead of a swap: the table rewritten in place from the shadow, which is dropped. */
+  copyBack(table: SwapTable, shadow: string, columns: readonly string[]): string;
+  isLockNotAvailable(error: unknown): boolean;
+  isDependentObjects(error: unknown): boolean;
+}
+
 /**
  * Every statement that depends on the database product, in one place: the transaction prelude,
  * the slice delete, inserts and the conflict clause, staging tables and bulk copy, cancelling a
@@ -115,6 +186,8 @@ export interface SqlDialect {
   describe(select: string): string;
   /** The planner's estimate of a statement's average row width in bytes (cached per statement). */
   estimatedRowWidth(dataSource: DataSource, select: string, params: unknown[]): Promise<number | undefined>;
+  /** A whole-table rebuild that builds a fresh table and swaps it in. */
+  readonly tableSwap: TableSwapStatements;
   cancelBackend(): string;
   tableExists(): string;
   /** Errors by meaning, not by code. */

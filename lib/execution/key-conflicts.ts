@@ -14,7 +14,7 @@ export interface KeyConflictReport {
 }
 
 /** PostgreSQL's `unique_violation` detail: `Key (a, b)=(1, x) already exists.` */
-const DETAIL = /^Key \((.+?)\)=\((.*)\) already exists\.$/s;
+const DETAIL = /^Key \((.+?)\)=\((.*)\) (?:already exists|is duplicated)\.$/s;
 
 /**
  * Reads the row that holds the conflicting key, after the failed transaction rolled back (so the

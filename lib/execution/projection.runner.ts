@@ -9,6 +9,7 @@ import { inspectKeyConflict, keyConflictError, keyConflictWarning } from './key-
 import { ProjectionWriter } from './projection.writer.js';
 import type { Semaphore } from './semaphore.js';
 import { Valve } from './valve.js';
+import { SwapUnsafe } from './table-swap.js';
 import { KeyConflict, type PgClient } from './write-client.js';
 import { WriteTransaction } from './write-transaction.js';
 
@@ -65,6 +66,8 @@ const STATEMENT_TIMEOUT_SLACK_MS = 250;
 export class ProjectionRunner {
   /** Projections whose rows met keys already in their table: they insert with `ON CONFLICT`. */
   private readonly upserting = new WeakSet<ProjectionModel>();
+  /** Projections whose derivations write their table directly: their whole-table rebuilds stay in place. */
+  private readonly inPlace = new WeakSet<ProjectionModel>();
   private readonly logger = new Logger('Cinema');
 
   async run(model: ProjectionModel, options: NodeRunOptions, report: NodeReport): Promise<void> {
@@ -141,7 +144,7 @@ export class ProjectionRunner {
   ): Promise<void> {
     const upsert = this.upserting.has(model);
     try {
-      await this.rebuild(model, options, current.transaction, signal, report, upsert);
+      await this.rebuildOrStayInPlace(model, options, current, transaction, signal, report, upsert);
     } catch (error) {
       if (!(error instanceof KeyConflict) || upsert) throw error;
       await current.transaction.abandon(false);
@@ -162,6 +165,37 @@ export class ProjectionRunner {
       report.unchanged = undefined;
       current.transaction = transaction();
       await this.rebuild(model, options, current.transaction, signal, report, true);
+    }
+  }
+
+  /**
+   * Rebuilds; if a swapped whole-table rebuild finds that the derivations wrote the table
+   * directly (which the swap would drop), rolls back and rebuilds in place, as this projection's
+   * whole-table rebuilds then always do.
+   */
+  private async rebuildOrStayInPlace(
+    model: ProjectionModel,
+    options: NodeRunOptions,
+    current: { transaction: WriteTransaction },
+    transaction: () => WriteTransaction,
+    signal: AbortSignal,
+    report: NodeReport,
+    upsert: boolean,
+  ): Promise<void> {
+    try {
+      await this.rebuild(model, options, current.transaction, signal, report, upsert);
+    } catch (error) {
+      if (!(error instanceof SwapUnsafe)) throw error;
+      await current.transaction.abandon(false);
+      signal.throwIfAborted();
+      if (!this.inPlace.has(model)) {
+        this.inPlace.add(model);
+        this.logger.log(`${model.name}: its derivations write its table directly, so whole-table rebuilds delete and insert in place`);
+      }
+      report.deleted = 0;
+      report.written = 0;
+      current.transaction = transaction();
+      await this.rebuild(model, options, current.transaction, signal, report, upsert);
     }
   }
 
@@ -195,9 +229,11 @@ export class ProjectionRunner {
 
     const valve = new Valve();
     const diff = model.writeMode === 'diff';
+    const swap = lens.empty && model.dematerialize && !diff && !upsert && model.fullRebuild === 'swap' && !this.inPlace.has(model);
     const writer = new ProjectionWriter(model, lens, client, {
       upsert,
       diff,
+      swap,
       batchSize: options.batchSize,
       streamBatchSize: options.streamBatchSize,
       signal,
@@ -241,11 +277,13 @@ export class ProjectionRunner {
       report.written += counts.inserted + counts.updated;
       report.unchanged = counts.unchanged;
     }
-    report.paths = [...writer.paths];
     if (options.beforeCommit) {
       await options.beforeCommit(client);
       signal.throwIfAborted();
     }
+    await writer.finish(signal);
+    signal.throwIfAborted();
+    report.paths = [...writer.paths];
     await transaction.commit();
   }
 }

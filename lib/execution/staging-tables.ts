@@ -21,7 +21,7 @@ interface Stage {
  */
 export class StagingTables {
   private readonly stages = new Map<string, Stage>();
-  private readonly table: TableModel;
+  private table: TableModel;
 
   constructor(
     private readonly model: ProjectionModel,
@@ -33,6 +33,11 @@ export class StagingTables {
     private readonly insert: (plain: string, upsert: string, values: unknown[]) => Promise<number>,
   ) {
     this.table = model.table!;
+  }
+
+  /** Inserts into `table` from now on (a whole-table rebuild's fresh table, see `TableSwap`). */
+  writeInto(table: TableModel): void {
+    this.table = table;
   }
 
   /** Copies rows into the staging table of their set of columns. */

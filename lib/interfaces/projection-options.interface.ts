@@ -105,6 +105,20 @@ export interface ProjectionOptions {
    */
   write?: 'replace' | 'diff';
   /**
+   * How a whole-table rebuild (an empty lens) writes. `'swap'` builds the rows into a fresh table
+   * of the same shape with no index to maintain, builds the indexes once the rows are in, copies
+   * the grants and owner, then swaps it in under a lock held for a few milliseconds (a try of the
+   * lock gives up after 20 ms so readers are never queued behind it for long; the rows are copied
+   * in place if it cannot be had): `REFRESH MATERIALIZED VIEW`'s strategy without locking readers
+   * out, and no dead rows left behind. A table that something refers to by identity (views,
+   * foreign keys, triggers, publications, policies, inheritance, sequences it owns) is rebuilt in
+   * place, with a log line saying why. `'in-place'` always deletes and inserts, as a slice does.
+   * `write: 'diff'`, upserts after a key conflict and `dematerialize: false` are always in place.
+   * See docs/ARCHITECTURE.md, "Whole-table rebuilds".
+   * @default 'swap'
+   */
+  fullRebuild?: 'swap' | 'in-place';
+  /**
    * Delete the lens slice before deriving it again. `false` only upserts.
    * @default true
    */

@@ -71,9 +71,11 @@ export interface NodeReport {
   /**
    * Materialization paths taken: in PostgreSQL (`insert-select`), rows through Node (`stream`), or a
    * query of another database piped from its `COPY ... TO STDOUT` into this one's `COPY ... FROM
-   * STDIN` (`copy-pipe`).
+   * STDIN` (`copy-pipe`). A whole-table rebuild also says how the table was replaced: a fresh table
+   * swapped in (`swap`), or its rows copied into the table in place because the swap's lock could
+   * not be had briefly (`swap-in-place`).
    */
-  paths: ('insert-select' | 'stream' | 'copy-pipe')[];
+  paths: ('insert-select' | 'stream' | 'copy-pipe' | 'swap' | 'swap-in-place')[];
   startedAt?: Date;
   finishedAt?: Date;
   durationMs?: number;

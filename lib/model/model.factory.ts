@@ -107,6 +107,13 @@ export class ProjectionModelFactory {
     if (writeMode !== 'replace' && writeMode !== 'diff') {
       fail(`write must be 'replace' or 'diff', got ${JSON.stringify(writeMode)}`, "Use 'diff' to write only the rows that changed.");
     }
+    const fullRebuild = options.fullRebuild ?? 'swap';
+    if (fullRebuild !== 'swap' && fullRebuild !== 'in-place') {
+      fail(
+        `fullRebuild must be 'swap' or 'in-place', got ${JSON.stringify(fullRebuild)}`,
+        "Use 'in-place' to delete and insert the whole table instead of swapping in a fresh one.",
+      );
+    }
     const keyConflicts = options.keyConflicts ?? 'upsert';
     if (keyConflicts !== 'upsert' && keyConflicts !== 'error') {
       fail(
@@ -138,6 +145,7 @@ export class ProjectionModelFactory {
       timeout,
       dematerialize: options.dematerialize ?? true,
       writeMode,
+      fullRebuild,
       keyConflicts,
       dialect,
       partitionKey: options.partitionKey,

@@ -81,6 +81,8 @@ export interface ProjectionModel {
   dematerialize: boolean;
   /** Its `write` option: replace the slice, or write only the rows that differ. */
   writeMode: 'replace' | 'diff';
+  /** Its `fullRebuild` option: how an empty lens rewrites the table. */
+  fullRebuild: 'swap' | 'in-place';
   /** What a plain insert that meets a key already in the table does: upsert from then on, or fail. */
   keyConflicts: 'upsert' | 'error';
   /** The statements of its write database's product. */
