@@ -10,6 +10,7 @@ const DEFAULTS: ResolvedCinemaOptions = {
   timeout: 60_000,
   fullRebuildTimeout: 600_000,
   connectionCheckInterval: 1_000,
+  preparedStatements: true,
   allowEmptyLens: false,
   batchSize: 1_000,
   streamBatchSize: 5_000,
@@ -55,6 +56,7 @@ export function resolveCinemaOptions(options: CinemaModuleOptions | undefined | 
   integer(resolved.runHistory, 'runHistory', 0);
   if (resolved.maxConcurrentProjections !== undefined) integer(resolved.maxConcurrentProjections, 'maxConcurrentProjections', 1);
   if (typeof resolved.allowEmptyLens !== 'boolean') throw new InvalidCinemaOptionsError('allowEmptyLens', 'must be a boolean');
+  if (typeof resolved.preparedStatements !== 'boolean') throw new InvalidCinemaOptionsError('preparedStatements', 'must be a boolean');
   if (resolved.engine !== 'inline' && resolved.engine !== 'queue') {
     throw new InvalidCinemaOptionsError('engine', `must be 'inline' or 'queue', got ${String(resolved.engine)}`);
   }

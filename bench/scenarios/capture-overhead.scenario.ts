@@ -67,7 +67,7 @@ export const captureOverheadScenario: Scenario = {
   async run(ctx) {
     const began = performance.now();
     const scale = pgbenchScale(ctx);
-    const seconds = ctx.options.quick ? 2 : 10;
+    const seconds = ctx.options.quick ? 1 : 10;
     const { rounds, warmups } = ctx.rounds({ full: 5, quick: 2 });
     const db = await PgbenchDatabase.create(ctx, scale);
     const scripts = await mkdtemp(join(tmpdir(), 'cinema-bench-'));

@@ -82,8 +82,12 @@ export interface SwapTable {
   columns: { quoted: string; statistics: number | null; options: string[] }[];
   /** Privileges granted to other roles than the owner; `grantee` null for PUBLIC. */
   grants: { grantee: string | null; privilege: string; grantable: boolean }[];
-  /** Its rows before the rebuild, as text. */
-  rows: string;
+  /** Whether it is swapped; when not, the inspection deleted its rows in place. */
+  swapped: boolean;
+  /** Rows the inspection deleted in place (none when swapped), as text. */
+  deleted: string;
+  /** Its rows before the rebuild when swapped, as text. */
+  rows: string | null;
   /** The connection's count of writes into it so far, as text (see `TableSwapStatements.writes`). */
   writes: string;
 }
@@ -93,10 +97,14 @@ export interface SwapTable {
  * `lib/execution/table-swap.ts`). `undefined` from a builder: this table cannot be swapped.
  */
 export interface TableSwapStatements {
-  /** One row: the {@link SwapTable} of the table at `path` (parameter: the same path). */
+  /**
+   * One row: the {@link SwapTable} of the table at `path` (parameters: the same path, and the
+   * least size in bytes to swap). A table not swapped (smaller, or blocked) is deleted by the same
+   * statement: `swapped` false and `deleted` its rows.
+   */
   inspect(path: string): string;
-  /** The roles the fresh table was granted privileges to by default (parameter: its path). */
-  defaultGrantees(): string;
+  /** The roles the fresh table `shadow` was granted privileges to by default (no parameter). */
+  defaultGrantees(table: SwapTable, shadow: string): string;
   /**
    * One row, `writes`: the connection's count of writes into the table (parameter: its path). It
    * grows inside a transaction only with that transaction's writes: compared with the count the
@@ -186,6 +194,11 @@ export interface SqlDialect {
   describe(select: string): string;
   /** The planner's estimate of a statement's average row width in bytes (cached per statement). */
   estimatedRowWidth(dataSource: DataSource, select: string, params: unknown[]): Promise<number | undefined>;
+  /**
+   * The name to prepare a statement under on each connection (the second time its text is seen),
+   * or `undefined` to send it unnamed.
+   */
+  statementName(text: string): string | undefined;
   /** A whole-table rebuild that builds a fresh table and swaps it in. */
   readonly tableSwap: TableSwapStatements;
   cancelBackend(): string;

@@ -229,7 +229,7 @@ export class ProjectionRunner {
 
     const valve = new Valve();
     const diff = model.writeMode === 'diff';
-    const swap = lens.empty && model.dematerialize && !diff && !upsert && model.fullRebuild === 'swap' && !this.inPlace.has(model);
+    const swap = lens.empty && model.dematerialize && !diff && !upsert && model.fullRebuild !== 'in-place' && !this.inPlace.has(model);
     const writer = new ProjectionWriter(model, lens, client, {
       upsert,
       diff,
@@ -277,13 +277,15 @@ export class ProjectionRunner {
       report.written += counts.inserted + counts.updated;
       report.unchanged = counts.unchanged;
     }
+    // A swapped whole-table rebuild swaps its table in now: the queue's bookkeeping below stamps
+    // the node's end after it, and the swap's lock lasts until the commit.
+    await writer.finish(signal);
+    signal.throwIfAborted();
+    report.paths = [...writer.paths];
     if (options.beforeCommit) {
       await options.beforeCommit(client);
       signal.throwIfAborted();
     }
-    await writer.finish(signal);
-    signal.throwIfAborted();
-    report.paths = [...writer.paths];
     await transaction.commit();
   }
 }

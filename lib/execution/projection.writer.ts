@@ -75,13 +75,14 @@ export class ProjectionWriter {
   }
 
   /**
-   * Deletes the lens slice; returns the rows deleted. The first delete of a swapped whole-table
-   * rebuild deletes nothing: it creates the fresh table the rows go into, and returns the rows
-   * the table held, which the swap replaces.
+   * Deletes the lens slice; returns the rows deleted. The first delete of a whole-table rebuild
+   * that may swap asks `TableSwap` instead: it either deletes the rows in place, or creates the
+   * fresh table the rows go into and returns the rows the table held, which the swap replaces.
    */
   async deleteSlice(): Promise<number> {
     if (this.options.swap && this.swapping === undefined) {
-      this.swapping = TableSwap.begin(this.model, this.client).then((swap) => {
+      const begun = TableSwap.begin(this.model, this.client);
+      this.swapping = begun.then(({ swap }) => {
         if (swap) {
           this.swapped = true;
           this.table = swap.target(this.table);
@@ -89,8 +90,7 @@ export class ProjectionWriter {
         }
         return swap;
       });
-      const swap = await this.swapping;
-      if (swap) return swap.replaced;
+      return (await begun).deleted;
     }
     const { dialect } = this.model;
     const params: unknown[] = [];
@@ -112,7 +112,7 @@ export class ProjectionWriter {
 
   /**
    * A swapped whole-table rebuild: builds the fresh table's indexes and swaps it in (the last
-   * statements before the commit, so the table's lock is held the shortest time).
+   * statements of the write before the commit, so the table's lock is held the shortest time).
    */
   async finish(signal: AbortSignal): Promise<void> {
     const swap = await this.swapping;

@@ -3,6 +3,12 @@ import type { SwapTable } from '../dialect/dialect.interface.js';
 import type { ProjectionModel, TableModel } from '../model/projection.model.js';
 import { KeyConflict, type PgClient } from './write-client.js';
 
+/**
+ * Under `fullRebuild: 'auto'`, the size from which a table is swapped: below it, the fixed cost
+ * of a fresh table (a few more round trips, DDL, a catalog read) outweighs maintaining its
+ * indexes row by row (about 10,000 narrow rows).
+ */
+export const SWAP_MIN_BYTES = 1 << 20;
 /** How long one try of the swap's exclusive lock waits: readers queued behind it wait no longer. */
 export const SWAP_LOCK_TRY_MS = 20;
 /** Tries of the lock, with a growing pause between them, before the rows are copied in place instead. */
@@ -45,32 +51,40 @@ export class TableSwap {
     private readonly shadow: string,
     /** The shadow's path, which the writer writes into. */
     readonly path: string,
+    /** Roles the shadow was granted privileges to by default, revoked before the old grants are copied. */
+    private readonly defaults: readonly (string | null)[],
   ) {}
 
-  /** Inspects the table and creates the shadow; `undefined` when this table cannot be swapped. */
-  static async begin(model: ProjectionModel, client: PgClient): Promise<TableSwap | undefined> {
+  /**
+   * Inspects the table and either creates the shadow, or deletes the table's rows in place (under
+   * `'auto'`, a table smaller than {@link SWAP_MIN_BYTES}; or one that cannot be swapped, logged
+   * once), in the same statement: nothing a derivation sends meanwhile comes between.
+   */
+  static async begin(model: ProjectionModel, client: PgClient): Promise<{ swap?: TableSwap; deleted: number }> {
     const { dialect } = model;
     const statements = dialect.tableSwap;
     const tablePath = model.table!.path;
-    const { rows } = await client.query({ text: statements.inspect(tablePath), values: [tablePath] });
+    const minBytes = model.fullRebuild === 'auto' ? SWAP_MIN_BYTES : 0;
+    const { rows } = await client.query({ text: statements.inspect(tablePath), values: [tablePath, minBytes] });
     const table = rows[0] as SwapTable;
-    const shadow = statements.shadowName(table);
-    const create = table.blockers.length === 0 ? statements.create(table, shadow) : undefined;
-    if (create === undefined) {
-      if (!TableSwap.explained.has(model)) {
-        TableSwap.explained.add(model);
-        const why = table.blockers.length > 0 ? table.blockers.join('; ') : 'its storage options could not be copied';
-        TableSwap.logger.log(`${model.name}: whole-table rebuilds delete and insert in place, not by swap: ${why}`);
-      }
-      return undefined;
+    if (table.blockers.length > 0 && !TableSwap.explained.has(model)) {
+      TableSwap.explained.add(model);
+      TableSwap.logger.log(`${model.name}: whole-table rebuilds delete and insert in place, not by swap: ${table.blockers.join('; ')}`);
     }
-    await client.query({ text: create });
-    return new TableSwap(model, client, table, shadow, `${dialect.quoteIdent(table.schema)}.${dialect.quoteIdent(shadow)}`);
-  }
-
-  /** The rows the table held before: what the rebuild replaces. */
-  get replaced(): number {
-    return Number(this.table.rows);
+    if (!table.swapped) return { deleted: Number(table.deleted) };
+    const shadow = statements.shadowName(table);
+    const create = statements.create(table, shadow);
+    if (create === undefined) {
+      const deleted = await client.query({ text: dialect.deleteWhere(model.table!, '') });
+      return { deleted: deleted.rowCount ?? 0 };
+    }
+    // One round trip: the fresh table, and the privileges it got by itself (default privileges).
+    const created = (await client.query({ text: `${create}; ${statements.defaultGrantees(table, shadow)}` })) as unknown as {
+      rows: { grantee: string | null }[];
+    }[];
+    const defaults = created[created.length - 1].rows.map((row) => row.grantee);
+    const swap = new TableSwap(model, client, table, shadow, `${dialect.quoteIdent(table.schema)}.${dialect.quoteIdent(shadow)}`, defaults);
+    return { swap, deleted: Number(table.rows) };
   }
 
   /** The writer's table, writing into the shadow. */
@@ -90,26 +104,17 @@ export class TableSwap {
 
     const indexes = statements.indexes(this.table, this.shadow);
     if (indexes === undefined) return this.copyBack(columns);
-    try {
-      for (const statement of indexes) await this.client.query({ text: statement });
-    } catch (error) {
-      if (this.model.dialect.isUniqueViolation(error)) throw new KeyConflict(this.model.name, error);
-      throw error;
-    }
-    const defaults = await this.client.query({ text: statements.defaultGrantees(), values: [this.path] });
-    const grants = statements.grants(
-      this.table,
-      this.shadow,
-      defaults.rows.map((row) => row.grantee as string | null),
-    );
-    if (grants.length > 0) await this.client.query({ text: grants.join('; ') });
-
+    // One round trip: the indexes and the keys they back, the grants, then the first try of the lock.
+    let prepared = [...indexes, ...statements.grants(this.table, this.shadow, this.defaults)];
     for (let attempt = 1; attempt <= SWAP_LOCK_TRIES; attempt++) {
       signal.throwIfAborted();
       try {
-        await this.client.query({ text: statements.lock(this.table, SWAP_LOCK_TRY_MS) });
+        await this.client.query({ text: [...prepared, statements.lock(this.table, SWAP_LOCK_TRY_MS)].join('; ') });
+        prepared = [];
       } catch (error) {
+        if (prepared.length > 0 && this.model.dialect.isUniqueViolation(error)) throw new KeyConflict(this.model.name, error);
         if (!statements.isLockNotAvailable(error)) throw error;
+        prepared = [];
         await this.client.query({ text: statements.lockFailed() });
         await pause(PAUSE_STEP_MS * attempt, signal);
         continue;

@@ -55,10 +55,14 @@ export class WriteTransaction {
     // was handed to someone else; on a dead connection it gets the server's reason, not pg's
     // "not queryable".
     const refusal = () => this.lost ?? (this.closed ? new TransactionClosedError(this.model.name) : undefined);
+    const prepare = this.model.preparedStatements;
     return {
       query: (config) => {
         const refused = refusal();
-        return refused ? Promise.reject(refused) : raw.query(config);
+        if (refused) return Promise.reject(refused);
+        // Statements with parameters repeat with other values: prepared once per connection.
+        const name = prepare && config.values ? this.model.dialect.statementName(config.text) : undefined;
+        return (raw as PgClient).query(name ? ({ ...config, name } as typeof config) : config);
       },
       copy: (text, data) => {
         const refused = refusal();

@@ -51,6 +51,16 @@ export interface CinemaModuleOptions {
    */
   connectionCheckInterval?: number;
   /**
+   * Prepare the statements a refresh sends again and again (a slice's `DELETE` and `INSERT ...
+   * SELECT`, whose text is the same for every lens value) as named statements on each write
+   * connection: PostgreSQL parses them once per connection and, after five runs, plans them once
+   * when its generic plan costs no more than a custom one. Set `false` behind a connection pooler
+   * that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode), or when
+   * something runs `DISCARD ALL` on the pool's connections.
+   * @default true
+   */
+  preparedStatements?: boolean;
+  /**
    * Allow an empty lens (rebuild everything) without a warning.
    * @default false
    */

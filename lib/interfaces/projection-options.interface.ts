@@ -105,7 +105,9 @@ export interface ProjectionOptions {
    */
   write?: 'replace' | 'diff';
   /**
-   * How a whole-table rebuild (an empty lens) writes. `'swap'` builds the rows into a fresh table
+   * How a whole-table rebuild (an empty lens) writes. `'auto'` swaps a table of 1 MiB or more
+   * (`pg_relation_size`) and rebuilds a smaller one in place, where the swap's fixed cost (a few
+   * more round trips and DDL) outweighs the index maintenance it saves. `'swap'` builds the rows into a fresh table
    * of the same shape with no index to maintain, builds the indexes once the rows are in, copies
    * the grants and owner, then swaps it in under a lock held for a few milliseconds (a try of the
    * lock gives up after 20 ms so readers are never queued behind it for long; the rows are copied
@@ -115,9 +117,9 @@ export interface ProjectionOptions {
    * place, with a log line saying why. `'in-place'` always deletes and inserts, as a slice does.
    * `write: 'diff'`, upserts after a key conflict and `dematerialize: false` are always in place.
    * See docs/ARCHITECTURE.md, "Whole-table rebuilds".
-   * @default 'swap'
+   * @default 'auto'
    */
-  fullRebuild?: 'swap' | 'in-place';
+  fullRebuild?: 'auto' | 'swap' | 'in-place';
   /**
    * Delete the lens slice before deriving it again. `false` only upserts.
    * @default true

@@ -107,10 +107,10 @@ export class ProjectionModelFactory {
     if (writeMode !== 'replace' && writeMode !== 'diff') {
       fail(`write must be 'replace' or 'diff', got ${JSON.stringify(writeMode)}`, "Use 'diff' to write only the rows that changed.");
     }
-    const fullRebuild = options.fullRebuild ?? 'swap';
-    if (fullRebuild !== 'swap' && fullRebuild !== 'in-place') {
+    const fullRebuild = options.fullRebuild ?? 'auto';
+    if (fullRebuild !== 'auto' && fullRebuild !== 'swap' && fullRebuild !== 'in-place') {
       fail(
-        `fullRebuild must be 'swap' or 'in-place', got ${JSON.stringify(fullRebuild)}`,
+        `fullRebuild must be 'auto', 'swap' or 'in-place', got ${JSON.stringify(fullRebuild)}`,
         "Use 'in-place' to delete and insert the whole table instead of swapping in a fresh one.",
       );
     }
@@ -143,6 +143,7 @@ export class ProjectionModelFactory {
       derivations: [],
       inputs: [],
       timeout,
+      preparedStatements: this.options.preparedStatements,
       dematerialize: options.dematerialize ?? true,
       writeMode,
       fullRebuild,

@@ -78,11 +78,13 @@ export interface ProjectionModel {
   /** Every projection read by any derivation, once. */
   inputs: ProjectionModel[];
   timeout: number;
+  /** The module's `preparedStatements`: writes name the statements they repeat. */
+  preparedStatements: boolean;
   dematerialize: boolean;
   /** Its `write` option: replace the slice, or write only the rows that differ. */
   writeMode: 'replace' | 'diff';
   /** Its `fullRebuild` option: how an empty lens rewrites the table. */
-  fullRebuild: 'swap' | 'in-place';
+  fullRebuild: 'auto' | 'swap' | 'in-place';
   /** What a plain insert that meets a key already in the table does: upsert from then on, or fail. */
   keyConflicts: 'upsert' | 'error';
   /** The statements of its write database's product. */

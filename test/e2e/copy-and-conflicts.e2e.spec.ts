@@ -36,7 +36,7 @@ describe('rows copied from Node and keys that conflict', () => {
     ];
     const run = await t.cinema.project(CopyValues, {}, { async: true, fetch: false });
     await run.result;
-    expect(run.nodes.find((node) => node.projection === 'CopyValues')).toMatchObject({ written: 4, paths: ['stream', 'swap'] });
+    expect(run.nodes.find((node) => node.projection === 'CopyValues')).toMatchObject({ written: 4, paths: ['stream'] });
     const rows = await t.dataSource().query(
       `SELECT id, label, tags, grid::text AS grid, encode(blob, 'hex') AS blob, doc, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS at,
          big::text AS big, flag, note FROM copy_values ORDER BY id`,

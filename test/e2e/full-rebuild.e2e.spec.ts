@@ -7,11 +7,13 @@ import { CapturingLogger } from '../support/capturing-logger.js';
 import { useTestApp } from '../support/test-app.js';
 
 // Whole-table rebuilds (an empty lens) of one-table projections over the three orgs.
-const Swapped = dagNode('s', () => [DagOrgs]);
-const Viewed = dagNode('v', () => [DagOrgs]);
+// These tables are small: 'swap' swaps them all the same ('auto' would rebuild them in place).
+const Swapped = dagNode('s', () => [DagOrgs], { fullRebuild: 'swap' });
+const Viewed = dagNode('v', () => [DagOrgs], { fullRebuild: 'swap' });
 const InPlace = dagNode('p', () => [DagOrgs], { fullRebuild: 'in-place' });
-const Direct = dagNode('w', () => [DagOrgs]);
-const Conflicting = dagNode('k', () => [DagOrgs]);
+const Direct = dagNode('w', () => [DagOrgs], { fullRebuild: 'swap' });
+const Conflicting = dagNode('k', () => [DagOrgs], { fullRebuild: 'swap' });
+const Auto = dagNode('auto', () => [DagOrgs]);
 
 /** Everything about a table a swap must carry over, as the catalog describes it. */
 const DESCRIBE = `SELECT c.relname, pg_get_userbyid(c.relowner) AS owner, c.reloptions, c.relacl::text AS acl,
@@ -27,7 +29,7 @@ const DESCRIBE = `SELECT c.relname, pg_get_userbyid(c.relowner) AS owner, c.relo
 describe('whole-table rebuilds', () => {
   const { t, db } = useTestApp('full_rebuild', (db) => ({
     dataSources: [{ url: db.url, synchronize: true }],
-    projections: [DagOrgs, Swapped, Viewed, InPlace, Direct, Conflicting],
+    projections: [DagOrgs, Swapped, Viewed, InPlace, Direct, Conflicting, Auto],
     cinema: { allowEmptyLens: true },
   }));
   const logger = new CapturingLogger();
@@ -182,6 +184,31 @@ describe('whole-table rebuilds', () => {
     const again = await t.cinema.project(Direct, {}, { async: true, fetch: false });
     await again.result;
     expect(again.nodes[1]).toMatchObject({ deleted: 4, written: 3, paths: ['stream'] });
+  });
+
+  it("under 'auto' (the default), rebuilds a table in place until it holds 1 MiB, and swaps it from then on", async () => {
+    source.value = 70;
+    const small = await t.cinema.project(Auto, {}, { async: true, fetch: false });
+    await small.result;
+    expect(small.nodes[1]).toMatchObject({ projection: 'auto', written: 3, paths: ['stream'] });
+    source.orgs = 40_000;
+    try {
+      // The table is still small when this rebuild starts: in place, 40,000 rows.
+      const growing = await t.cinema.project(Auto, {}, { async: true, fetch: false });
+      await growing.result;
+      expect(growing.nodes[1]).toMatchObject({ written: 40_000, paths: ['stream'] });
+      const [{ bytes }] = await t.dataSource().query(`SELECT pg_relation_size('dag_auto') AS bytes`);
+      expect(Number(bytes)).toBeGreaterThanOrEqual(1 << 20);
+      const large = await t.cinema.project(Auto, {}, { async: true, fetch: false });
+      await large.result;
+      expect(large.nodes[1]).toMatchObject({ deleted: 40_000, written: 40_000, paths: ['stream', 'swap'] });
+      const [{ n, low, high }] = await t
+        .dataSource()
+        .query(`SELECT count(*)::int AS n, min(value) AS low, max(value) AS high FROM dag_auto`);
+      expect({ n, low, high }).toEqual({ n: 40_000, low: 71, high: 71 });
+    } finally {
+      source.orgs = 3;
+    }
   });
 
   it('leaves the table as it was, and no fresh table behind, when the rebuild fails', async () => {

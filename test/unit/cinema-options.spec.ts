@@ -9,6 +9,7 @@ const DEFAULTS = {
   timeout: 60_000,
   fullRebuildTimeout: 600_000,
   connectionCheckInterval: 1_000,
+  preparedStatements: true,
   allowEmptyLens: false,
   batchSize: 1_000,
   streamBatchSize: 5_000,
@@ -147,6 +148,12 @@ describe('resolveCinemaOptions', () => {
   it('refuses allowEmptyLens that is not a boolean', () => {
     const error = refusal({ allowEmptyLens: 'yes' });
     expect(error.option).toBe('allowEmptyLens');
+    expect(error.message).toMatch(/must be a boolean/);
+  });
+
+  it('refuses preparedStatements that is not a boolean', () => {
+    const error = refusal({ preparedStatements: 1 });
+    expect(error.option).toBe('preparedStatements');
     expect(error.message).toMatch(/must be a boolean/);
   });
 

@@ -5,6 +5,7 @@ import { copyInStatement, copyOutStatement, firstNullRow } from './copy-out.js';
 import { COLUMN_INFO_SQL, DIFF_TABLE_ALIAS, sliceDiffStatement, stageSourceStatement } from './diff-statements.js';
 import { estimatedRowWidth } from './row-width.js';
 import { inlineIntegers, quoteIdent, quoteTable } from './sql.js';
+import { statementNames } from './statement-names.js';
 import { postgresTableSwap } from './table-swap.js';
 
 /** PostgreSQL's SQLSTATEs Cinema acts on. */
@@ -118,6 +119,7 @@ export const postgresDialect: SqlDialect = {
   estimatedRowWidth,
 
   tableSwap: postgresTableSwap,
+  statementName: (text: string) => statementNames.nameOf(text),
 
   cancelBackend(): string {
     return 'SELECT pg_cancel_backend($1)';

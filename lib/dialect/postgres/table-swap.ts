@@ -21,7 +21,7 @@ const WRITES = `(pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tupl
  * swap does not copy (identity columns, column privileges or options, exclusion or deferrable
  * keys, indexes in another tablespace); nor when the current user could not drop it.
  */
-const INSPECT_SQL = `SELECT c.oid::int8::text AS "oid", n.nspname AS "schema", c.relname AS "name",
+const INFO_SQL = `SELECT c.oid::int8::text AS "oid", pg_relation_size(c.oid) AS "bytes", n.nspname AS "schema", c.relname AS "name",
   format('%I.%I', n.nspname, c.relname) AS "qualified",
   pg_get_userbyid(c.relowner) AS "owner", c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS "ownedByMe",
   c.relpersistence = 'u' AS "unlogged", (SELECT spcname FROM pg_tablespace WHERE oid = c.reltablespace) AS "tablespace",
@@ -45,7 +45,8 @@ const INSPECT_SQL = `SELECT c.oid::int8::text AS "oid", n.nspname AS "schema", c
       AND NOT (d.classid = 'pg_constraint'::regclass AND EXISTS (SELECT 1 FROM pg_constraint own WHERE own.oid = d.objid AND own.conrelid = c.oid AND own.contype <> 'f')))
       THEN 'views, functions or other objects depend on it' END,
     CASE WHEN EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid AND ic.reltablespace <> c.reltablespace) THEN 'an index of it is in another tablespace' END,
-    CASE WHEN NOT pg_has_role(c.relowner, 'USAGE') THEN 'the current user does not own it' END
+    CASE WHEN NOT pg_has_role(c.relowner, 'USAGE') THEN 'the current user does not own it' END,
+    CASE WHEN EXISTS (SELECT 1 FROM unnest(c.reloptions) o WHERE o !~ '^[a-z_][a-z0-9_.]*=') THEN 'its storage options could not be copied' END
   ], NULL) AS "blockers",
   COALESCE((SELECT json_agg(json_build_object('name', ic.relname, 'quoted', quote_ident(ic.relname), 'definition', pg_get_indexdef(i.indexrelid),
       'constraint', con.contype, 'clustered', i.indisclustered, 'comment', obj_description(i.indexrelid, 'pg_class')) ORDER BY ic.relname)
@@ -59,12 +60,21 @@ const INSPECT_SQL = `SELECT c.oid::int8::text AS "oid", n.nspname AS "schema", c
       'options', ARRAY(SELECT o FROM unnest(a.attoptions) o WHERE o LIKE 'n_distinct%')))
     FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       AND (a.attstattarget::int >= 0 OR EXISTS (SELECT 1 FROM unnest(a.attoptions) o WHERE o LIKE 'n_distinct%'))), '[]') AS "columns",
-  (SELECT count(*) FROM ${'%TABLE%'})::int8::text AS "rows", ${WRITES} AS "writes"
+  ${WRITES} AS "writes"
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`;
 
-/** Grants the new table got by itself (default privileges), to be revoked before copying the old ones. */
-const DEFAULT_GRANTEES_SQL = `SELECT DISTINCT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS "grantee"
-  FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1::regclass AND a.grantee <> c.relowner`;
+/**
+ * The inspection and the decision in one statement (parameters: the table's path, the least size
+ * in bytes to swap): a table that is not swapped (too small, or blocked) has its rows deleted by
+ * the same statement, so whatever a derivation sends next on the connection sees them gone, as
+ * it would after a plain delete. `%TABLE%` is the table's path.
+ */
+const INSPECT_SQL = `WITH "info" AS (${INFO_SQL}),
+  "decided" AS (SELECT cardinality("blockers") = 0 AND "bytes" >= $2::int8 AS "swapped" FROM "info"),
+  "deleted" AS (DELETE FROM %TABLE% WHERE NOT (SELECT "swapped" FROM "decided") RETURNING 1)
+SELECT "info".*, (SELECT "swapped" FROM "decided") AS "swapped", (SELECT count(*) FROM "deleted")::int8::text AS "deleted",
+  CASE WHEN (SELECT "swapped" FROM "decided") THEN (SELECT count(*) FROM %TABLE%) END::int8::text AS "rows"
+FROM "info"`;
 
 const WRITES_SQL = `SELECT ${WRITES} AS "writes" FROM pg_class c WHERE c.oid = $1::regclass`;
 
@@ -98,8 +108,12 @@ function indexOn(index: SwapTable['indexes'][number], qualified: string, table: 
 
 /** PostgreSQL's statements of a whole-table rebuild by swap (see `lib/execution/table-swap.ts`). */
 export const postgresTableSwap: TableSwapStatements = {
-  inspect: (path: string) => INSPECT_SQL.replace('%TABLE%', path),
-  defaultGrantees: () => DEFAULT_GRANTEES_SQL,
+  inspect: (path: string) => INSPECT_SQL.replaceAll('%TABLE%', path),
+  defaultGrantees(table: SwapTable, shadow: string): string {
+    const path = literal(`${quoteIdent(table.schema)}.${quoteIdent(shadow)}`);
+    return `SELECT DISTINCT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS "grantee"
+      FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = ${path}::regclass AND a.grantee <> c.relowner`;
+  },
   writes: () => WRITES_SQL,
 
   shadowName: (table: SwapTable) => `cinema_swap_${table.oid}`,
