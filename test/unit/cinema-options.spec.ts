@@ -14,6 +14,7 @@ const DEFAULTS = {
   streamBatchSize: 5_000,
   runHistory: 1_000,
   engine: 'inline',
+  onVersionChange: 'rebuild',
 };
 
 const QUEUE_DEFAULTS = {
@@ -148,6 +149,13 @@ describe('resolveCinemaOptions', () => {
     const error = refusal({ allowEmptyLens: 'yes' });
     expect(error.option).toBe('allowEmptyLens');
     expect(error.message).toMatch(/must be a boolean/);
+  });
+
+  it('takes onVersionChange as one of its three policies', () => {
+    expect(resolveCinemaOptions({ onVersionChange: 'lazy' }).onVersionChange).toBe('lazy');
+    expect(refusal({ onVersionChange: 'never' as never }).message).toBe(
+      `Invalid Cinema option "onVersionChange": must be 'rebuild', 'lazy' or 'fail', got "never"`,
+    );
   });
 
   it('refuses an unknown engine, and the queue engine without queue options', () => {
