@@ -143,9 +143,7 @@ export class CinemaService {
       exclude: options.exclude,
       tags: (model) => model.tags,
       modified: (model) => this.rollout.modified(model),
-    }).map(
-      (model) => model.target as Type<unknown>,
-    );
+    }).map((model) => model.target as Type<unknown>);
   }
 
   /**

@@ -81,7 +81,9 @@ export class VersionRollout implements OnModuleInit, OnApplicationBootstrap, Bef
       }
       const refused = states.filter((state) => state.policy === 'fail' && state.outdated > 0);
       if (refused.length > 0) {
-        throw new VersionChangedError(refused.map((s) => ({ projection: s.projection, previous: s.previous, version: s.version, outdatedSlices: s.outdated })));
+        throw new VersionChangedError(
+          refused.map((s) => ({ projection: s.projection, previous: s.previous, version: s.version, outdatedSlices: s.outdated })),
+        );
       }
       for (const state of states) {
         await versionStore.register(run, state.projection, state.version);

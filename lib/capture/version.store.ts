@@ -44,7 +44,8 @@ export const versionStore = {
     const [last] = await run(`SELECT "version" FROM "cinema"."projection_versions" WHERE "projection" = $1 ORDER BY "seq" DESC LIMIT 1`, [
       projection,
     ]);
-    if (!last) await run(`UPDATE "cinema"."freshness" SET "version" = $2 WHERE "projection" = $1 AND "version" IS NULL`, [projection, version]);
+    if (!last)
+      await run(`UPDATE "cinema"."freshness" SET "version" = $2 WHERE "projection" = $1 AND "version" IS NULL`, [projection, version]);
     const [{ outdated }] = await run(`SELECT count(*)::int AS "outdated" ${OUTDATED}`, [projection, version]);
     return { projection, version, previous: last?.version, outdated };
   },

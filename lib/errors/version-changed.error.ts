@@ -15,7 +15,10 @@ export class VersionChangedError extends CinemaError {
   constructor(readonly changed: readonly ChangedVersion[]) {
     super(
       `Cinema refuses to start: the definition of ${changed
-        .map((c) => `${c.projection} changed (${c.previous ?? 'unknown'} -> ${c.version}, ${c.outdatedSlices} slice(s) built by another version)`)
+        .map(
+          (c) =>
+            `${c.projection} changed (${c.previous ?? 'unknown'} -> ${c.version}, ${c.outdatedSlices} slice(s) built by another version)`,
+        )
         .join('; ')}, and its onVersionChange is 'fail'. ` +
         'Rebuild those slices first: start one process of the new code with the environment variable CINEMA_ON_VERSION_CHANGE=rebuild ' +
         "and let its watcher finish (`cinema status` shows no outdated slice), or set onVersionChange: 'rebuild' or 'lazy'.",

@@ -123,7 +123,10 @@ export class ProjectionModelFactory {
       );
     }
     if (options.version !== undefined && (typeof options.version !== 'string' || options.version.length === 0)) {
-      fail(`version must be a non-empty string, got ${JSON.stringify(options.version)}`, "Write version: '2', and change it when its rows change.");
+      fail(
+        `version must be a non-empty string, got ${JSON.stringify(options.version)}`,
+        "Write version: '2', and change it when its rows change.",
+      );
     }
     const onVersionChange = options.onVersionChange ?? this.options.onVersionChange;
     try {

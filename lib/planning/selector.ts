@@ -53,12 +53,7 @@ function words(select: string | readonly string[]): string[] {
   return (typeof select === 'string' ? [select] : select).flatMap((part) => part.split(/\s+/)).filter((word) => word.length > 0);
 }
 
-function evaluate<K>(
-  graph: ProjectionGraph<K>,
-  select: string | readonly string[],
-  facts: Facts<K>,
-  required: boolean,
-): Set<K> {
+function evaluate<K>(graph: ProjectionGraph<K>, select: string | readonly string[], facts: Facts<K>, required: boolean): Set<K> {
   const union = new Set<K>();
   const all = words(select);
   if (all.length === 0 && required) {

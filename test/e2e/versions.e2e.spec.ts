@@ -72,9 +72,10 @@ async function rows(client: Client, sql: string): Promise<unknown[]> {
 
 /** The ledger's version of each slice of a projection, by org. */
 async function ledgerVersions(client: Client, projection: string): Promise<Record<string, string>> {
-  const { rows: found } = await client.query(`SELECT slice->>'orgId' AS org, version FROM cinema.freshness WHERE projection = $1 ORDER BY 1`, [
-    projection,
-  ]);
+  const { rows: found } = await client.query(
+    `SELECT slice->>'orgId' AS org, version FROM cinema.freshness WHERE projection = $1 ORDER BY 1`,
+    [projection],
+  );
   return Object.fromEntries(found.map((row) => [row.org, row.version]));
 }
 
@@ -127,9 +128,13 @@ describe("a changed derivation under onVersionChange: 'rebuild'", () => {
     const line = v2.logs.find((log) => log.startsWith('Projection versions:'))!;
     expect(line).toMatch(/^Projection versions: 2 changed\. /);
     expect(line).toMatch(
-      new RegExp(`VerTotals ${before['1']} -> [0-9a-f]{16} \\(its definition changed\\), policy 'rebuild': 5 outdated slice\\(s\\), 5 queued`),
+      new RegExp(
+        `VerTotals ${before['1']} -> [0-9a-f]{16} \\(its definition changed\\), policy 'rebuild': 5 outdated slice\\(s\\), 5 queued`,
+      ),
     );
-    expect(line).toMatch(/VerGrades [0-9a-f]{16} -> [0-9a-f]{16} \(its input VerTotals changed\), policy 'rebuild': 5 outdated slice\(s\), 5 queued/);
+    expect(line).toMatch(
+      /VerGrades [0-9a-f]{16} -> [0-9a-f]{16} \(its input VerTotals changed\), policy 'rebuild': 5 outdated slice\(s\), 5 queued/,
+    );
     expect(line).not.toMatch(/VerCounts/);
     expect(v2.cinema.select('state:modified')).toEqual([VerTotalsV2, VerGradesV2]);
     expect(v2.cinema.select('state:modified', { exclude: 'VerGrades' })).toEqual([VerTotalsV2]);
@@ -139,7 +144,11 @@ describe("a changed derivation under onVersionChange: 'rebuild'", () => {
     expect(totalsVersion).toMatchObject({ modified: true, policy: 'rebuild', previous: before['1'], outdatedSlices: 5 });
     expect(totalsVersion.version).toMatch(VERSION);
     expect(totalsVersion.version).not.toBe(before['1']);
-    expect(versions.find((v) => v.projection === 'VerCounts')).toMatchObject({ modified: false, outdatedSlices: 0, version: countsBefore['1'] });
+    expect(versions.find((v) => v.projection === 'VerCounts')).toMatchObject({
+      modified: false,
+      outdatedSlices: 0,
+      version: countsBefore['1'],
+    });
     // freshness() says the definition changed, with both versions.
     expect(await v2.cinema.freshness(VerTotalsV2, { orgId: 1 })).toMatchObject({
       definitionChanged: true,
@@ -166,7 +175,10 @@ describe("a changed derivation under onVersionChange: 'rebuild'", () => {
     // The untouched projection was not rebuilt.
     expect(await ledgerVersions(client(), 'VerCounts')).toEqual(countsBefore);
     expect((await v2.cinema.versions()).map((v) => v.outdatedSlices)).toEqual([0, 0, 0]);
-    expect(await v2.cinema.freshness(VerTotalsV2, { orgId: 1 })).toMatchObject({ definitionChanged: false, builtBy: totalsVersion.version });
+    expect(await v2.cinema.freshness(VerTotalsV2, { orgId: 1 })).toMatchObject({
+      definitionChanged: false,
+      builtBy: totalsVersion.version,
+    });
     await v2.close();
 
     // Restarting the new code again changes nothing.
@@ -183,7 +195,9 @@ describe("onVersionChange: 'lazy'", () => {
   it('queues nothing; a read with maxStaleness rebuilds exactly that slice, then serves it', async () => {
     const v1Version = (await ledgerVersions(client(), 'VerTotals'))['1'];
     const v2 = await boot(db(), 'v2', 'lazy');
-    expect(v2.logs.find((log) => log.startsWith('Projection versions:'))).toMatch(/VerTotals .*policy 'lazy': 5 outdated slice\(s\), rebuilt as they are read/);
+    expect(v2.logs.find((log) => log.startsWith('Projection versions:'))).toMatch(
+      /VerTotals .*policy 'lazy': 5 outdated slice\(s\), rebuilt as they are read/,
+    );
     expect(await rows(client(), `SELECT * FROM cinema.changes`)).toEqual([]);
     // The v1 slice is fresh by time, but built by another version: not served.
     versionHooks.v2.length = 0;

@@ -77,7 +77,8 @@ describe('selectProjections: dbt selectors over the graph', () => {
 
   it('state:modified: the projections whose version changed (nothing modified is an answer, not an error)', () => {
     const modified = new Set(['c', 'd', 'f']);
-    const pick = (selector: string, exclude?: string) => selectProjections(graph, selector, { exclude, tags: (key) => TAGS[key] ?? [], modified: (key) => modified.has(key) });
+    const pick = (selector: string, exclude?: string) =>
+      selectProjections(graph, selector, { exclude, tags: (key) => TAGS[key] ?? [], modified: (key) => modified.has(key) });
     expect(pick('state:modified')).toEqual(['c', 'd', 'f']);
     expect(pick('state:modified', 'f')).toEqual(['c', 'd']);
     expect(pick('+state:modified')).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);

@@ -34,7 +34,11 @@ export class StatusCommand extends CommandRunner {
           String(row.pendingChanges),
           row.oldestPendingChange?.toISOString() ?? '',
           row.pendingChanges > 0 ? duration(row.lagMs) : '',
-          row.version === undefined ? '' : row.definitionChanged ? `${row.version} (changed: ${row.outdatedSlices} slice(s) outdated)` : row.version,
+          row.version === undefined
+            ? ''
+            : row.definitionChanged
+              ? `${row.version} (changed: ${row.outdatedSlices} slice(s) outdated)`
+              : row.version,
         ]),
       );
       const errors = rows.filter((row) => row.status === 'error').length;
