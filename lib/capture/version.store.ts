@@ -5,12 +5,16 @@ type Run = (text: string, values: unknown[]) => Promise<any[]>;
 
 /**
  * The ledger rows of `projection` built by another version than `$2` and not covered by a newer
- * row of that version (`g.slice` the same or coarser, the whole projection `'{}'` covering all):
- * the slices that version has still to rebuild. `$1` the projection, `$2` the version.
+ * row of that version (the whole projection `'{}'`, or, for a slice of several keys, a coarser
+ * slice): the slices that version has still to rebuild. `$1` the projection, `$2` the version.
+ * The whole-projection row is one primary-key look-up; coarser slices are searched only for
+ * slices of several keys, so a one-key lens stays linear in the ledger's rows.
  */
 const OUTDATED = `FROM "cinema"."freshness" f WHERE f."projection" = $1 AND f."version" IS DISTINCT FROM $2
-  AND NOT EXISTS (SELECT 1 FROM "cinema"."freshness" g WHERE g."projection" = f."projection" AND g."version" = $2
-    AND g."refreshed_at" >= f."refreshed_at" AND f."slice" @> g."slice")`;
+  AND NOT EXISTS (SELECT 1 FROM "cinema"."freshness" g WHERE g."projection" = f."projection" AND g."slice" = '{}'::jsonb
+    AND g."version" = $2 AND g."refreshed_at" >= f."refreshed_at")
+  AND NOT ((SELECT count(*) FROM jsonb_object_keys(f."slice")) > 1 AND EXISTS (SELECT 1 FROM "cinema"."freshness" g
+    WHERE g."projection" = f."projection" AND g."version" = $2 AND g."refreshed_at" >= f."refreshed_at" AND f."slice" @> g."slice"))`;
 
 /** What startup found of one projection's version. */
 export interface VersionState {
