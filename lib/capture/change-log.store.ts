@@ -185,6 +185,7 @@ export const changeLog = {
       const newer = await versionStore.newer(rows, ledger.projection, ledger.version);
       if (newer !== undefined) throw new SupersededVersionError(ledger.projection, ledger.version, newer);
     }
+    if (ledger.slices.length === 0) return;
     await run(
       `INSERT INTO "cinema"."freshness" ("projection", "slice", "refreshed_at", "snapshot_xmin", "rows", "duration_ms"${ledger.version !== undefined ? ', "version"' : ''})
              SELECT $1, s, clock_timestamp(), pg_snapshot_xmin(pg_current_snapshot()), $3, $4${ledger.version !== undefined ? ', $5' : ''} FROM jsonb_array_elements($2::jsonb) s
