@@ -58,10 +58,12 @@ async function boot(db: Db, deploy: Deploy, onVersionChange?: VersionPolicy, int
   return booted;
 }
 
-/** Waits until the running watchers left no mark. */
-async function drain(client: Client): Promise<void> {
+/** Waits until the running watchers left no mark (of `projection`: the capture triggers also mark projections a deploy may lack). */
+async function drain(client: Client, projection?: string): Promise<void> {
   await waitFor(async () => {
-    const [{ n }] = (await client.query(`SELECT count(*)::int AS n FROM cinema.changes`)).rows;
+    const [{ n }] = (
+      await client.query(`SELECT count(*)::int AS n FROM cinema.changes WHERE $1::text IS NULL OR projection = $1`, [projection ?? null])
+    ).rows;
     return n === 0 ? true : undefined;
   }, 'the watchers to leave no mark');
 }
@@ -309,5 +311,45 @@ describe('processes during a rollout', () => {
     expect((await rows(client(), `SELECT count(*)::int AS n FROM ver_counts`))[0]).toEqual({ n: 5 });
     expect(VerCounts).toBeDefined();
     expect(VerTotalsV1).toBeDefined();
+  });
+});
+
+describe('the version option', () => {
+  const state: { db?: Db; client?: Client } = {};
+  beforeAll(async () => {
+    state.db = await createDatabase('versions_option');
+    state.client = await connect(state.db.url);
+  });
+  afterAll(async () => {
+    for (const process of [...open]) await process.close();
+    await state.client?.end();
+    await state.db?.drop();
+  });
+
+  it('hides a source change while it stays the same, and rolls the projection out when it changes', async () => {
+    const client = state.client!;
+    const first = await boot(state.db!, 'pinned1');
+    await client.query(`INSERT INTO ver_invoices (id, org_id, amount) SELECT i, 1 + i % 5, i * 10 FROM generate_series(1, 40) i`);
+    await drain(client, 'VerTotals');
+    const pinned = (await first.cinema.versions())[0].version;
+    await first.close();
+    // Another derivation, the same version option: the same version, nothing rebuilt.
+    versionHooks.v2.length = 0;
+    const same = await boot(state.db!, 'pinned1-changed');
+    expect(same.logs).toContainEqual('Projection versions: none changed (1 tracked).');
+    expect((await same.cinema.versions())[0].version).toBe(pinned);
+    await drain(client, 'VerTotals');
+    expect(versionHooks.v2).toEqual([]);
+    expect(await rows(client, VERSIONS_TABLES.totals)).toEqual(await rows(client, versionsTruth('v1').totals));
+    await same.close();
+    // The option changed: every slice rebuilt by the new code.
+    const next = await boot(state.db!, 'pinned2');
+    expect(next.logs.find((log) => log.startsWith('Projection versions:'))).toMatch(
+      new RegExp(`VerTotals ${pinned} -> [0-9a-f]{16} \\(its definition changed\\), policy 'rebuild': 5 outdated slice\\(s\\), 5 queued`),
+    );
+    await drain(client, 'VerTotals');
+    expect(versionHooks.v2.flatMap((orgs) => orgs ?? [0]).sort()).toEqual(ORGS);
+    expect(await rows(client, VERSIONS_TABLES.totals)).toEqual(await rows(client, versionsTruth('v2').totals));
+    await next.close();
   });
 });
