@@ -16,6 +16,7 @@ const DEFAULTS: ResolvedCinemaOptions = {
   streamBatchSize: 5_000,
   runHistory: 1_000,
   engine: 'inline',
+  onVersionChange: 'rebuild',
 };
 
 const QUEUE_DEFAULTS: Omit<ResolvedQueueOptions, 'dataSource'> = {
@@ -60,6 +61,7 @@ export function resolveCinemaOptions(options: CinemaModuleOptions | undefined | 
   if (resolved.engine !== 'inline' && resolved.engine !== 'queue') {
     throw new InvalidCinemaOptionsError('engine', `must be 'inline' or 'queue', got ${String(resolved.engine)}`);
   }
+  versionPolicy(resolved.onVersionChange, 'onVersionChange');
   if (queue !== undefined) resolved.queue = resolveQueueOptions(queue, resolved.writeDataSource);
   if (capture !== undefined) resolved.capture = resolveCaptureOptions(capture, resolved.writeDataSource);
   if (resolved.engine === 'queue' && !resolved.queue) {
@@ -138,6 +140,13 @@ export function queueName(value: unknown, option: string): string {
     throw new InvalidCinemaOptionsError(option, `a queue name is 1 to 48 letters, digits, _ or -; got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/** Checks an `onVersionChange` policy. */
+export function versionPolicy(value: unknown, option: string): void {
+  if (value !== 'rebuild' && value !== 'lazy' && value !== 'fail') {
+    throw new InvalidCinemaOptionsError(option, `must be 'rebuild', 'lazy' or 'fail', got ${JSON.stringify(value)}`);
+  }
 }
 
 export function integer(value: unknown, option: string, min: number, max = Number.MAX_SAFE_INTEGER): void {

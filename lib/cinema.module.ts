@@ -16,6 +16,7 @@ import { ChangeWatcher } from './capture/change.watcher.js';
 import { SlotReader } from './capture/logical/slot.reader.js';
 import { FreshnessReader } from './capture/freshness.reader.js';
 import { ReadThrough } from './capture/read-through.js';
+import { VersionRollout } from './capture/version-rollout.js';
 import { CinemaHealthIndicator } from './capture/cinema-health.indicator.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
@@ -135,6 +136,7 @@ export class CinemaModule {
         },
         SlotReader,
         ChangeWatcher,
+        VersionRollout,
         FreshnessReader,
         ReadThrough,
         CinemaHealthIndicator,

@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, Optional, type Type } from '@nestjs/common'
 import { CINEMA_MODULE_OPTIONS } from './cinema.constants.js';
 import { FreshnessReader } from './capture/freshness.reader.js';
 import { ReadThrough } from './capture/read-through.js';
-import type { ProjectionFreshness } from './interfaces/capture.interface.js';
+import type { ProjectionFreshness, ProjectionVersionStatus } from './interfaces/capture.interface.js';
+import { VersionRollout } from './capture/version-rollout.js';
 import type { CinemaEngine, RunRequest } from './engines/engine.interface.js';
 import { InlineEngine } from './engines/inline.engine.js';
 import { QueueEngine } from './engines/queue/queue.engine.js';
@@ -32,6 +33,7 @@ export class CinemaService {
     @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
     private readonly freshnessReader: FreshnessReader,
     private readonly readThrough: ReadThrough,
+    private readonly rollout: VersionRollout,
     @Optional() @Inject(QueueEngine) private readonly queue: QueueEngine | null = null,
   ) {}
 
@@ -115,6 +117,15 @@ export class CinemaService {
     return this.freshnessReader.freshness(projection, lens);
   }
 
+  /**
+   * Every projection's version (its definition's fingerprint, or its `version` option, with its
+   * inputs'), whether it changed at this startup, its `onVersionChange`, and, under change
+   * capture, how many slices another version built and are still to rebuild.
+   */
+  versions(): Promise<ProjectionVersionStatus[]> {
+    return this.rollout.status();
+  }
+
   /** The projections and their inputs. */
   graph(): ProjectionGraphView {
     return this.registry.graph.view();
@@ -123,13 +134,16 @@ export class CinemaService {
   /**
    * The projection classes a dbt-style selector picks, in the graph's order: `OrgReceivables+`
    * (with everything downstream), `+OrgReceivables` (upstream), `1+P`, `@P`, `tag:billing`,
-   * globs (`Org*`, `*`), spaces for union, commas for intersection; `exclude` is taken away.
+   * globs (`Org*`, `*`), `state:modified` (version changed), spaces for union, commas for
+   * intersection; `exclude` is taken away.
    * Pass the result to `refresh()`. A word that matches nothing throws `InvalidSelectorError`.
    */
   select(selector: string | readonly string[], options: { exclude?: string | readonly string[] } = {}): Type<unknown>[] {
-    return selectProjections(this.registry.graph, selector, { exclude: options.exclude, tags: (model) => model.tags }).map(
-      (model) => model.target as Type<unknown>,
-    );
+    return selectProjections(this.registry.graph, selector, {
+      exclude: options.exclude,
+      tags: (model) => model.tags,
+      modified: (model) => this.rollout.modified(model),
+    }).map((model) => model.target as Type<unknown>);
   }
 
   /**

@@ -14,6 +14,7 @@ export { bootstrapCinemaWorker, type CinemaWorker, type CinemaWorkerOptions } fr
 export {
   CinemaCaptureMigration1764400000000,
   CinemaCaptureMigration1764600000000,
+  CinemaCaptureMigration1764800000000,
   CINEMA_CAPTURE_MIGRATIONS,
 } from './capture/capture.schema.js';
 export { installCapture, removeCapture, captureMigration } from './capture/install-capture.js';

@@ -62,5 +62,39 @@ export class CinemaCaptureMigration1764600000000 implements MigrationInterface {
   }
 }
 
+/**
+ * Projection versions: the version that built each ledger row, and the versions deployed per
+ * projection in the order they were last deployed (`seq`), by which a process still running an
+ * older version sees that a newer one exists. Idempotent.
+ */
+export class CinemaCaptureMigration1764800000000 implements MigrationInterface {
+  name = 'CinemaCaptureMigration1764800000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await serialized(queryRunner, async () => {
+      await queryRunner.query(`ALTER TABLE "cinema"."freshness" ADD COLUMN IF NOT EXISTS "version" text`);
+      await queryRunner.query(`COMMENT ON COLUMN "cinema"."freshness"."version" IS 'the projection version that built the slice'`);
+      await queryRunner.query(`CREATE SEQUENCE IF NOT EXISTS "cinema"."projection_versions_seq"`);
+      await queryRunner.query(`CREATE TABLE IF NOT EXISTS "cinema"."projection_versions" (
+        "projection" text NOT NULL,
+        "version" text NOT NULL,
+        "seq" bigint NOT NULL DEFAULT nextval('"cinema"."projection_versions_seq"'),
+        "deployed_at" timestamptz NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY ("projection", "version")
+      )`);
+    });
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`DROP TABLE IF EXISTS "cinema"."projection_versions"`);
+    await queryRunner.query(`DROP SEQUENCE IF EXISTS "cinema"."projection_versions_seq"`);
+    await queryRunner.query(`ALTER TABLE "cinema"."freshness" DROP COLUMN IF EXISTS "version"`);
+  }
+}
+
 /** Change capture's schema migrations, in order. */
-export const CINEMA_CAPTURE_MIGRATIONS = [CinemaCaptureMigration1764400000000, CinemaCaptureMigration1764600000000] as const;
+export const CINEMA_CAPTURE_MIGRATIONS = [
+  CinemaCaptureMigration1764400000000,
+  CinemaCaptureMigration1764600000000,
+  CinemaCaptureMigration1764800000000,
+] as const;

@@ -1,5 +1,7 @@
 import type { DataSource } from 'typeorm';
+import { SupersededVersionError } from '../errors/superseded-version.error.js';
 import { canonicalSql } from './lens-slices.js';
+import { versionStore } from './version.store.js';
 
 /** The dirty marks of one slice as the watcher reads them: however many writes named it, one entry. */
 export interface ChangeMark {
@@ -63,6 +65,8 @@ export interface LedgerEntry {
   slices: readonly Record<string, unknown>[];
   rows: number;
   durationMs: number;
+  /** The version of the projection that built them, when versions are tracked (see `version.store.ts`). */
+  version?: string;
 }
 
 /** The statements on `cinema.changes` and `cinema.freshness`, one place for their SQL. */
@@ -120,15 +124,19 @@ export const changeLog = {
     values: Record<string, string[]>,
     canonical: readonly Record<string, string>[],
     maxStaleness: number,
+    version?: string,
   ): Promise<boolean> {
+    // Each slice's newest covering ledger row decides: recent enough, and (versions tracked) built by this version.
     const [row]: { fresh: boolean }[] = await dataSource.query(
       `SELECT
          (SELECT COALESCE(bool_and(COALESCE(
-            (SELECT max(f."refreshed_at") FROM "cinema"."freshness" f WHERE f."projection" = $1 AND ${coversSliceSql('s')})
-              >= clock_timestamp() - $5::float8 * interval '1 millisecond', false)), false)
+            (SELECT f."refreshed_at" >= clock_timestamp() - $5::float8 * interval '1 millisecond'
+                    ${version !== undefined ? `AND f."version" IS NOT DISTINCT FROM $6` : ''}
+             FROM "cinema"."freshness" f WHERE f."projection" = $1 AND ${coversSliceSql('s')}
+             ORDER BY f."refreshed_at" DESC LIMIT 1), false)), false)
           FROM jsonb_array_elements($4::jsonb) s)
          AND NOT EXISTS (SELECT 1 FROM "cinema"."changes" c WHERE c."projection" = ANY($2::text[]) AND ${pendingSql('$3::jsonb')}) AS "fresh"`,
-      [projection, names, JSON.stringify(values), JSON.stringify(canonical), maxStaleness],
+      [projection, names, JSON.stringify(values), JSON.stringify(canonical), maxStaleness, ...(version !== undefined ? [version] : [])],
     );
     return row.fresh === true;
   },
@@ -161,14 +169,35 @@ export const changeLog = {
     if (ledger) await changeLog.record(run, ledger);
   },
 
-  /** In the transaction that wrote the slices: the freshness ledger's rows for them. */
+  /**
+   * In the transaction that wrote the slices: the freshness ledger's rows for them. With a
+   * version, first fails with `SupersededVersionError` (rolling the slices back) when a newer
+   * version of the projection was deployed since this one: an old process never overwrites what
+   * a newer definition builds.
+   */
   async record(run: (text: string, values: unknown[]) => Promise<unknown>, ledger: LedgerEntry): Promise<void> {
+    if (ledger.version !== undefined) {
+      // TypeORM's query() gives the rows, pg's the result.
+      const rows = async (text: string, values: unknown[]) => {
+        const result = await run(text, values);
+        return Array.isArray(result) ? result : ((result as { rows: any[] }).rows ?? []);
+      };
+      const newer = await versionStore.newer(rows, ledger.projection, ledger.version);
+      if (newer !== undefined) throw new SupersededVersionError(ledger.projection, ledger.version, newer);
+    }
+    if (ledger.slices.length === 0) return;
     await run(
-      `INSERT INTO "cinema"."freshness" ("projection", "slice", "refreshed_at", "snapshot_xmin", "rows", "duration_ms")
-             SELECT $1, s, clock_timestamp(), pg_snapshot_xmin(pg_current_snapshot()), $3, $4 FROM jsonb_array_elements($2::jsonb) s
+      `INSERT INTO "cinema"."freshness" ("projection", "slice", "refreshed_at", "snapshot_xmin", "rows", "duration_ms"${ledger.version !== undefined ? ', "version"' : ''})
+             SELECT $1, s, clock_timestamp(), pg_snapshot_xmin(pg_current_snapshot()), $3, $4${ledger.version !== undefined ? ', $5' : ''} FROM jsonb_array_elements($2::jsonb) s
              ON CONFLICT ("projection", "slice") DO UPDATE SET "refreshed_at" = EXCLUDED."refreshed_at", "snapshot_xmin" = EXCLUDED."snapshot_xmin",
-               "rows" = EXCLUDED."rows", "duration_ms" = EXCLUDED."duration_ms"`,
-      [ledger.projection, JSON.stringify(ledger.slices), ledger.rows, Math.round(ledger.durationMs)],
+               "rows" = EXCLUDED."rows", "duration_ms" = EXCLUDED."duration_ms"${ledger.version !== undefined ? ', "version" = EXCLUDED."version"' : ''}`,
+      [
+        ledger.projection,
+        JSON.stringify(ledger.slices),
+        ledger.rows,
+        Math.round(ledger.durationMs),
+        ...(ledger.version !== undefined ? [ledger.version] : []),
+      ],
     );
   },
 };

@@ -17,6 +17,7 @@ import { covers, groupMarks, lensOf, type MarkGroup } from './mark-groups.js';
 import { SlotReader } from './logical/slot.reader.js';
 import { RunTelemetry } from '../telemetry/run-telemetry.js';
 import { SliceRefresher } from './slice.refresher.js';
+import { VersionRollout } from './version-rollout.js';
 import { WatcherLocks } from './watcher-locks.js';
 
 /** For the tests: called after a round read its marks, before it claims their projections. Not public. */
@@ -69,6 +70,7 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     private readonly moduleRef: ModuleRef,
     private readonly slotReader: SlotReader,
     private readonly telemetry: RunTelemetry,
+    private readonly versions: VersionRollout,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -76,7 +78,15 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     if (!capture?.watch) return;
     this.changes = this.moduleRef.get<DataSource>(getDataSourceToken(capture.dataSource), { strict: false });
     this.checkDatabases(this.changes);
-    this.refresher = new SliceRefresher(() => this.registry.graph, this.planner, this.slots, this.options, this.changes, this.telemetry);
+    this.refresher = new SliceRefresher(
+      () => this.registry.graph,
+      this.planner,
+      this.slots,
+      this.options,
+      this.changes,
+      this.telemetry,
+      () => this.versions.tracked,
+    );
     this.locks = new WatcherLocks(this.changes);
     this.loop = this.run(capture.interval);
   }

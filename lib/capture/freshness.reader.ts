@@ -11,6 +11,8 @@ import type { ProjectionModel } from '../model/projection.model.js';
 import { ProjectionRegistry } from '../model/projection.registry.js';
 import { changeLog, coversSliceSql, pendingSql } from './change-log.store.js';
 import { canonicalText, lensSlices } from './lens-slices.js';
+import { versionStore } from './version.store.js';
+import { VersionRollout } from './version-rollout.js';
 
 /**
  * Reads how fresh a projection (or one slice) is from the freshness ledger and the change log.
@@ -23,6 +25,7 @@ export class FreshnessReader {
     private readonly registry: ProjectionRegistry,
     @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
     private readonly moduleRef: ModuleRef,
+    private readonly versions: VersionRollout,
   ) {}
 
   freshness(projection: Type<unknown>, lens?: Record<string, unknown>): Promise<ProjectionFreshness> {
@@ -59,6 +62,7 @@ export class FreshnessReader {
       [model.name, JSON.stringify(canonical), names, JSON.stringify(values)],
     );
     const lagMs = row.lagMs ?? 0;
+    const version = await this.versionOf(model, canonical, lens !== undefined && Object.keys(normalized.values).length > 0);
     const { warnAfter, errorAfter } = model.freshness;
     const status =
       errorAfter !== undefined && lagMs > errorAfter ? 'error' : warnAfter !== undefined && lagMs > warnAfter ? 'warn' : 'pass';
@@ -69,7 +73,33 @@ export class FreshnessReader {
       oldestPendingChange: row.oldest ?? undefined,
       lagMs,
       status,
+      ...version,
     };
+  }
+
+  /**
+   * The version the slice was built by (its newest covering ledger row's) against this process's;
+   * for the whole projection, how many of its slices another version built.
+   */
+  private async versionOf(
+    model: ProjectionModel,
+    canonical: Record<string, string>,
+    slice: boolean,
+  ): Promise<Pick<ProjectionFreshness, 'version' | 'builtBy' | 'definitionChanged' | 'outdatedSlices'>> {
+    if (!this.versions.tracked || model.virtual) return {};
+    const dataSource = this.dataSource();
+    if (!slice) {
+      const outdated = await versionStore.outdated((t, v) => dataSource.query(t, v), model.name, model.version);
+      return { version: model.version, definitionChanged: outdated > 0, outdatedSlices: outdated };
+    }
+    const [row] = await dataSource.query<{ version: string | null }[]>(
+      `SELECT f."version" FROM "cinema"."freshness" f WHERE f."projection" = $1 AND ${coversSliceSql('$2::jsonb')}
+       ORDER BY f."refreshed_at" DESC LIMIT 1`,
+      [model.name, JSON.stringify(canonical)],
+    );
+    if (!row) return { version: model.version, definitionChanged: false };
+    const builtBy = row.version ?? undefined;
+    return { version: model.version, builtBy, definitionChanged: builtBy !== model.version };
   }
 
   /**
@@ -82,7 +112,8 @@ export class FreshnessReader {
     const slices = lensSlices(lens);
     if (!slices) return false;
     const names = [...this.registry.graph.upstream(model)].map((node) => node.name);
-    return changeLog.fresh(this.dataSource(), model.name, names, slices.values, slices.canonical, maxStaleness);
+    const version = this.versions.tracked ? model.version : undefined;
+    return changeLog.fresh(this.dataSource(), model.name, names, slices.values, slices.canonical, maxStaleness, version);
   }
 
   /** The database of `cinema.changes` and `cinema.freshness`. */

@@ -11,6 +11,7 @@ import { logBackgroundRun, settleResult } from '../runs/run-result.js';
 import { changeLog } from './change-log.store.js';
 import { FreshnessReader } from './freshness.reader.js';
 import { lensSlices } from './lens-slices.js';
+import { VersionRollout } from './version-rollout.js';
 import { exposes } from './slice.refresher.js';
 
 /**
@@ -24,6 +25,7 @@ export class ReadThrough {
 
   constructor(
     private readonly freshness: FreshnessReader,
+    private readonly versions: VersionRollout,
     @Inject(CINEMA_MODULE_OPTIONS) private readonly options: ResolvedCinemaOptions,
   ) {}
 
@@ -63,16 +65,23 @@ export class ReadThrough {
   ledger(lens: NormalizedLens): CommitHook | undefined {
     if (!this.options.capture) return undefined;
     const slices = lensSlices(lens);
-    if (!slices) return undefined;
+    const tracked = this.versions.tracked;
+    // Without slices to record, versions still guard the write: an old process never overwrites a newer version's rows.
+    if (!slices && !tracked) return undefined;
     const changes = this.freshness.dataSource();
     return async (model, client, report) => {
       if (model.virtual || !sameDatabase(model.write!, changes)) return;
-      if (!lens.keys.every((key) => exposes(model, key))) return;
-      await changeLog.record((text, values) => client.query({ text, values }), {
+      const run = (text: string, values: unknown[]) => client.query({ text, values });
+      if (!slices || !lens.keys.every((key) => exposes(model, key))) {
+        if (tracked) await changeLog.record(run, { projection: model.name, slices: [], rows: 0, durationMs: 0, version: model.version });
+        return;
+      }
+      await changeLog.record(run, {
         projection: model.name,
         slices: slices.slices,
         rows: report.written,
         durationMs: report.startedAt ? Date.now() - report.startedAt.getTime() : 0,
+        version: tracked ? model.version : undefined,
       });
     };
   }

@@ -29,6 +29,8 @@ export class SliceRefresher {
     private readonly options: ResolvedCinemaOptions,
     private readonly changes: DataSource,
     private readonly telemetry: RunTelemetry = new RunTelemetry(),
+    /** Whether the ledger records versions (`VersionRollout.tracked`). */
+    private readonly versionsTracked: () => boolean = () => false,
   ) {}
 
   /**
@@ -82,6 +84,7 @@ export class SliceRefresher {
               slices: group.whole ? [{}] : group.slices,
               rows: report.written,
               durationMs: performance.now() - started,
+              version: this.versionsTracked() ? model.version : undefined,
             });
           },
         },

@@ -20,3 +20,5 @@ export * from './connection-lost.error.js';
 export * from './invalid-selector.error.js';
 export * from './logical-capture.error.js';
 export * from './pgoutput-format.error.js';
+export * from './superseded-version.error.js';
+export * from './version-changed.error.js';

@@ -68,6 +68,18 @@ export interface ProjectionFreshness {
   lagMs?: number;
   /** Against the projection's `freshness: { warnAfter, errorAfter }`. */
   status: 'pass' | 'warn' | 'error';
+  /** The projection's version in this process (when versions are tracked: capture and its migrations). */
+  version?: string;
+  /** For a slice: the version that built it (its newest ledger row's). */
+  builtBy?: string;
+  /**
+   * The definition changed: the slice was built by another version (`builtBy`), or, for the whole
+   * projection, some slices were (`outdatedSlices`). `project(P, lens, { maxStaleness })`
+   * rebuilds such a slice on read.
+   */
+  definitionChanged?: boolean;
+  /** For the whole projection: ledger slices built by another version. */
+  outdatedSlices?: number;
 }
 
 /** A projection past its `freshness.errorAfter`, as `CinemaHealthIndicator` reports it. */
@@ -95,3 +107,18 @@ export type CinemaHealthResult<K extends string = 'cinema'> = Record<
     message?: string;
   }
 >;
+
+/** A projection's version as `CinemaService.versions()` and `cinema status` show it. */
+export interface ProjectionVersionStatus {
+  projection: string;
+  /** The version this process runs (16 hex digits): its definition's fingerprint or its `version` option, with its inputs'. */
+  version: string;
+  /** The version deployed before this process started, when it was another one. */
+  previous?: string;
+  /** Whether the version changed at this startup, or slices built by another version were left (`state:modified`). */
+  modified: boolean;
+  /** Its `onVersionChange` as this process applied it. */
+  policy: 'rebuild' | 'lazy' | 'fail';
+  /** Ledger slices built by another version, still to rebuild; `undefined` when versions are not tracked. */
+  outdatedSlices?: number;
+}

@@ -1,4 +1,5 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
+import type { VersionPolicy } from './projection-options.interface.js';
 import type { CinemaCaptureOptions, ResolvedCaptureOptions } from './capture.interface.js';
 import type { CinemaQueueOptions, ResolvedQueueOptions } from './queue-options.interface.js';
 
@@ -98,6 +99,13 @@ export interface CinemaModuleOptions {
    * @default off
    */
   capture?: CinemaCaptureOptions;
+  /**
+   * What startup does with a projection whose version changed, unless the projection sets its
+   * own `onVersionChange` (see `VersionPolicy`). The environment variable
+   * `CINEMA_ON_VERSION_CHANGE` overrides both in one process: an operator's rollout.
+   * @default 'rebuild'
+   */
+  onVersionChange?: VersionPolicy;
 }
 
 /** Options after defaults were merged and validated. */

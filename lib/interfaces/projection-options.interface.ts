@@ -30,6 +30,16 @@ export interface FreshnessThresholds {
   errorAfter?: number;
 }
 
+/**
+ * What startup does with a projection whose version changed (see the README, "Changing a
+ * projection"): `'rebuild'` marks every slice built by another version dirty, for the
+ * change-capture watchers to rebuild in the background (upstream first, `capture.batch` at a
+ * time); `'lazy'` rebuilds a slice only when it is read with `maxStaleness` or its data changes;
+ * `'fail'` refuses to start until the slices are rebuilt (by a process started with
+ * `CINEMA_ON_VERSION_CHANGE=rebuild`).
+ */
+export type VersionPolicy = 'rebuild' | 'lazy' | 'fail';
+
 export interface ProjectionOptions {
   /**
    * A virtual projection has no table of its own: its `output(ctx)` method returns the query
@@ -154,4 +164,19 @@ export interface ProjectionOptions {
    * @default []
    */
   tags?: readonly string[];
+  /**
+   * This projection's version, instead of the fingerprint Cinema computes from the source text of
+   * its derivations and `output()`, its table, its inputs and the options that change its rows.
+   * Set it (and change it) when its rows change for a reason the fingerprint cannot see: a
+   * helper function the derivation calls, a lookup table, a SQL function. The versions of its
+   * inputs still count: a change upstream still reaches it.
+   * @default the fingerprint
+   */
+  version?: string;
+  /**
+   * What startup does when this projection's version differs from the one that built its slices
+   * (change capture only: the versions live in its freshness ledger).
+   * @default the module's `onVersionChange` ('rebuild')
+   */
+  onVersionChange?: VersionPolicy;
 }

@@ -3,7 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { CINEMA_MODULE_OPTIONS } from '../cinema.constants.js';
-import { integer } from '../cinema-options.js';
+import { integer, versionPolicy } from '../cinema-options.js';
 import type { DiscoveredProjection } from '../discovery/cinema.explorer.js';
 import { InvalidProjectionError } from '../errors/invalid-projection.error.js';
 import type { ResolvedCinemaOptions } from '../interfaces/cinema-options.interface.js';
@@ -11,6 +11,7 @@ import type { ProjectionOptions } from '../interfaces/projection-options.interfa
 import { postgresDialect } from '../dialect/postgres/postgres.dialect.js';
 import { sameDatabase } from '../dialect/postgres/sql.js';
 import { resolveChanges, resolveFreshness } from './change-sources.js';
+import { assignVersions } from './projection-version.js';
 import { tableModelOf, type ProjectionModel } from './projection.model.js';
 
 /**
@@ -40,6 +41,7 @@ export class ProjectionModelFactory {
       }));
       model.inputs = [...new Set(model.derivations.flatMap((d) => d.inputs))];
     }
+    assignVersions(models.values());
     return models;
   }
 
@@ -127,6 +129,18 @@ export class ProjectionModelFactory {
         'Leave keyConflicts out (dematerialize: false upserts), or delete the slice (dematerialize: true).',
       );
     }
+    if (options.version !== undefined && (typeof options.version !== 'string' || options.version.length === 0)) {
+      fail(
+        `version must be a non-empty string, got ${JSON.stringify(options.version)}`,
+        "Write version: '2', and change it when its rows change.",
+      );
+    }
+    const onVersionChange = options.onVersionChange ?? this.options.onVersionChange;
+    try {
+      versionPolicy(onVersionChange, 'onVersionChange');
+    } catch {
+      fail(`onVersionChange must be 'rebuild', 'lazy' or 'fail', got ${JSON.stringify(onVersionChange)}`, "Leave it out for 'rebuild'.");
+    }
     return {
       target,
       name,
@@ -153,6 +167,9 @@ export class ProjectionModelFactory {
       changes,
       freshness,
       tags,
+      // Set once every model of the application is built (the inputs' versions count).
+      version: '',
+      onVersionChange,
     };
   }
 

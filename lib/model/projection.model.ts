@@ -1,7 +1,7 @@
 import type { Type } from '@nestjs/common';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import type { InputMode } from '../interfaces/input-options.interface.js';
-import type { FreshnessThresholds, ProjectionOptions } from '../interfaces/projection-options.interface.js';
+import type { FreshnessThresholds, ProjectionOptions, VersionPolicy } from '../interfaces/projection-options.interface.js';
 import type { CopyEncoding } from '../dialect/postgres/copy-text.js';
 import { valueKindOf, type ValueKind } from '../lens/lens-values.js';
 import type { SqlDialect } from '../dialect/dialect.interface.js';
@@ -96,6 +96,13 @@ export interface ProjectionModel {
   freshness: FreshnessThresholds;
   /** Its `tags` option: labels for `tag:NAME` selectors. */
   tags: readonly string[];
+  /**
+   * Its effective version (16 hex digits): its definition's fingerprint, or its `version` option,
+   * with its inputs' versions (`projection-version.ts`). Recorded with each slice in the ledger.
+   */
+  version: string;
+  /** What startup does when the version differs from the one that built its slices. */
+  onVersionChange: VersionPolicy;
 }
 
 /** Builds the table model of an entity; `fail` throws the projection's error for a bad option. */

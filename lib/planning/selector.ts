@@ -4,7 +4,9 @@ import type { ProjectionGraph } from './projection-graph.js';
 /**
  * dbt's node selection over the projection graph, Nest-free.
  *
- * - `Name`, `name:Name`, a glob (`Org*`) or `*`; `tag:billing` (the projection's `tags` option).
+ * - `Name`, `name:Name`, a glob (`Org*`) or `*`; `tag:billing` (the projection's `tags` option);
+ *   `state:modified`: the projections whose version changed at this startup or that still have
+ *   slices built by another version (it may select nothing: no error then).
  * - `+Name`: with everything upstream; `2+Name`: two levels up. `Name+`, `Name+1`: downstream.
  * - `@Name`: Name, everything downstream, and everything upstream of those (what a rebuild of
  *   Name's descendants needs).
@@ -18,11 +20,18 @@ import type { ProjectionGraph } from './projection-graph.js';
 export function selectProjections<K>(
   graph: ProjectionGraph<K>,
   select: string | readonly string[],
-  options: { exclude?: string | readonly string[]; tags?: (key: K) => readonly string[] } = {},
+  options: { exclude?: string | readonly string[]; tags?: (key: K) => readonly string[]; modified?: (key: K) => boolean } = {},
 ): K[] {
-  const chosen = evaluate(graph, select, options.tags, true);
-  if (options.exclude !== undefined) for (const key of evaluate(graph, options.exclude, options.tags, false)) chosen.delete(key);
+  const facts: Facts<K> = { tags: options.tags, modified: options.modified };
+  const chosen = evaluate(graph, select, facts, true);
+  if (options.exclude !== undefined) for (const key of evaluate(graph, options.exclude, facts, false)) chosen.delete(key);
   return graph.keys().filter((key) => chosen.has(key));
+}
+
+/** What selectors ask of a projection beyond the graph. */
+interface Facts<K> {
+  tags?: (key: K) => readonly string[];
+  modified?: (key: K) => boolean;
 }
 
 /** One word of a selector: `[@][N+]method[+N]`. */
@@ -34,7 +43,7 @@ interface Atom {
   /** Levels upstream: `undefined` none, `Infinity` all. */
   up?: number;
   down?: number;
-  method: 'name' | 'tag';
+  method: 'name' | 'tag' | 'state';
   value: string;
 }
 
@@ -44,12 +53,7 @@ function words(select: string | readonly string[]): string[] {
   return (typeof select === 'string' ? [select] : select).flatMap((part) => part.split(/\s+/)).filter((word) => word.length > 0);
 }
 
-function evaluate<K>(
-  graph: ProjectionGraph<K>,
-  select: string | readonly string[],
-  tags: ((key: K) => readonly string[]) | undefined,
-  required: boolean,
-): Set<K> {
+function evaluate<K>(graph: ProjectionGraph<K>, select: string | readonly string[], facts: Facts<K>, required: boolean): Set<K> {
   const union = new Set<K>();
   const all = words(select);
   if (all.length === 0 && required) {
@@ -58,7 +62,7 @@ function evaluate<K>(
   for (const word of all) {
     let intersection: Set<K> | undefined;
     for (const part of word.split(',')) {
-      const matched = expand(graph, parse(part, word), tags);
+      const matched = expand(graph, parse(part, word), facts);
       intersection = intersection ? new Set([...intersection].filter((key) => matched.has(key))) : matched;
     }
     for (const key of intersection ?? []) union.add(key);
@@ -78,8 +82,11 @@ function parse(text: string, word: string): Atom {
   const [, at, up, spec, down] = match;
   const colon = spec.indexOf(':');
   const method = colon === -1 ? 'name' : spec.slice(0, colon).toLowerCase();
-  if (method !== 'name' && method !== 'tag') {
-    throw new InvalidSelectorError(word, `the method "${method}:" is not supported`, 'Use name:NAME or tag:NAME.');
+  if (method !== 'name' && method !== 'tag' && method !== 'state') {
+    throw new InvalidSelectorError(word, `the method "${method}:" is not supported`, 'Use name:NAME, tag:NAME or state:modified.');
+  }
+  if (method === 'state' && spec.slice(colon + 1) !== 'modified') {
+    throw new InvalidSelectorError(word, `"${spec}" is not a state`, 'Write state:modified (the projections whose version changed).');
   }
   if (at && (up !== undefined || down !== undefined)) {
     throw new InvalidSelectorError(word, '"@" cannot be combined with "+"', 'Write @NAME alone.');
@@ -96,9 +103,10 @@ function parse(text: string, word: string): Atom {
   };
 }
 
-function expand<K>(graph: ProjectionGraph<K>, atom: Atom, tags: ((key: K) => readonly string[]) | undefined): Set<K> {
-  const seeds = graph.keys().filter((key) => matches(graph, key, atom, tags));
-  if (seeds.length === 0) {
+function expand<K>(graph: ProjectionGraph<K>, atom: Atom, facts: Facts<K>): Set<K> {
+  const seeds = graph.keys().filter((key) => matches(graph, key, atom, facts));
+  // Nothing modified is an answer, not a typo.
+  if (seeds.length === 0 && atom.method !== 'state') {
     const names = graph.keys().map((key) => graph.get(key).name);
     throw new InvalidSelectorError(
       atom.word,
@@ -128,9 +136,10 @@ function expand<K>(graph: ProjectionGraph<K>, atom: Atom, tags: ((key: K) => rea
   return result;
 }
 
-function matches<K>(graph: ProjectionGraph<K>, key: K, atom: Atom, tags: ((key: K) => readonly string[]) | undefined): boolean {
+function matches<K>(graph: ProjectionGraph<K>, key: K, atom: Atom, facts: Facts<K>): boolean {
+  if (atom.method === 'state') return facts.modified?.(key) ?? false;
   const pattern = glob(atom.value);
-  if (atom.method === 'tag') return (tags?.(key) ?? []).some((tag) => pattern.test(tag));
+  if (atom.method === 'tag') return (facts.tags?.(key) ?? []).some((tag) => pattern.test(tag));
   return pattern.test(graph.get(key).name);
 }
 

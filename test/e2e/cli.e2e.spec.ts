@@ -116,6 +116,11 @@ describe('the cinema command line inside the sample application', () => {
     expect(fresh.code).toBe(0);
     expect(fresh.stdout).toMatch(/^AccountsReceivable\s+pass\s/m);
     expect(fresh.stdout).toContain('2 projection(s): 0 past errorAfter, 0 past warnAfter.');
+    // Each projection's version; nothing changed since the sample app was deployed.
+    expect(fresh.stdout).toMatch(/^AccountsReceivable\s+pass\s.*\s[0-9a-f]{16}$/m);
+    const modified = await cinema('status', 'state:modified');
+    expect(modified.code).toBe(0);
+    expect(modified.stdout).toContain('0 projection(s): 0 past errorAfter');
     // A change of org 1's invoices pending for two minutes (the sample's errorAfter is one).
     await dataSource.query(`UPDATE invoices SET status = 'paid' WHERE org_id = 1`);
     await dataSource.query(`UPDATE cinema.changes SET "at" = clock_timestamp() - interval '2 minutes'`);

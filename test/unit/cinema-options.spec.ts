@@ -15,6 +15,7 @@ const DEFAULTS = {
   streamBatchSize: 5_000,
   runHistory: 1_000,
   engine: 'inline',
+  onVersionChange: 'rebuild',
 };
 
 const QUEUE_DEFAULTS = {
@@ -155,6 +156,13 @@ describe('resolveCinemaOptions', () => {
     const error = refusal({ preparedStatements: 1 });
     expect(error.option).toBe('preparedStatements');
     expect(error.message).toMatch(/must be a boolean/);
+  });
+
+  it('takes onVersionChange as one of its three policies', () => {
+    expect(resolveCinemaOptions({ onVersionChange: 'lazy' }).onVersionChange).toBe('lazy');
+    expect(refusal({ onVersionChange: 'never' as never }).message).toBe(
+      `Invalid Cinema option "onVersionChange": must be 'rebuild', 'lazy' or 'fail', got "never"`,
+    );
   });
 
   it('refuses an unknown engine, and the queue engine without queue options', () => {

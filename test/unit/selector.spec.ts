@@ -71,6 +71,19 @@ describe('selectProjections: dbt selectors over the graph', () => {
     refused('@+a', /"@" cannot be combined with "\+"/);
     refused('a++', /"a\+\+" is not a selector/);
     refused('path:models/x', /method "path:" is not supported/);
+    refused('state:new', /"state:new" is not a state.*state:modified/);
     refused('a', /no projection is named "q"/, 'q');
+  });
+
+  it('state:modified: the projections whose version changed (nothing modified is an answer, not an error)', () => {
+    const modified = new Set(['c', 'd', 'f']);
+    const pick = (selector: string, exclude?: string) =>
+      selectProjections(graph, selector, { exclude, tags: (key) => TAGS[key] ?? [], modified: (key) => modified.has(key) });
+    expect(pick('state:modified')).toEqual(['c', 'd', 'f']);
+    expect(pick('state:modified', 'f')).toEqual(['c', 'd']);
+    expect(pick('+state:modified')).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(pick('state:modified,tag:billing')).toEqual(['d', 'f']);
+    expect(selectProjections(graph, 'state:modified', { modified: () => false })).toEqual([]);
+    expect(selectProjections(graph, 'state:modified')).toEqual([]);
   });
 });

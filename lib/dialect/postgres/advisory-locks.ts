@@ -59,3 +59,10 @@ const WATCHER_NAMESPACE = hash32('cinema:watcher');
 export function watcherLockKeys(projection: string): [number, number] {
   return [WATCHER_NAMESPACE, hash32(projection)];
 }
+
+/**
+ * The transaction lock under which a starting process compares, registers and rolls out the
+ * projections' versions: processes starting at once take turns, so each outdated slice is
+ * queued once.
+ */
+export const VERSIONS_LOCK: [number, number] = [hash32('cinema:versions'), 0];
