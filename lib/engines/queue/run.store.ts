@@ -38,7 +38,7 @@ export class RunStore extends QueueSql {
                FROM jsonb_to_recordset($2::jsonb) AS n(projection text, position integer, virtual boolean, after text[])`,
         values: [spec.id, JSON.stringify(spec.nodes)],
       });
-      await this.addJobs(client, spec.id, `n."status" = 'queued'`);
+      await this.addJobs(client, spec.id, 'queued');
       // A graph of virtual projections only has nothing to run.
       await this.settle(client, spec.id);
       return { id: spec.id, coalesced: false };
@@ -94,7 +94,7 @@ export class RunStore extends QueueSql {
                WHERE n."run_id" = $1 AND n."status" IN ('failed', 'cancelled')`,
         values: [runId],
       });
-      await this.addJobs(client, runId, `n."status" = 'queued'`);
+      await this.addJobs(client, runId, 'queued');
       return status;
     });
   }
