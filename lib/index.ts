@@ -9,6 +9,7 @@ export { CinemaQueueMigration1764200000000 } from './engines/queue/queue.schema.
 export { CinemaExceptionFilter } from './http/cinema-exception.filter.js';
 export { CinemaQueueMigration1764300000000 } from './engines/queue/queue.schema.v2.js';
 export { CinemaQueueMigration1764700000000 } from './engines/queue/queue.schema.v3.js';
+export { CinemaQueueMigration1765000000000 } from './engines/queue/queue.schema.v4.js';
 export { CINEMA_QUEUE_MIGRATIONS } from './engines/queue/queue.migrations.js';
 export { bootstrapCinemaWorker, type CinemaWorker, type CinemaWorkerOptions } from './cinema-worker.js';
 export {

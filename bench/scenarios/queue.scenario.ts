@@ -21,9 +21,10 @@ const DEFINITION = `The durable engine (graphile-worker jobs recorded in the \`c
 - **Overhead per node**: the chain of ${LENGTH} trivial projections of scenario 5, rebuilt with
   \`project(chain_${LENGTH}, {}, { engine: 'queue' })\` by a worker in the same process
   (concurrency ${WORKER_CONCURRENCY}), against \`engine: 'inline'\`, alternately. A chain runs one node
-  at a time, so (queue − inline) / ${LENGTH} is what each job adds: its pickup (\`LISTEN\`/\`NOTIFY\`),
-  marking it running, and the bookkeeping in its transaction (the node done, its dependent
-  queued with \`add_job\`, the run settled and announced).
+  at a time, so (queue − inline) / ${LENGTH} is what each node adds: the first node's job pickup
+  (\`LISTEN\`/\`NOTIFY\`) and \`start_node\`, then in each node's transaction one \`succeed_node\` call
+  (the node done, the run settled and announced at the end) that also hands the next node to the
+  same worker at once (a carried node: no job, no pickup; see docs/QUEUE.md).
 - **Throughput**: one-org runs of the sample graph (\`OrgReceivables\` and \`AccountsReceivable\`, two
   jobs each, orgs in turn) enqueued at once by the seeded sample app, worked by 1, 2 and 4
   \`npm run worker\` processes (\`CINEMA_WORKER_CONCURRENCY=${WORKER_CONCURRENCY}\`) started beforehand; runs

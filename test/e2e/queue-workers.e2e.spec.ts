@@ -89,26 +89,39 @@ describe('the queue engine with worker processes (npm run worker)', () => {
     expect(processes.map((row: { pid: string }) => Number(row.pid)).sort()).toEqual(workers.map((w) => w.child.pid).sort());
   });
 
-  /** Runs org `orgId` on the queue while invoices are locked; resolves once a worker's derivation waits on the lock. */
-  const blockedRun = async (blocker: pg.Client, orgId: number) => {
+  /**
+   * Runs org `orgId` on the queue while `table` is locked; resolves once the worker running
+   * `projection` waits on the lock. Invoices block AccountsReceivable's derivation; org_receivables
+   * blocks OrgReceivables, which the worker that finished AccountsReceivable carries on to at once.
+   */
+  const blockedRun = async (blocker: pg.Client, orgId: number, table = 'invoices', projection = 'AccountsReceivable') => {
     await blocker.query('BEGIN');
-    // The derivation's INSERT ... SELECT waits on this lock, inside PostgreSQL.
-    await blocker.query('LOCK TABLE invoices IN ACCESS EXCLUSIVE MODE');
+    // The node's statements wait on this lock, inside PostgreSQL.
+    await blocker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
     const run = await cinema.project(OrgReceivables, { orgId }, { engine: 'queue', async: true, fetch: false });
     const holder = await waitFor(async () => {
-      const [node] = await dataSource.query(`SELECT worker FROM cinema.run_nodes WHERE run_id = $1 AND status = 'running'`, [run.id]);
+      const [node] = await dataSource.query(
+        `SELECT worker FROM cinema.run_nodes WHERE run_id = $1 AND projection = $2 AND status = 'running'`,
+        [run.id, projection],
+      );
       const [waiting] = await dataSource.query(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
       );
       return node && waiting.n > 0 ? (node.worker as string) : undefined;
-    }, `a worker's derivation of org ${orgId} waiting on the invoices lock`);
+    }, `a worker's ${projection} of org ${orgId} waiting on the ${table} lock`);
     return { run, holder, worker: workers.find((worker) => worker.child.pid === Number(holder.split('/')[1]))! };
   };
 
-  /** The run's AccountsReceivable node finished on another worker after `attempts`, and org `orgId` equals the ground truth. */
-  const expectFinishedElsewhere = async (runId: string, holder: string, attempts: number, orgId: number) => {
+  /** The run's `projection` node finished on another worker after `attempts`, and org `orgId` equals the ground truth. */
+  const expectFinishedElsewhere = async (
+    runId: string,
+    holder: string,
+    attempts: number,
+    orgId: number,
+    projection = 'AccountsReceivable',
+  ) => {
     const done = await cinema.awaitRun(runId);
-    const receivables = done.nodes.find((node) => node.projection === 'AccountsReceivable')!;
+    const receivables = done.nodes.find((node) => node.projection === projection)!;
     expect(receivables).toMatchObject({ status: 'succeeded', attempts });
     expect(receivables.worker).not.toBe(holder);
     const org = `org_id = ${orgId}`;
@@ -130,6 +143,35 @@ describe('the queue engine with worker processes (npm run worker)', () => {
       await run.result;
       expect(Date.now() - started).toBeLessThan(60_000);
       await expectFinishedElsewhere(run.id, holder, 2, 7);
+    } finally {
+      await blocker.end();
+    }
+  });
+
+  it('finishes a node that a killed worker had carried on to without a job of its own: the job that carried it resumes it elsewhere', async () => {
+    await dataSource.query(`UPDATE invoices SET status = 'paid' WHERE org_id = 8 AND status = 'open'`);
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      const { run, holder, worker: victim } = await blockedRun(blocker, 8, 'org_receivables', 'OrgReceivables');
+      // OrgReceivables was taken by the worker that finished AccountsReceivable, in that node's transaction.
+      const [carried] = await dataSource.query(`SELECT carrier FROM cinema.run_nodes WHERE run_id = $1 AND projection = 'OrgReceivables'`, [
+        run.id,
+      ]);
+      expect(carried.carrier).not.toBeNull();
+      const [{ jobs }] = await dataSource.query(
+        `SELECT count(*)::int AS jobs FROM graphile_worker._private_jobs WHERE payload->>'runId' = $1 AND payload->>'projection' = 'OrgReceivables'`,
+        [run.id],
+      );
+      expect(jobs).toBe(0);
+      victim.child.kill('SIGKILL');
+      expect(await victim.exited).toBeNull();
+      // Keeps two workers for the next test.
+      await startWorker();
+      await blocker.query('ROLLBACK');
+
+      await run.result;
+      await expectFinishedElsewhere(run.id, holder, 2, 8, 'OrgReceivables');
     } finally {
       await blocker.end();
     }

@@ -118,6 +118,35 @@ describe('the queue engine (graphile-worker), with a worker in this process', ()
     expect(done.nodes.find((node) => node.projection === 'a')).toMatchObject({ status: 'succeeded', attempts: 2 });
   });
 
+  it('carries a node its input made ready straight on, in the same job; a carried node that fails gets a job of its own with the attempts left', async () => {
+    // d waits for c alone: the worker that finishes c takes d at once, without a job.
+    behaviour.d = { fail: 'd flaked' };
+    const run = await api.cinema.project(Z, { orgId: 1 }, { engine: 'queue', async: true, fetch: false, attempts: 2 });
+    const during = await waitFor(async () => {
+      const node = (await api.cinema.findRun(run.id))!.nodes.find((n) => n.projection === 'd')!;
+      return node.error ? node : undefined;
+    }, 'the failed first attempt of d');
+    expect(during).toMatchObject({ status: 'pending', attempts: 1 });
+    // Its own job waits out graphile-worker's backoff, with one attempt left of the run's two.
+    const [job] = await api
+      .dataSource()
+      .query(
+        `SELECT attempts, max_attempts, run_at > now() AS later FROM graphile_worker._private_jobs WHERE payload->>'runId' = $1 AND payload->>'projection' = 'd'`,
+        [run.id],
+      );
+    expect(job).toMatchObject({ attempts: 0, max_attempts: 1, later: true });
+    delete behaviour.d;
+    await run.result;
+    const done = await api.cinema.awaitRun(run.id);
+    expect(done.nodes.find((node) => node.projection === 'd')).toMatchObject({ status: 'succeeded', attempts: 2 });
+    // Nodes were carried: fewer jobs than nodes ever existed for this run.
+    const carried = await api
+      .dataSource()
+      .query(`SELECT projection FROM cinema.run_nodes WHERE run_id = $1 AND carrier IS NOT NULL`, [run.id]);
+    expect(carried.length).toBeGreaterThan(0);
+    expect(await api.dataSource().query(`SELECT value FROM dag_d WHERE org_id = 1`)).toEqual([{ value: expectedValues(1).d }]);
+  });
+
   it('coalesces requests for the same projection and slice that wait at once: the most urgent priority, the most attempts', async () => {
     // Queue "held" has no worker yet: every request waits. Four spellings of one slice of an integer column.
     const held = { engine: 'queue', queue: 'held', async: true, fetch: false } as const;

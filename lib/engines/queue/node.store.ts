@@ -10,94 +10,95 @@ import type { NodeJob, Queryable, StartedNode, StoredError } from './queue.types
  */
 export class NodeStore extends QueueSql {
   /**
-   * Marks a node running for the worker that took its job. `undefined` when there is nothing to
-   * do: the node already succeeded (a job replayed after a crash), was cancelled, or the job
-   * belongs to an earlier attempt of a retried run. `PARKED` when the run already runs as many
-   * nodes as its `concurrency`: the node gets a new job when one of them finishes.
+   * Marks a node running for the worker that took its job (one call, its own transaction).
+   * `undefined` when there is nothing to do: the node already succeeded (a job replayed after a
+   * crash), was cancelled, or the job belongs to an earlier attempt of a retried run. `PARKED`
+   * when the run already runs as many nodes as its `concurrency`: the node gets a new job when
+   * one of them finishes. A job whose own node is done returns the node it carried, if that one
+   * never finished (the worker that ran it died): see `succeedNode`.
    */
-  async startNode(job: NodeJob, worker: string): Promise<StartedNode | typeof PARKED | undefined> {
-    return this.transaction(async (client) => {
-      const runs = await client.query({
-        text: `SELECT "lens", "concurrency", "timeout_ms" FROM "cinema"."runs"
-               WHERE "id" = $1 AND "generation" = $2 AND "status" IN ('pending', 'running') FOR UPDATE`,
-        values: [job.runId, job.generation],
-      });
-      const run = runs.rows[0];
-      if (!run) return undefined;
-      const nodes = await client.query({
-        text: `SELECT "projection", "status" FROM "cinema"."run_nodes" WHERE "run_id" = $1 AND "status" IN ('queued', 'running')`,
-        values: [job.runId],
-      });
-      const node = nodes.rows.find((row) => row.projection === job.projection);
-      if (!node) return undefined;
-      const others = nodes.rows.filter((row) => row.status === 'running' && row.projection !== job.projection).length;
-      if (node.status === 'queued' && run.concurrency !== null && others >= run.concurrency) {
-        await client.query({
-          text: `UPDATE "cinema"."run_nodes" SET "parked" = true WHERE "run_id" = $1 AND "projection" = $2`,
-          values: [job.runId, job.projection],
-        });
-        return PARKED;
-      }
-      // The statement's clock, not the transaction's: stamps must be when things happened.
-      const started = await client.query({
-        text: `UPDATE "cinema"."run_nodes" SET "status" = 'running', "attempts" = "attempts" + 1, "started_at" = clock_timestamp(), "worker" = $3, "parked" = false
-               WHERE "run_id" = $1 AND "projection" = $2 RETURNING "attempts"`,
-        values: [job.runId, job.projection, worker],
-      });
-      await client.query({
-        text: `UPDATE "cinema"."runs" SET "status" = 'running', "started_at" = COALESCE("started_at", clock_timestamp()) WHERE "id" = $1 AND "status" = 'pending'`,
-        values: [job.runId],
-      });
-      return { lens: run.lens, attempt: started.rows[0].attempts as number, timeoutMs: run.timeout_ms as number | null };
+  async startNode(job: NodeJob, worker: string, carrier: string): Promise<StartedNode | typeof PARKED | undefined> {
+    const { rows } = await this.pool.query({
+      text: `SELECT * FROM "cinema"."start_node"($1, $2, $3, $4, $5)`,
+      values: [job.runId, job.projection, job.generation, worker, carrier],
     });
+    const row = rows[0];
+    if (!row) return undefined;
+    if (row.is_parked) return PARKED;
+    return {
+      projection: row.node as string,
+      lens: row.node_lens,
+      attempt: row.attempt as number,
+      maxAttempts: row.run_attempts as number,
+      timeoutMs: row.run_timeout_ms as number | null,
+    };
   }
 
   /**
-   * Inside the node's own write transaction, just before it commits: the node succeeded, and the
-   * dependents whose inputs are now all done are queued. Either all of it commits with the slice
-   * or none of it does. Throws if the node is no longer this worker's to finish.
+   * Inside the node's own write transaction, just before it commits (one call): the node
+   * succeeded, the dependents whose inputs are now all done are queued, the run settles. Either
+   * all of it commits with the slice or none of it does. With `next`, the first ready dependent
+   * gets no job: it is marked running under `next.worker`, carried by the job `next.carrier`,
+   * and returned for this worker to run at once. Throws if the node is no longer this worker's.
    */
-  async succeedNode(client: Queryable, job: NodeJob, worker: string, report: NodeReport): Promise<void> {
-    await client.query({ text: `SELECT 1 FROM "cinema"."runs" WHERE "id" = $1 FOR UPDATE`, values: [job.runId] });
-    const mine = await client.query({
-      text: `UPDATE "cinema"."run_nodes" SET "status" = 'succeeded', "deleted" = $4, "written" = $5, "paths" = $6,
-               "finished_at" = clock_timestamp(), "duration_ms" = EXTRACT(EPOCH FROM clock_timestamp() - "started_at") * 1000, "error" = NULL
-             WHERE "run_id" = $1 AND "projection" = $2 AND "status" = 'running' AND "worker" = $3`,
-      values: [job.runId, job.projection, worker, report.deleted, report.written, report.paths],
+  async succeedNode(
+    client: Queryable,
+    node: NodeJob,
+    worker: string,
+    report: NodeReport,
+    next?: { worker: string; carrier: string },
+  ): Promise<{ projection: string; attempt: number } | undefined> {
+    const { rows } = await client.query({
+      text: `SELECT * FROM "cinema"."succeed_node"($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      values: [
+        node.runId,
+        node.projection,
+        worker,
+        report.deleted,
+        report.written,
+        report.paths,
+        this.jobSchema,
+        next?.worker ?? null,
+        next?.carrier ?? null,
+      ],
     });
-    if (mine.rowCount !== 1) {
-      throw new NodeTakenOverError(job.projection, job.runId);
-    }
-    await client.query({
-      text: `WITH ready AS (
-               UPDATE "cinema"."run_nodes" SET "waiting_on" = "waiting_on" - 1,
-                 "status" = CASE WHEN "waiting_on" = 1 THEN 'queued' ELSE "status" END
-               WHERE "run_id" = $1 AND "status" = 'waiting' AND $2 = ANY("after")
-               RETURNING "projection", "status"
-             )
-             ${this.addJobSelect('ready', `ready."status" = 'queued'`)}`,
-      values: [job.runId, job.projection],
-    });
-    await this.unpark(client, job.runId);
-    await this.settle(client, job.runId);
+    if (rows.length !== 1) throw new NodeTakenOverError(node.projection, node.runId);
+    const row = rows[0] as { next_node: string | null; next_attempt: number | null };
+    return row.next_node === null ? undefined : { projection: row.next_node, attempt: row.next_attempt! };
   }
 
   /**
    * Records a failed attempt. When it was the last one, the node fails for good: its pending
    * dependents are cancelled and the run carries the error (and fails once nothing else runs).
+   * A carried node (run at once after its input, without a job of its own) that will be retried
+   * gets its own job, due after `retry.delayMs`, with the attempts it has left.
    */
-  async failNode(job: NodeJob, worker: string, error: StoredError, final: boolean): Promise<void> {
+  async failNode(
+    job: NodeJob,
+    worker: string,
+    error: StoredError,
+    final: boolean,
+    retry?: { delayMs: number; maxAttempts: number },
+  ): Promise<void> {
     await this.transaction(async (client) => {
       await client.query({ text: `SELECT 1 FROM "cinema"."runs" WHERE "id" = $1 FOR UPDATE`, values: [job.runId] });
       const updated = await client.query({
         text: `UPDATE "cinema"."run_nodes" SET "status" = $4, "error" = $5, "finished_at" = clock_timestamp(),
-                 "duration_ms" = EXTRACT(EPOCH FROM clock_timestamp() - "started_at") * 1000
+                 "duration_ms" = EXTRACT(EPOCH FROM clock_timestamp() - "started_at") * 1000, "carrier" = NULL
                WHERE "run_id" = $1 AND "projection" = $2 AND "status" = 'running' AND "worker" = $3`,
         values: [job.runId, job.projection, worker, final ? 'failed' : 'queued', JSON.stringify(error)],
       });
       if (updated.rowCount !== 1) return;
       await this.unpark(client, job.runId);
-      if (!final) return;
+      if (!final) {
+        if (retry) {
+          await client.query({
+            text: `SELECT "cinema"."add_node_jobs"($1, ARRAY[$2::text], $3, false, clock_timestamp() + $4 * interval '1 millisecond', $5)`,
+            values: [job.runId, job.projection, this.jobSchema, retry.delayMs, retry.maxAttempts],
+          });
+        }
+        return;
+      }
       await client.query({
         text: `WITH RECURSIVE downstream AS (
                  SELECT "projection" FROM "cinema"."run_nodes" WHERE "run_id" = $1 AND $2 = ANY("after")
@@ -123,18 +124,15 @@ export class NodeStore extends QueueSql {
   async requeueNode(job: NodeJob, worker: string): Promise<void> {
     await this.transaction(async (client) => {
       const updated = await client.query({
-        text: `UPDATE "cinema"."run_nodes" SET "status" = 'queued', "attempts" = GREATEST("attempts" - 1, 0)
+        text: `UPDATE "cinema"."run_nodes" SET "status" = 'queued', "attempts" = GREATEST("attempts" - 1, 0), "carrier" = NULL
                WHERE "run_id" = $1 AND "projection" = $2 AND "status" = 'running' AND "worker" = $3 RETURNING "projection"`,
         values: [job.runId, job.projection, worker],
       });
       if (updated.rowCount !== 1) return;
       await this.unpark(client, job.runId);
       await client.query({
-        text: `SELECT ${this.jobs}.add_job(identifier => 'cinema:' || r."queue",
-                 payload => json_build_object('runId', r."id", 'projection', $2::text, 'generation', r."generation", 'trace', r."trace"),
-                 max_attempts => r."attempts", priority => r."priority")
-               FROM "cinema"."runs" r WHERE r."id" = $1`,
-        values: [job.runId, job.projection],
+        text: `SELECT "cinema"."add_node_jobs"($1, ARRAY[$2::text], $3, false)`,
+        values: [job.runId, job.projection, this.jobSchema],
       });
     });
   }

@@ -76,8 +76,13 @@ export interface StoredRun {
 
 /** What a worker needs to run a node it was handed. */
 export interface StartedNode {
+  /** The job's own node, or the node it carried when that one is done (see `NodeStore.startNode`). */
+  projection: string;
   lens: Record<string, unknown>;
+  /** This attempt of the node, counted across its jobs in this generation of the run. */
   attempt: number;
+  /** The run's `attempts`. */
+  maxAttempts: number;
   /** The run's `timeout`, if the caller gave one. */
   timeoutMs: number | null;
 }

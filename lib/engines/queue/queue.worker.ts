@@ -27,6 +27,17 @@ import type { WorkerStore } from './worker.store.js';
 const RETENTION_BATCH = 500;
 const RETENTION_BATCHES_PER_SWEEP = 10;
 
+/** A node this worker runs: its job's own, or one carried by that job (taken at once after its input). */
+interface RunningNode {
+  /** The job's payload, naming this node. */
+  job: NodeJob;
+  /** This attempt's token, recorded as the node's `worker`. */
+  token: string;
+  /** The node's attempt in this generation of the run. */
+  attempt: number;
+  carried: boolean;
+}
+
 /** What a worker works with, all owned by the engine that starts it. */
 export interface QueueWorkerContext {
   graphile: typeof import('graphile-worker');
@@ -103,34 +114,64 @@ export class QueueWorker {
     for (const workerId of this.graphileWorkers) this.register(workerId);
   }
 
-  /** Runs one node's job. Throws only to ask graphile-worker for another attempt. */
+  /**
+   * Runs one node's job, then, while this process is free to, the node that node made ready:
+   * each node's transaction takes the first ready dependent for this worker (no job, no pickup),
+   * carried by this job should the process die (see `NodeStore.startNode`). Throws only to ask
+   * graphile-worker for another attempt of the job's own node.
+   */
   private async work(job: NodeJob, helpers: JobHelpers): Promise<void> {
-    const { nodes, cinemaOptions, signal } = this.context;
-    // Says which process holds the node (host and pid), and tells this attempt from any other.
-    const token = `${hostname()}/${process.pid}/${helpers.job.locked_by ?? 'worker'}/${randomUUID().slice(0, 8)}`;
-    const started = await nodes.startNode(job, token);
+    const carrier = String(helpers.job.id);
+    const token = this.token(helpers);
+    const started = await this.context.nodes.startNode(job, token, carrier);
     // Nothing to do, or parked until a node of its run finishes (which queues it again).
     if (!started || started === PARKED) return;
+    const run = { lens: started.lens, timeoutMs: started.timeoutMs, maxAttempts: started.maxAttempts };
+    let node: RunningNode | undefined = {
+      job: { ...job, projection: started.projection },
+      token,
+      attempt: started.attempt,
+      carried: started.projection !== job.projection,
+    };
+    while (node) node = await this.runNode(node, run, helpers, carrier);
+  }
+
+  /** Runs one node; returns the node its transaction took next for this worker, if any. */
+  private async runNode(
+    node: RunningNode,
+    run: { lens: Record<string, unknown>; timeoutMs: number | null; maxAttempts: number },
+    helpers: JobHelpers,
+    carrier: string,
+  ): Promise<RunningNode | undefined> {
+    const { nodes, cinemaOptions, signal } = this.context;
+    const { job, token } = node;
     const report: NodeReport = { projection: job.projection, virtual: false, status: 'running', deleted: 0, written: 0, paths: [] };
+    // A carried node has no job of its own: its attempts are the node's, not the job's.
+    const attempt = node.carried ? node.attempt : helpers.job.attempts;
+    const maxAttempts = node.carried ? run.maxAttempts : helpers.job.max_attempts;
+    const nextToken = this.token(helpers);
+    let next: { projection: string; attempt: number } | undefined;
     try {
       const model = this.context.catalog.named(job.projection);
-      const lens = normalizeLens(model.name, decodeLens(started.lens));
+      const lens = normalizeLens(model.name, decodeLens(run.lens));
       const ledger = this.context.ledger?.(lens);
       const { telemetry } = this.context;
-      const detail = { engine: 'queue' as const, lensKeys: lens.keys, lens: lens.display, runId: job.runId, attempt: helpers.job.attempts };
+      const detail = { engine: 'queue' as const, lensKeys: lens.keys, lens: lens.display, runId: job.runId, attempt };
       await telemetry.traceNode(model.name, telemetry.continueFrom(job.trace), detail, report, () =>
         this.runner.run(
           model,
           {
             lens,
-            ...boundedTimeout(projectionTimeout(model, lens, cinemaOptions.fullRebuildTimeout), started.timeoutMs),
+            ...boundedTimeout(projectionTimeout(model, lens, cinemaOptions.fullRebuildTimeout), run.timeoutMs),
             connectionCheckInterval: cinemaOptions.connectionCheckInterval,
             signal,
             slots: this.context.slots.of(model.write!),
             batchSize: cinemaOptions.batchSize,
             streamBatchSize: cinemaOptions.streamBatchSize,
             beforeCommit: async (client) => {
-              await nodes.succeedNode(client, job, token, report);
+              // A process shutting down takes nothing on: the dependents get jobs.
+              const onward = signal.aborted ? undefined : { worker: nextToken, carrier };
+              next = await nodes.succeedNode(client, job, token, report, onward);
               await ledger?.(model, client, report);
             },
           },
@@ -141,18 +182,28 @@ export class QueueWorker {
       if (signal.aborted) {
         // Not the projection's failure: queued again for another process, at no attempt's cost.
         await nodes.requeueNode(job, token);
-        return;
+        return undefined;
       }
-      const final = helpers.job.attempts >= helpers.job.max_attempts;
-      await nodes.failNode(job, token, storedError(error, job.projection), final);
+      const final = attempt >= maxAttempts;
+      // A carried node to retry gets a job of its own, after graphile-worker's backoff.
+      const retry =
+        node.carried && !final ? { delayMs: Math.exp(Math.min(attempt, 10)) * 1000, maxAttempts: maxAttempts - attempt } : undefined;
+      await nodes.failNode(job, token, storedError(error, job.projection), final, retry);
       // Logged once, here (graphile-worker's own failure line for Cinema's tasks is demoted to debug).
       this.context.logger.warn(
-        `${job.projection} of run ${job.runId} failed (attempt ${helpers.job.attempts} of ${helpers.job.max_attempts})` +
+        `${job.projection} of run ${job.runId} failed (attempt ${attempt} of ${maxAttempts})` +
           `${final ? '' : ', will retry'}: ${(error as Error).message}`,
       );
-      // The last failure is recorded in the run: the job itself is done.
-      if (!final) throw error;
+      // The last failure is recorded in the run, and a carried node has its own job: this job is done.
+      if (!final && !node.carried) throw error;
+      return undefined;
     }
+    return next && { job: { ...job, projection: next.projection }, token: nextToken, attempt: next.attempt, carried: true };
+  }
+
+  /** Says which process holds a node (host and pid), and tells this attempt from any other. */
+  private token(helpers: JobHelpers): string {
+    return `${hostname()}/${process.pid}/${helpers.job.locked_by ?? 'worker'}/${randomUUID().slice(0, 8)}`;
   }
 
   private async sweep(): Promise<void> {

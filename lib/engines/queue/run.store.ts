@@ -1,5 +1,22 @@
 import { QueueSql } from './queue.sql.js';
-import type { Queryable, RunSpec, StoredRun } from './queue.types.js';
+import type { Queryable, RunSpec, StoredError, StoredNode, StoredRun } from './queue.types.js';
+
+/** A `run_nodes` row as JSON. */
+interface NodeRow {
+  projection: string;
+  virtual: boolean;
+  after: string[];
+  status: StoredNode['status'];
+  attempts: number;
+  deleted: number;
+  written: number;
+  paths: StoredNode['paths'];
+  error: StoredError | null;
+  worker: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+}
 
 /** A run's own row: recorded (or joined to a pending twin), read, retried, deleted once old. */
 export class RunStore extends QueueSql {
@@ -31,16 +48,20 @@ export class RunStore extends QueueSql {
         // The twin started in between: try again to record this one.
         if (twin) return { id: twin, coalesced: true };
       }
+      // The nodes, and jobs for those that wait for nothing, in one statement.
       await client.query({
-        text: `INSERT INTO "cinema"."run_nodes" ("run_id", "projection", "position", "virtual", "after", "waiting_on", "status")
-               SELECT $1, n.projection, n.position, n.virtual, n.after, cardinality(n.after),
-                 CASE WHEN n.virtual THEN 'succeeded' WHEN cardinality(n.after) = 0 THEN 'queued' ELSE 'waiting' END
-               FROM jsonb_to_recordset($2::jsonb) AS n(projection text, position integer, virtual boolean, after text[])`,
-        values: [spec.id, JSON.stringify(spec.nodes)],
+        text: `WITH n AS (
+                 INSERT INTO "cinema"."run_nodes" ("run_id", "projection", "position", "virtual", "after", "waiting_on", "status")
+                 SELECT $1, n.projection, n.position, n.virtual, n.after, cardinality(n.after),
+                   CASE WHEN n.virtual THEN 'succeeded' WHEN cardinality(n.after) = 0 THEN 'queued' ELSE 'waiting' END
+                 FROM jsonb_to_recordset($2::jsonb) AS n(projection text, position integer, virtual boolean, after text[])
+                 RETURNING "projection", "position", "status"
+               )
+               SELECT "cinema"."add_node_jobs"($1, ARRAY(SELECT "projection" FROM n WHERE "status" = 'queued' ORDER BY "position"), $3, true)`,
+        values: [spec.id, JSON.stringify(spec.nodes), this.jobSchema],
       });
-      await this.addJobs(client, spec.id, `n."status" = 'queued'`);
-      // A graph of virtual projections only has nothing to run.
-      await this.settle(client, spec.id);
+      // A graph of virtual projections only has nothing to run: the run is done at once.
+      if (spec.nodes.every((node) => node.virtual)) await this.settle(client, spec.id);
       return { id: spec.id, coalesced: false };
     });
   }
@@ -94,7 +115,7 @@ export class RunStore extends QueueSql {
                WHERE n."run_id" = $1 AND n."status" IN ('failed', 'cancelled')`,
         values: [runId],
       });
-      await this.addJobs(client, runId, `n."status" = 'queued'`);
+      await this.addJobs(client, runId, 'queued');
       return status;
     });
   }
@@ -105,10 +126,14 @@ export class RunStore extends QueueSql {
     return rows.map((row: { id: string }) => row.id);
   }
 
+  /** The run and its nodes, in one round trip (the nodes as JSON: their timestamps come back as text). */
   async load(runId: string): Promise<StoredRun | undefined> {
-    const runs = await this.pool.query(`SELECT * FROM "cinema"."runs" WHERE "id" = $1`, [runId]);
+    const runs = await this.pool.query(
+      `SELECT r.*, (SELECT coalesce(json_agg(n ORDER BY n."position"), '[]') FROM "cinema"."run_nodes" n WHERE n."run_id" = r."id") AS "nodes"
+       FROM "cinema"."runs" r WHERE r."id" = $1`,
+      [runId],
+    );
     if (runs.rows.length === 0) return undefined;
-    const nodes = await this.pool.query(`SELECT * FROM "cinema"."run_nodes" WHERE "run_id" = $1 ORDER BY "position"`, [runId]);
     const run = runs.rows[0];
     return {
       id: run.id,
@@ -126,7 +151,7 @@ export class RunStore extends QueueSql {
       createdAt: run.created_at,
       startedAt: run.started_at,
       finishedAt: run.finished_at,
-      nodes: nodes.rows.map((node) => ({
+      nodes: (run.nodes as NodeRow[]).map((node) => ({
         projection: node.projection,
         virtual: node.virtual,
         after: node.after,
@@ -137,8 +162,8 @@ export class RunStore extends QueueSql {
         paths: node.paths,
         error: node.error,
         worker: node.worker,
-        startedAt: node.started_at,
-        finishedAt: node.finished_at,
+        startedAt: timestamp(node.started_at),
+        finishedAt: timestamp(node.finished_at),
         durationMs: node.duration_ms,
       })),
     };
@@ -155,4 +180,9 @@ export class RunStore extends QueueSql {
     );
     return deleted.rowCount ?? 0;
   }
+}
+
+/** A timestamp read back from JSON, as pg would have parsed it (to the millisecond). */
+function timestamp(value: string | null): Date | null {
+  return value === null ? null : new Date(value);
 }
