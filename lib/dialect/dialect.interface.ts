@@ -66,8 +66,8 @@ export interface SwapTable {
   comment: string | null;
   /** The transaction's `lock_timeout` before the swap sets its own. */
   lockTimeout: string;
-  /** Why this table cannot be swapped; empty when it can. */
-  blockers: string[];
+  /** Why this table cannot be swapped; empty when it can; `null` when it is too small to be asked. */
+  blockers: string[] | null;
   indexes: {
     name: string;
     /** The name quoted as the database quotes it. */

@@ -67,7 +67,7 @@ export class TableSwap {
     const minBytes = model.fullRebuild === 'auto' ? SWAP_MIN_BYTES : 0;
     const { rows } = await client.query({ text: statements.inspect(tablePath), values: [tablePath, minBytes] });
     const table = rows[0] as SwapTable;
-    if (table.blockers.length > 0 && !TableSwap.explained.has(model)) {
+    if (table.blockers?.length && !TableSwap.explained.has(model)) {
       TableSwap.explained.add(model);
       TableSwap.logger.log(`${model.name}: whole-table rebuilds delete and insert in place, not by swap: ${table.blockers.join('; ')}`);
     }

@@ -65,16 +65,17 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::
 
 /**
  * The inspection and the decision in one statement (parameters: the table's path, the least size
- * in bytes to swap): a table that is not swapped (too small, or blocked) has its rows deleted by
- * the same statement, so whatever a derivation sends next on the connection sees them gone, as
+ * in bytes to swap; the catalog is read only for a table that large): a table that is not swapped
+ * (too small, or blocked) has its rows deleted by the same statement, so whatever a derivation sends next on the connection sees them gone, as
  * it would after a plain delete. `%TABLE%` is the table's path.
  */
-const INSPECT_SQL = `WITH "info" AS (${INFO_SQL}),
-  "decided" AS (SELECT cardinality("blockers") = 0 AND "bytes" >= $2::int8 AS "swapped" FROM "info"),
+const INSPECT_SQL = `WITH "size" AS (SELECT pg_relation_size($1::regclass) AS "bytes"),
+  "info" AS (${INFO_SQL} AND (SELECT "bytes" FROM "size") >= $2::int8),
+  "decided" AS (SELECT COALESCE((SELECT cardinality("blockers") = 0 FROM "info"), false) AS "swapped"),
   "deleted" AS (DELETE FROM %TABLE% WHERE NOT (SELECT "swapped" FROM "decided") RETURNING 1)
 SELECT "info".*, (SELECT "swapped" FROM "decided") AS "swapped", (SELECT count(*) FROM "deleted")::int8::text AS "deleted",
   CASE WHEN (SELECT "swapped" FROM "decided") THEN (SELECT count(*) FROM %TABLE%) END::int8::text AS "rows"
-FROM "info"`;
+FROM (SELECT 1) AS "one" LEFT JOIN "info" ON true`;
 
 const WRITES_SQL = `SELECT ${WRITES} AS "writes" FROM pg_class c WHERE c.oid = $1::regclass`;
 
