@@ -4,7 +4,7 @@ import { CINEMA_QUEUE_MIGRATIONS } from '../../lib/index.js';
 import { OrgReceivables } from '../../sample-app/src/receivables/org-receivables.projection.js';
 import { bootBenchApp } from '../apps/bench-app.js';
 import { ChainSeed, buildTrivialChain } from '../fixtures/trivial-chain.fixture.js';
-import { find, measure, pair, round2, scenarioResult, type Contender } from '../harness.js';
+import { find, measure, pair, round2, scenarioResult, target, type Contender } from '../harness.js';
 import type { BenchContext } from '../bench-context.js';
 import type { ContenderResult } from '../results.interface.js';
 import type { Scenario } from '../scenario.interface.js';
@@ -55,7 +55,9 @@ export const queueScenario: Scenario = {
         { label: 'inline wall time per node', value: round2(inlineMs / LENGTH), unit: 'ms' },
         ...throughput.metrics,
       ],
-      targets: [],
+      targets: [
+        target(`queue engine overhead per node over inline (chain of ${LENGTH})`, (queueMs - inlineMs) / LENGTH, 'at-most', 1.5, 'ms'),
+      ],
       notes: [
         `${runs} one-org runs per throughput measurement; workers are started (and their start is not timed) before the runs are enqueued.`,
       ],
