@@ -164,8 +164,14 @@ export interface SqlDialect {
    * cannot be done exactly for these values.
    */
   copyOut(client: { query(text: string): Promise<unknown> }, select: string, values: readonly unknown[]): Promise<string | undefined>;
-  /** `COPY <stage> FROM STDIN` for the bytes of {@link copyOut}. */
+  /** `COPY <table> FROM STDIN` for the bytes of {@link copyOut}: into a staging table, or the projection's own. */
   copyOutInto(name: string, columns: readonly string[]): string;
+  /** The columns of a table (parameter: its path) that refuse NULL: `"column"` rows. */
+  notNullColumns(): string;
+  /** A savepoint in the write transaction, and the statements that keep or undo what followed it. */
+  savepoint(name: string): string;
+  releaseSavepoint(name: string): string;
+  rollbackToSavepoint(name: string): string;
   /** The first staged row with a NULL in one of `columns`: `"null_<i>"` flags and its position `"row"`. */
   firstNullRow(stage: string, columns: readonly string[]): string;
   /** Staged rows with one per conflict key, the last derived winning (the first when ignoring). */
@@ -205,6 +211,8 @@ export interface SqlDialect {
   tableExists(): string;
   /** Errors by meaning, not by code. */
   isUniqueViolation(error: unknown): boolean;
+  /** A row a constraint of the table refused (unique, not-null, check, foreign key). */
+  isIntegrityViolation(error: unknown): boolean;
   isCardinalityViolation(error: unknown): boolean;
   isStatementTimeout(error: unknown): boolean;
 }

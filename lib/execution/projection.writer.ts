@@ -10,6 +10,7 @@ import type { ProjectionModel, TableModel } from '../model/projection.model.js';
 import { describeColumns, narrow, tableQuery } from '../read/slice.queries.js';
 import { COPY_BATCH_BYTES } from './copy-backlog.js';
 import { pipeCopy } from './copy-pipe.js';
+import { copyDirect } from './direct-copy.js';
 import { RowChecks, StagedRow } from './row-checks.js';
 import { SliceDiffer, type DiffCounts } from './slice-diff.js';
 import { streamTextRows, type TextRow } from './row-stream.js';
@@ -161,7 +162,15 @@ export class ProjectionWriter {
     );
     const select = `SELECT ${outputs.map((name) => `"src".${q(name)}`).join(', ')} FROM (${sql}) AS "src"${where ? ` WHERE ${where}` : ''}`;
     const columns = targets.map((column) => column.column);
-    if (!local) return this.copyQuery(qb.connection, select, values, columns);
+    if (!local) {
+      // The select filters the slice at the source only on lens keys it outputs; the staging
+      // table filters again with the others as NULL, which a direct copy into the table cannot.
+      const filtered = this.lens.conditions.every((condition) => {
+        const column = this.table.byProperty.get(condition.key);
+        return column === undefined || byProperty.has(column.property);
+      });
+      return this.copyQuery(qb.connection, select, values, columns, filtered);
+    }
 
     this.paths.add('insert-select');
     if (this.differ) {
@@ -181,12 +190,31 @@ export class ProjectionWriter {
 
   /**
    * A query on another database, the lens filter applied there: piped from `COPY ... TO STDOUT`
-   * there into a staging table here (`copy-pipe.ts`), else, when its parameters cannot be put
+   * there straight into the projection's table when it can (`direct-copy.ts`), else into a
+   * staging table here (`copy-pipe.ts`) and inserted from it; when its parameters cannot be put
    * into COPY's text exactly, read as text with a cursor and copied in batches. No row is parsed
    * in Node either way.
    */
-  private async copyQuery(source: DataSource, select: string, values: unknown[], columns: string[]): Promise<number> {
+  private async copyQuery(source: DataSource, select: string, values: unknown[], columns: string[], filtered: boolean): Promise<number> {
     const { dialect } = this.model;
+    if (filtered && (await this.directCopyAllowed())) {
+      const direct = await copyDirect({
+        source,
+        dialect,
+        select,
+        values,
+        client: this.client,
+        table: this.table,
+        columns,
+        signal: this.options.signal,
+      });
+      if (direct.kind === 'copied') {
+        this.paths.add('copy-pipe');
+        return direct.rows;
+      }
+      if (direct.kind === 'unpiped') return this.cursorCopy(source, select, values, columns);
+      // Refused: the staging path below meets the same row and says what the staging path says.
+    }
     const stage = await this.staging.fill(columns, (ready) =>
       pipeCopy({
         source,
@@ -204,6 +232,19 @@ export class ProjectionWriter {
       return this.staging.insertAll();
     }
     return this.cursorCopy(source, select, values, columns);
+  }
+
+  /**
+   * Whether a copy may go straight into the table: plain inserts (upserts and diffs need the rows
+   * staged), and every required field a column the table itself keeps from being NULL (a NULL
+   * there is refused, and the staging path names the row).
+   */
+  private async directCopyAllowed(): Promise<boolean> {
+    if (this.options.upsert || this.differ) return false;
+    if (this.table.required.length === 0) return true;
+    const { rows } = await this.client.query({ text: this.model.dialect.notNullColumns(), values: [this.table.path] });
+    const notNull = new Set(rows.map((row: { column: string }) => row.column));
+    return this.table.required.every((field) => notNull.has(this.table.byProperty.get(field)!.column));
   }
 
   /** The rows piped into `stage` set every required field (the check the cursor path makes per row). */

@@ -35,9 +35,9 @@ export async function copyOutStatement(client: ProbeClient, select: string, valu
   return `COPY (${inlined}) TO STDOUT (FORMAT text, ENCODING 'UTF8')`;
 }
 
-/** `COPY <stage> (<columns>) FROM STDIN` for the bytes of {@link copyOutStatement}. */
-export function copyInStatement(stage: string, columns: readonly string[]): string {
-  return `COPY ${stage} (${columns.map(quoteIdent).join(', ')}) FROM STDIN (FORMAT text, ENCODING 'UTF8')`;
+/** `COPY <table> (<columns>) FROM STDIN` for the bytes of {@link copyOutStatement} (a staging table or the projection's). */
+export function copyInStatement(table: string, columns: readonly string[]): string {
+  return `COPY ${table} (${columns.map(quoteIdent).join(', ')}) FROM STDIN (FORMAT text, ENCODING 'UTF8')`;
 }
 
 /**

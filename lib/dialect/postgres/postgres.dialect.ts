@@ -10,6 +10,8 @@ import { postgresTableSwap } from './table-swap.js';
 
 /** PostgreSQL's SQLSTATEs Cinema acts on. */
 const UNIQUE_VIOLATION = '23505';
+/** SQLSTATE class 23: a constraint refused a row (23502 not-null, 23503 foreign key, 23505 unique, 23514 check). */
+const INTEGRITY_CONSTRAINT_VIOLATION_CLASS = '23';
 /** An `ON CONFLICT DO UPDATE` met the same key twice in one statement. */
 const CARDINALITY_VIOLATION = '21000';
 const QUERY_CANCELED = '57014';
@@ -91,6 +93,14 @@ export const postgresDialect: SqlDialect = {
   copyOutInto: copyInStatement,
   firstNullRow,
 
+  notNullColumns(): string {
+    return `SELECT attname AS "column" FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attnotnull`;
+  },
+
+  savepoint: (name: string) => `SAVEPOINT ${quoteIdent(name)}`,
+  releaseSavepoint: (name: string) => `RELEASE SAVEPOINT ${quoteIdent(name)}`,
+  rollbackToSavepoint: (name: string) => `ROLLBACK TO SAVEPOINT ${quoteIdent(name)}`,
+
   lastPerKey(table: DialectTable, stage: string, columns: readonly string[], selected: string, filter: string): string {
     const keys = table.conflictTarget;
     if (!keys.every((column) => columns.includes(column))) return `SELECT ${selected} FROM ${stage} AS "src"${filter}`;
@@ -130,6 +140,10 @@ export const postgresDialect: SqlDialect = {
   },
 
   isUniqueViolation: (error) => codeOf(error) === UNIQUE_VIOLATION,
+  isIntegrityViolation: (error) => {
+    const code = codeOf(error);
+    return typeof code === 'string' && code.startsWith(INTEGRITY_CONSTRAINT_VIOLATION_CLASS);
+  },
   isCardinalityViolation: (error) => codeOf(error) === CARDINALITY_VIOLATION,
   isStatementTimeout: (error) => codeOf(error) === QUERY_CANCELED && /statement timeout/.test((error as Error)?.message ?? ''),
 };
