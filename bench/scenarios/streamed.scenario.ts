@@ -12,8 +12,8 @@ into \`streamed_invoices\` of \`cinema_bench_write\`, in one transaction.
 
 - **cinema**: \`cinema.project(StreamedInvoices, {}, { fetch: false })\`, whose derivation returns the
   read side's query builder: \`COPY (<query>) TO STDOUT\` on the read side piped into
-  \`COPY ... FROM STDIN\` of a staging table on the write side, then one \`INSERT ... SELECT\`
-  (the \`copy-pipe\` path: no row is parsed in Node).
+  \`COPY streamed_invoices FROM STDIN\` on the write side, after the slice's \`DELETE\` in the
+  same transaction (the \`copy-pipe\` path: no row is parsed in Node, no staging table).
 - **cinema-rows**: the same projection whose derivation returns \`ctx.stream(StreamSource)\`
   instead: rows read with a cursor into JavaScript and copied in batches (default \`batchSize\`
   and \`streamBatchSize\`), the path of derivations that reshape rows in Node.
