@@ -149,6 +149,36 @@ describe('a query of another database copied straight into the table, and the ro
     expect(await rows('pipe_keyed_strict')).toEqual(before);
   });
 
+  it('in a whole-table rebuild by swap, copies into the fresh table; a key derived twice fails there as on the staging path', async () => {
+    await source.query(`INSERT INTO pipe_keys_source (id, key, note) VALUES (1, 'a', 'one'), (2, 'b', 'two')`);
+    const run = await t.cinema.project(PipeKeyedStrict, {}, { async: true, fetch: false });
+    await run.result;
+    expect(run.nodes.at(-1)).toMatchObject({ written: 2, paths: ['copy-pipe', 'swap'] });
+    const before = await rows('pipe_keyed_strict');
+    expect(before).toEqual([
+      { id: 1, key: 'a', note: 'one' },
+      { id: 2, key: 'b', note: 'two' },
+    ]);
+    await source.query(`INSERT INTO pipe_keys_source (id, key, note) VALUES (2, 'c', 'again')`);
+    const error = await t.cinema.project(PipeKeyedStrict, {}, { fetch: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProjectionFailedError);
+    const cause = (error as ProjectionFailedError).cause as KeyConflictError;
+    expect(cause).toBeInstanceOf(KeyConflictError);
+    expect(cause).toMatchObject({ projection: 'PipeKeyedStrict', key: ['id'] });
+    expect(cause.detail).toMatch(/^Key \(id\)=\(2\)/);
+    expect(await rows('pipe_keyed_strict')).toEqual(before);
+  });
+
+  it('in a whole-table rebuild by swap, a NULL the fresh table refuses is named as in place', async () => {
+    await source.query(`INSERT INTO pipe_keys_source (id, key, note) VALUES (1, 'a', 'one'), (2, 'b', NULL)`);
+    const error = await t.cinema.project(PipeKeyedNotNull, {}, { fetch: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProjectionFailedError);
+    const cause = (error as ProjectionFailedError).cause as InvalidRowError;
+    expect(cause).toBeInstanceOf(InvalidRowError);
+    expect(cause.message).toMatch(/^PipeKeyedNotNull: row 1 lacks the required field "note"/);
+    expect(await rows('pipe_keyed_not_null')).toEqual([]);
+  });
+
   it('on a NULL in a required field that the table refuses, undoes the copy and names the row, keeping the slice', async () => {
     await source.query(`INSERT INTO pipe_keys_source (id, key, note) VALUES (1, 'a', 'first'), (2, 'a', 'second'), (3, 'b', 'other')`);
     await t.cinema.project(PipeKeyedNotNull, {}, { fetch: false });
