@@ -98,6 +98,11 @@ export interface SwapTable {
  */
 export interface TableSwapStatements {
   /**
+   * One row: `small` (the table at `path` is smaller than the second parameter, in bytes), and
+   * `deleted`, its rows deleted in place when it is (parameters: the path, the size).
+   */
+  deleteIfSmall(path: string): string;
+  /**
    * One row: the {@link SwapTable} of the table at `path` (parameters: the same path, and the
    * least size in bytes to swap). A table not swapped (smaller, or blocked) is deleted by the same
    * statement: `swapped` false and `deleted` its rows.

@@ -84,7 +84,11 @@ export class ProjectionRunner {
     let started: number | undefined;
     // The rebuild may start over in a new transaction (see rebuildOrUpsert).
     // A dead write connection fails the run at once with the server's reason.
-    const transaction = () => new WriteTransaction(model, abortWith);
+    // Prepared statements for a lens of equalities only: PostgreSQL may settle on one generic plan,
+    // which suits one org's slice as well as the next, but not a list of 10 orgs then of 1,000,
+    // or a range of a day then of a year.
+    const prepare = model.preparedStatements && !options.lens.reducer && options.lens.conditions.every((c) => c.op === 'eq' && !c.negate);
+    const transaction = () => new WriteTransaction(model, abortWith, prepare);
     const current = { transaction: transaction() };
     try {
       releaseSlot = await options.slots.acquire(controller.signal);

@@ -65,6 +65,11 @@ export class TableSwap {
     const statements = dialect.tableSwap;
     const tablePath = model.table!.path;
     const minBytes = model.fullRebuild === 'auto' ? SWAP_MIN_BYTES : 0;
+    if (minBytes > 0) {
+      // A small table (most, under 'auto') is deleted in place by a statement as cheap as a DELETE.
+      const small = await client.query({ text: statements.deleteIfSmall(tablePath), values: [tablePath, minBytes] });
+      if (small.rows[0].small) return { deleted: Number(small.rows[0].deleted) };
+    }
     const { rows } = await client.query({ text: statements.inspect(tablePath), values: [tablePath, minBytes] });
     const table = rows[0] as SwapTable;
     if (table.blockers?.length && !TableSwap.explained.has(model)) {

@@ -32,6 +32,8 @@ export class WriteTransaction {
   constructor(
     private readonly model: ProjectionModel,
     private readonly onLost: (error: Error) => void,
+    /** Name the statements with parameters (see `StatementNames`): a lens of equalities only. */
+    private readonly prepare = false,
   ) {}
 
   get manager() {
@@ -55,13 +57,12 @@ export class WriteTransaction {
     // was handed to someone else; on a dead connection it gets the server's reason, not pg's
     // "not queryable".
     const refusal = () => this.lost ?? (this.closed ? new TransactionClosedError(this.model.name) : undefined);
-    const prepare = this.model.preparedStatements;
     return {
       query: (config) => {
         const refused = refusal();
         if (refused) return Promise.reject(refused);
         // Statements with parameters repeat with other values: prepared once per connection.
-        const name = prepare && config.values ? this.model.dialect.statementName(config.text) : undefined;
+        const name = this.prepare && config.values ? this.model.dialect.statementName(config.text) : undefined;
         return (raw as PgClient).query(name ? ({ ...config, name } as typeof config) : config);
       },
       copy: (text, data) => {

@@ -55,7 +55,8 @@ export interface CinemaModuleOptions {
    * Prepare the statements a refresh sends again and again (a slice's `DELETE` and `INSERT ...
    * SELECT`, whose text is the same for every lens value) as named statements on each write
    * connection: PostgreSQL parses them once per connection and, after five runs, plans them once
-   * when its generic plan costs no more than a custom one. Set `false` behind a connection pooler
+   * when its generic plan costs no more than a custom one. Only for lenses of equalities (a list,
+   * a range or a reducer is planned for its values every time). Set `false` behind a connection pooler
    * that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode), or when
    * something runs `DISCARD ALL` on the pool's connections.
    * @default true

@@ -37,6 +37,18 @@ describe('prepared statements', () => {
       const deletes = prepared.filter((p) => p.statement.startsWith('DELETE FROM "dag_a"'));
       expect(deletes).toEqual([{ name: expect.stringMatching(/^cinema_[0-9a-f]{24}$/), statement: expect.stringContaining('$1') }]);
     });
+
+    it('prepares nothing for a list lens: a plan for two orgs is no plan for a thousand', async () => {
+      for (let i = 0; i < 3; i++) await t.cinema.project(A, { orgId: [1, 2] });
+      let prepared: Prepared[] = [];
+      behaviour.a = {
+        entered: async (ctx) => {
+          prepared = await ctx.write.query(`SELECT name, statement FROM pg_prepared_statements`);
+        },
+      };
+      await t.cinema.project(A, { orgId: [1, 3] });
+      expect(prepared.filter((p) => p.statement.includes('ANY('))).toEqual([]);
+    });
   });
 
   describe('with preparedStatements: false', () => {

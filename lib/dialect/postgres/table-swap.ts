@@ -110,6 +110,10 @@ function indexOn(index: SwapTable['indexes'][number], qualified: string, table: 
 /** PostgreSQL's statements of a whole-table rebuild by swap (see `lib/execution/table-swap.ts`). */
 export const postgresTableSwap: TableSwapStatements = {
   inspect: (path: string) => INSPECT_SQL.replaceAll('%TABLE%', path),
+
+  deleteIfSmall: (path: string) => `WITH "size" AS (SELECT pg_relation_size($1::regclass) AS "bytes"),
+  "deleted" AS (DELETE FROM ${path} WHERE (SELECT "bytes" FROM "size") < $2::int8 RETURNING 1)
+SELECT (SELECT "bytes" FROM "size") < $2::int8 AS "small", (SELECT count(*) FROM "deleted")::int8::text AS "deleted"`,
   defaultGrantees(table: SwapTable, shadow: string): string {
     const path = literal(`${quoteIdent(table.schema)}.${quoteIdent(shadow)}`);
     return `SELECT DISTINCT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS "grantee"
