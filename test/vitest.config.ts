@@ -17,8 +17,9 @@ export default defineConfig({
     root: process.cwd(),
     include: ['test/**/*.spec.ts'],
     // Run on their own: the 60-second load test (`npm run test:load`), the pack test (`npm run
-    // test:pack`) and the unit tier, without PostgreSQL (`npm run test:unit`).
-    exclude: [...configDefaults.exclude, 'test/load/**', 'test/pack/**', 'test/unit/**'],
+    // test:pack`), the board in a browser (`npm run test:browser`, which needs Chromium) and the
+    // unit tier, without PostgreSQL (`npm run test:unit`).
+    exclude: [...configDefaults.exclude, 'test/load/**', 'test/pack/**', 'test/browser/**', 'test/unit/**'],
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/setup.ts'],
     testTimeout: 60_000,
