@@ -163,11 +163,7 @@ export class ProjectionRunner {
         }
       }
       this.upserting.add(model);
-      signal.throwIfAborted();
-      report.deleted = 0;
-      report.written = 0;
-      report.unchanged = undefined;
-      current.transaction = transaction();
+      startOver(current, transaction, signal, report);
       await this.rebuild(model, options, current.transaction, signal, report, true);
     }
   }
@@ -196,9 +192,7 @@ export class ProjectionRunner {
         this.inPlace.add(model);
         this.logger.log(`${model.name}: its derivations write its table directly, so whole-table rebuilds delete and insert in place`);
       }
-      report.deleted = 0;
-      report.written = 0;
-      current.transaction = transaction();
+      startOver(current, transaction, signal, report);
       await this.rebuild(model, options, current.transaction, signal, report, upsert);
     }
   }
@@ -292,6 +286,20 @@ export class ProjectionRunner {
     }
     await transaction.commit();
   }
+}
+
+/** Before rebuilding again in a new transaction: nothing the abandoned attempt wrote counts. */
+function startOver(
+  current: { transaction: WriteTransaction },
+  transaction: () => WriteTransaction,
+  signal: AbortSignal,
+  report: NodeReport,
+): void {
+  signal.throwIfAborted();
+  report.deleted = 0;
+  report.written = 0;
+  report.unchanged = undefined;
+  current.transaction = transaction();
 }
 
 /** `overdue`: the projection's timeout, when it has run that long (else `undefined`). */
