@@ -115,11 +115,11 @@ export class ProjectionWriter {
    * A swapped whole-table rebuild: builds the fresh table's indexes and swaps it in (the last
    * statements of the write before the commit, so the table's lock is held the shortest time).
    */
-  async finish(signal: AbortSignal): Promise<void> {
+  async finish(): Promise<void> {
     const swap = await this.swapping;
     if (!swap) return;
     const columns = this.model.table!.columns.filter((column) => !column.computed).map((column) => column.column);
-    this.paths.add(await swap.finish(columns, signal));
+    this.paths.add(await swap.finish(columns, this.options.signal));
   }
 
   /** Materializes whatever a derivation returned; returns the rows inserted or updated. */
