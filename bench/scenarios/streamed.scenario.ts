@@ -50,7 +50,7 @@ export const streamedScenario: Scenario = {
       await client.query(`SELECT SUM(length(meta::text)) FROM stream_source_wide`);
     });
 
-    const { rounds } = ctx.rounds({ full: 3, quick: 2 });
+    const { rounds } = ctx.rounds({ full: 3, quick: 1 });
     const truncate = async () => void (await withClient(writeUrl, (client) => client.query(`TRUNCATE streamed_invoices`)));
     const contender = (kind: StreamJob['contender'], rows: number, label: string, wide = false): Contender => ({
       id: `${kind}${wide ? '-wide' : ''}-${rows}`,
