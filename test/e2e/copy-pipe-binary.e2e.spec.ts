@@ -5,7 +5,7 @@ import { ProjectionFailedError } from '../../lib/index.js';
 import { bootApp, type TestApp } from '../support/app.js';
 import { CapturingLogger } from '../support/capturing-logger.js';
 import { createDatabase } from '../support/database.js';
-import { connect } from '../support/postgres.js';
+import { connect, waitFor } from '../support/postgres.js';
 import {
   COLUMNS,
   TYPED_PROJECTIONS,
@@ -16,6 +16,7 @@ import {
   TypedDomain,
   TypedEnum,
   TypedNarrow,
+  TypedSlow,
   TypedStaged,
   TypedWidened,
 } from '../fixtures/copy-pipe-binary.fixture.js';
@@ -186,6 +187,26 @@ describe('the copy pipe in binary when both ends have the same built-in types', 
     expect((error as ProjectionFailedError).projection).toBe('TypedNarrow');
     expect(String(((error as ProjectionFailedError).cause as Error).message)).toMatch(/value too long for type character varying\(3\)/);
     expect((await target.query(`SELECT id, code, num_p::text AS num_p FROM typed_narrow ORDER BY id`)).rows).toEqual(before);
+  });
+  it('fails at once when the source connection dies mid-copy, keeping the slice', async () => {
+    await target.query(`INSERT INTO typed_slow (id, key, note) VALUES (1, 'a', 'kept')`);
+    const from = logger.debugs.length;
+    const failed = t.cinema.project(TypedSlow, { key: 'a' }, { fetch: false }).catch((e: unknown) => e);
+    const backend = await waitFor(async () => {
+      const { rows } = await source.query(
+        `SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY (%cinema binary slow%' AND pid <> pg_backend_pid()`,
+      );
+      return rows[0]?.pid as number | undefined;
+    }, 'the source COPY to start');
+    await source.query(`SELECT pg_terminate_backend($1)`, [backend]);
+    const terminated = performance.now();
+    const error = await failed;
+    // The whole slice would take a minute at the source.
+    expect(performance.now() - terminated).toBeLessThan(5_000);
+    expect(error).toBeInstanceOf(ProjectionFailedError);
+    expect(String(((error as ProjectionFailedError).cause as Error).message)).toMatch(/terminat/i);
+    expect(formats(from).map(({ format }) => format)).toEqual(['binary']);
+    expect((await target.query(`SELECT id, key, note FROM typed_slow`)).rows).toEqual([{ id: 1, key: 'a', note: 'kept' }]);
   });
 });
 
