@@ -39,6 +39,32 @@ export interface SliceDiff {
   info: readonly ColumnInfo[];
 }
 
+/** The format of a copy pipe between two databases (see `SqlDialect.copyFormat`). */
+export type CopyFormat = 'binary' | 'text';
+
+/** One end of a copy pipe, as far as its format depends on it. */
+export interface CopyEnd {
+  serverEncoding: string;
+  clientEncoding: string;
+  /** The server's major version. */
+  version: number;
+  /** The type of each column copied, in order; 0 on the write side for one binary must not carry. */
+  types: readonly number[];
+}
+
+/** A select of another database ready to be copied out (see `SqlDialect.copyOut`). */
+export interface CopySource {
+  /** Its end of the pipe (one round trip on its connection). */
+  describe(): Promise<CopyEnd>;
+  statement(format: CopyFormat): string;
+}
+
+export interface CopyChoice {
+  format: CopyFormat;
+  /** Why, for the debug log. */
+  reason: string;
+}
+
 /** What the opening statement of a write transaction sets up. */
 export interface TransactionSettings {
   /** The database's own statement limit (a backstop); 0 for none. */
@@ -165,12 +191,20 @@ export interface SqlDialect {
   copyInto(name: string, columns: readonly string[]): string;
   /**
    * `COPY (<select>) TO STDOUT` with the select's parameters put into its text exactly (asking
-   * `client`, the source connection that will run it, what it needs), or `undefined` when that
-   * cannot be done exactly for these values.
+   * `client`, the source connection that will run it, what it needs, and what its output is), or
+   * `undefined` when that cannot be done exactly for these values.
    */
-  copyOut(client: { query(text: string): Promise<unknown> }, select: string, values: readonly unknown[]): Promise<string | undefined>;
+  copyOut(client: { query(text: string): Promise<unknown> }, select: string, values: readonly unknown[]): Promise<CopySource | undefined>;
   /** `COPY <table> FROM STDIN` for the bytes of {@link copyOut}: into a staging table, or the projection's own. */
-  copyOutInto(name: string, columns: readonly string[]): string;
+  copyOutInto(name: string, columns: readonly string[], format: CopyFormat): string;
+  /** The write side's {@link CopyEnd} for `columns` of the table `name` (asking `client`, the write connection). */
+  copyInEnd(
+    client: { query(config: { text: string; values?: unknown[] }): Promise<{ rows: any[] }> },
+    name: string,
+    columns: readonly string[],
+  ): Promise<CopyEnd>;
+  /** The format a pipe from `source` into `target` runs in: binary only when it carries every value exactly as text does. */
+  copyFormat(source: CopyEnd, target: CopyEnd, columns: readonly string[]): CopyChoice;
   /** The columns of a table (parameter: its path) that refuse NULL: `"column"` rows. */
   notNullColumns(): string;
   /** A savepoint in the write transaction, and the statements that keep or undo what followed it. */

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { to as copyTo } from 'pg-copy-streams';
 import type { DataSource, QueryRunner } from 'typeorm';
-import type { SqlDialect } from '../dialect/dialect.interface.js';
+import type { CopyChoice, SqlDialect } from '../dialect/dialect.interface.js';
 import { watchConnection, type WatchedClient } from './connection-watch.js';
 import type { PgClient } from './write-client.js';
 
@@ -13,8 +13,12 @@ export interface CopyPipeParts {
   values: readonly unknown[];
   /** The write transaction's connection. */
   client: PgClient;
-  /** Readies the staging table; returns the `COPY ... FROM STDIN` that fills it. */
+  /** The columns (database names) the select's outputs go into, in order. */
+  columns: readonly string[];
+  /** Readies the table the rows go into (a staging table, or the projection's); returns its name. */
   into: () => Promise<string>;
+  /** Told the format chosen, and why, before the copy starts. */
+  onFormat?: (choice: CopyChoice) => void;
   /** Stops both sides. */
   signal: AbortSignal;
 }
@@ -25,9 +29,10 @@ type SourceRunner = QueryRunner & { releasePostgresConnection?(error?: Error): P
 /**
  * Copies a select of another database into a staging table of the write transaction without a
  * row entering JavaScript: `COPY (<select>) TO STDOUT` there, piped with the streams' back-pressure
- * into `COPY <stage> FROM STDIN` here. Resolves with the rows copied, or `undefined` (nothing
- * started, nothing staged) when the select's parameters cannot be inlined exactly: the caller
- * reads it with a cursor instead.
+ * into `COPY <stage> FROM STDIN` here. In binary when both ends' column types and encodings allow
+ * it exactly (`SqlDialect.copyFormat`: less parsing and printing on both servers), else in text.
+ * Resolves with the rows copied, or `undefined` (nothing started, nothing staged) when the
+ * select's parameters cannot be inlined exactly: the caller reads it with a cursor instead.
  *
  * Whatever stops it first (an error on either side, either connection dying, the signal) stops
  * both: the write side's COPY is failed (`CopyFail`, the transaction then rolls back) and the
@@ -42,14 +47,21 @@ export async function pipeCopy(parts: CopyPipeParts): Promise<number | undefined
   try {
     const raw = (await runner.connect()) as SourceClient;
     signal.throwIfAborted();
-    const statement = await parts.dialect.copyOut(raw, parts.select, parts.values);
-    if (statement === undefined) {
+    const { dialect, client, columns } = parts;
+    const source = await dialect.copyOut(raw, parts.select, parts.values);
+    if (source === undefined) {
       reusable = true;
       return undefined;
     }
-    const copyIn = await parts.into();
+    const from = await source.describe();
     signal.throwIfAborted();
-    const rows = await run(raw, statement, parts.client.copyFrom(copyIn), signal);
+    const table = await parts.into();
+    signal.throwIfAborted();
+    const choice = dialect.copyFormat(from, await dialect.copyInEnd(client, table, columns), columns);
+    parts.onFormat?.(choice);
+    signal.throwIfAborted();
+    const into = client.copyFrom(dialect.copyOutInto(table, columns, choice.format));
+    const rows = await run(raw, source.statement(choice.format), into, signal);
     reusable = true;
     return rows;
   } catch (error) {

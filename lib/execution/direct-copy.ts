@@ -4,7 +4,6 @@ import { pipeCopy, type CopyPipeParts } from './copy-pipe.js';
 export interface DirectCopyParts extends Omit<CopyPipeParts, 'into'> {
   /** The projection's table, its slice already deleted in this transaction. */
   table: DialectTable;
-  columns: readonly string[];
 }
 
 /**
@@ -33,7 +32,7 @@ export async function copyDirect(parts: DirectCopyParts): Promise<DirectCopy> {
       into: async () => {
         await client.query({ text: dialect.savepoint(SAVEPOINT) });
         guarded = true;
-        return dialect.copyOutInto(parts.table.path, parts.columns);
+        return parts.table.path;
       },
     });
     if (rows === undefined) return { kind: 'unpiped' };

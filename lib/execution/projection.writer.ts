@@ -1,6 +1,8 @@
+import { Logger } from '@nestjs/common';
 import { from, isObservable, map, type Observable } from 'rxjs';
 import { SelectQueryBuilder, type DataSource } from 'typeorm';
 import { copyField } from '../dialect/postgres/copy-text.js';
+import type { CopyChoice } from '../dialect/dialect.interface.js';
 import { sameDatabase } from '../dialect/postgres/sql.js';
 import { InvalidRowError } from '../errors/invalid-row.error.js';
 import type { Derived, Row } from '../interfaces/derivation-context.interface.js';
@@ -46,6 +48,7 @@ const MIN_FETCH_ROWS = 100;
  * happens, the whole rebuild is done again with the conflict clause (see `KeyConflict`).
  */
 export class ProjectionWriter {
+  private static readonly logger = new Logger('Cinema');
   readonly paths = new Set<NodeReport['paths'][number]>();
   private table: TableModel;
   /** A swapped whole-table rebuild: settled once the fresh table is there to write into. */
@@ -206,6 +209,7 @@ export class ProjectionWriter {
         client: this.client,
         table: this.table,
         columns,
+        onFormat: (choice) => this.copyFormat(choice),
         signal: this.options.signal,
       });
       if (direct.kind === 'copied') {
@@ -222,7 +226,9 @@ export class ProjectionWriter {
         select,
         values,
         client: this.client,
-        into: async () => dialect.copyOutInto(await ready(), columns),
+        columns,
+        into: ready,
+        onFormat: (choice) => this.copyFormat(choice),
         signal: this.options.signal,
       }),
     );
@@ -232,6 +238,11 @@ export class ProjectionWriter {
       return this.staging.insertAll();
     }
     return this.cursorCopy(source, select, values, columns);
+  }
+
+  /** Which format a copy pipe runs in, and why: the debug log says (binary is faster, text always exact). */
+  private copyFormat(choice: CopyChoice): void {
+    ProjectionWriter.logger.debug(`${this.model.name}: copy pipe in ${choice.format}: ${choice.reason}`);
   }
 
   /**

@@ -101,6 +101,7 @@ describe('a query of another database copied straight into the table, and the ro
     );
     await target.query('TRUNCATE pipe_statements');
     const warnings = logger.warnings.length;
+    const debugs = logger.debugs.length;
     const direct = await t.cinema.project(PipeKeyed, { key: 'a' }, { async: true, fetch: false });
     await direct.result;
     const staged = await t.cinema.project(PipeKeyedStaged, { key: 'a' }, { async: true, fetch: false });
@@ -108,6 +109,10 @@ describe('a query of another database copied straight into the table, and the ro
 
     expect(direct.nodes.at(-1)).toMatchObject({ deleted: 1, written: 2, paths: ['copy-pipe'] });
     expect(staged.nodes.at(-1)).toMatchObject({ deleted: 1, written: 2, paths: ['copy-pipe'] });
+    // Every copy in binary (the same types on both ends): the refused direct copy, the staged one
+    // that meets the conflict, and the staged one of the rebuild in upsert mode.
+    const formats = logger.debugs.slice(debugs).map((line) => /^(\w+): copy pipe in (\w+)/.exec(line)?.slice(1).join(' '));
+    expect(formats).toEqual([...Array(3).fill('PipeKeyed binary'), ...Array(2).fill('PipeKeyedStaged binary')]);
     const expected = [
       { id: 1, key: 'a', note: 'moved' },
       { id: 3, key: 'a', note: 'last' },

@@ -177,7 +177,7 @@ describe('a query of another database, piped COPY to COPY', () => {
         fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.integer(), fc.string()),
         async (a, b, list, n, json) => {
           const values = [a, b, list, n, json];
-          const statement = await postgresDialect.copyOut(source, select, values);
+          const statement = (await postgresDialect.copyOut(source, select, values))?.statement('text');
           expect(statement).toMatch(/^COPY \(/);
           const inlined = statement!.replace(/^COPY \(/, '').replace(/\) TO STDOUT \(FORMAT text, ENCODING 'UTF8'\)$/, '');
           expect(inlined).not.toMatch(/\$[1-5]::/);

@@ -1,7 +1,7 @@
 import type { DialectTable, SqlDialect, TransactionSettings } from '../dialect.interface.js';
 import { positionalBinder, renderConditions, type LensCondition, type NormalizedLens } from '../../lens/lens.js';
 import { lockExpressions } from './advisory-locks.js';
-import { copyInStatement, copyOutStatement, firstNullRow } from './copy-out.js';
+import { copyFormat, copyInEnd, copyInStatement, copyOutStatement, firstNullRow } from './copy-out.js';
 import { COLUMN_INFO_SQL, DIFF_TABLE_ALIAS, sliceDiffStatement, stageSourceStatement } from './diff-statements.js';
 import { estimatedRowWidth } from './row-width.js';
 import { inlineIntegers, quoteIdent, quoteTable } from './sql.js';
@@ -91,6 +91,8 @@ export const postgresDialect: SqlDialect = {
 
   copyOut: copyOutStatement,
   copyOutInto: copyInStatement,
+  copyInEnd,
+  copyFormat,
   firstNullRow,
 
   notNullColumns(): string {
