@@ -20,6 +20,11 @@ into \`streamed_invoices\` of \`cinema_bench_write\`, in one transaction.
 - **typeorm**: the hand-written loop: one transaction on the write side that deletes the table,
   then pages of 1,000 entities read from the read side (keyset pagination with \`find\`), each
   written with \`repository.upsert\`.
+- **pipe** (the reference): no Cinema, no Nest: \`COPY (SELECT ...) TO STDOUT (FORMAT binary)\` on the
+  read side piped into \`COPY streamed_invoices FROM STDIN (FORMAT binary)\` in one transaction,
+  with \`pg\` and \`pg-copy-streams\` alone: what the two databases and one Node process move on
+  this machine. Cinema's copy pipe is the same pipe (binary, since the column types match) plus
+  the run around it.
 - **cinema-wide**: Cinema again, from \`stream_source_wide\`: the same columns with rows ten times
   wider (a 200-character memo, a jsonb of eight invoice lines: about 1.1 KB a row). Memory must
   follow the bytes in flight, not the rows: its peak RSS at the large count over the small one
@@ -72,6 +77,7 @@ export const streamedScenario: Scenario = {
     const contenders = [
       contender('cinema', large, `Cinema, ${large.toLocaleString()} rows`),
       contender('typeorm', large, `TypeORM upsert loop, ${large.toLocaleString()} rows`),
+      contender('pipe', large, `bare binary COPY pipe (reference), ${large.toLocaleString()} rows`),
       contender('cinema-rows', large, `Cinema, rows through Node (ctx.stream), ${large.toLocaleString()} rows`),
       contender('cinema', small, `Cinema, ${small.toLocaleString()} rows`),
       contender('typeorm', small, `TypeORM upsert loop, ${small.toLocaleString()} rows`),
@@ -87,7 +93,11 @@ export const streamedScenario: Scenario = {
       rounds,
       warmups: 0,
       contenders: results,
-      pairs: [pair(results, `cinema-${large}`, `typeorm-${large}`), pair(results, `cinema-${small}`, `typeorm-${small}`)],
+      pairs: [
+        pair(results, `cinema-${large}`, `pipe-${large}`),
+        pair(results, `cinema-${large}`, `typeorm-${large}`),
+        pair(results, `cinema-${small}`, `typeorm-${small}`),
+      ],
       metrics: [
         ...results.flatMap((r) => [
           { label: `${r.label}: rows/s (median)`, value: rate(r.id), unit: 'rows/s' },

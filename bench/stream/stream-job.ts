@@ -3,8 +3,11 @@ import { fileURLToPath } from 'node:url';
 
 /** One streamed run, executed in a process of its own so that its peak memory is its own. */
 export interface StreamJob {
-  /** `cinema`: the derivation returns the read side's query; `cinema-rows`: it streams the rows through JavaScript. */
-  contender: 'cinema' | 'cinema-rows' | 'typeorm';
+  /**
+   * `cinema`: the derivation returns the read side's query; `cinema-rows`: it streams the rows
+   * through JavaScript; `pipe`: no Cinema, a bare binary COPY pipe (the reference).
+   */
+  contender: 'cinema' | 'cinema-rows' | 'typeorm' | 'pipe';
   rows: number;
   /** Wide rows (about 1.1 KB each) instead of the narrow ones; Cinema only. */
   wide?: boolean;

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { bootBenchApp } from '../apps/bench-app.js';
 import { StreamRowsModule, StreamSource, StreamSourceRow, StreamedInvoices } from '../fixtures/streamed-invoices.fixture.js';
 import type { StreamJob, StreamJobResult } from './stream-job.js';
+import { bareCopyPipe } from './bare-copy-pipe.js';
 import { copyWithUpsertLoop } from './typeorm-upsert-loop.js';
 
 /**
@@ -27,7 +28,9 @@ async function runJob(job: StreamJob): Promise<StreamJobResult> {
     globalThis.gc?.();
     const sampler = sampleMemory();
     const started = performance.now();
-    if (job.contender !== 'typeorm') {
+    if (job.contender === 'pipe') {
+      await bareCopyPipe(job.readUrl, job.writeUrl, job.wide ? 'stream_source_wide' : 'stream_source', job.rows);
+    } else if (job.contender !== 'typeorm') {
       await bench.cinema.project(StreamedInvoices, {}, { allowEmptyLens: true, fetch: false });
     } else {
       if (job.wide) throw new Error('the TypeORM loop reads the narrow stream_source only');
