@@ -177,6 +177,11 @@ export interface SqlDialect {
   /** Transaction-scoped locks of a slice (select-list expressions, parameters appended). */
   sliceLocks(table: DialectTable, partitionKey: string | undefined, lens: NormalizedLens, params: unknown[]): string[];
   deleteWhere(table: DialectTable, where: string): string;
+  /**
+   * The statement with its parameters written in as literals that mean what the parameters
+   * would, to send with other statements in one round trip; `undefined` when a value cannot be.
+   */
+  inlineValues(sql: string, values: readonly unknown[]): string | undefined;
   /** Deletes the rows a narrowed query over the table (selecting `cinema_ctid`) returns. */
   deleteSelected(table: DialectTable, select: string): string;
   /** The table's rows with their row id, as the source of a narrowed delete. */

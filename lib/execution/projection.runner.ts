@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { SelectQueryBuilder } from 'typeorm';
 import { ProjectionFailedError, ProjectionTimeoutError, type TimeoutOption } from '../errors/projection-failed.error.js';
 import type { NodeReport } from '../interfaces/run.interface.js';
 import type { NormalizedLens } from '../lens/lens.js';
@@ -92,6 +93,7 @@ export class ProjectionRunner {
     const current = { transaction: transaction() };
     try {
       releaseSlot = await options.slots.acquire(controller.signal);
+
       // The projection's own time starts with its transaction, not while it waits for a slot.
       started = performance.now();
       if (options.timeout > 0) {
@@ -113,7 +115,13 @@ export class ProjectionRunner {
         await Promise.race([work, aborted]);
       } catch (error) {
         // A timeout that lands while COMMIT is on the wire does not undo it: the commit decides.
-        if (current.transaction.committing) return await current.transaction.committing;
+        // A COMMIT queued behind the last statement: that statement is cancelled first.
+        const { transaction } = current;
+        if (transaction.commitQueued) {
+          if (await transaction.committedAfterAll(controller.signal.aborted)) return;
+          throw error;
+        }
+        if (transaction.committing) return await transaction.committing;
         throw error;
       }
     } catch (error) {
@@ -217,13 +225,7 @@ export class ProjectionRunner {
       },
       params,
     );
-    // Sent with BEGIN: bound every later statement, then wait for the slice's locks.
     const client = await transaction.connect();
-    const opening = transaction.open(prelude);
-    opening.catch(() => undefined);
-    // The inputs (queries, no rows read) are built while BEGIN is on the wire.
-    const inputs = await prepareInputs(model, lens, signal, options.outputs);
-    await opening;
 
     const valve = new Valve();
     const diff = model.writeMode === 'diff';
@@ -237,6 +239,15 @@ export class ProjectionRunner {
       signal,
       valve,
     });
+    // Sent with BEGIN: bound every later statement, then wait for the slice's locks; a plain
+    // delete of the slice follows in the same round trip when its values can be written in.
+    const earlyDelete = model.dematerialize && !diff ? writer.inlinedDelete() : undefined;
+    const opening = transaction.open(prelude, earlyDelete === undefined ? [] : [earlyDelete]);
+    opening.catch(() => undefined);
+    // The inputs (queries, no rows read) are built while BEGIN is on the wire.
+    const inputs = await prepareInputs(model, lens, signal, options.outputs);
+    if (earlyDelete === undefined) await opening;
+
     const ctx = derivationContext({
       model,
       lens,
@@ -249,22 +260,37 @@ export class ProjectionRunner {
       report,
     });
 
-    // The first derivation is called while the DELETE is on the wire: whatever it sends on the
-    // write connection queues behind the DELETE, and its rows are written after it. A diff
-    // deletes only what is no longer derived, once everything is.
-    let deleting = model.dematerialize && !diff ? ctx.dematerialize() : undefined;
+    // The first derivation is called while the DELETE is on the wire (in BEGIN's round trip, or
+    // its own): whatever it sends on the write connection queues behind the DELETE, and its rows
+    // are written after it. A diff deletes only what is no longer derived, once everything is.
+    let deleting: Promise<unknown> | undefined;
+    if (earlyDelete !== undefined) deleting = opening.then(([deleted]) => (report.deleted += deleted));
+    else if (model.dematerialize && !diff) deleting = ctx.dematerialize();
     deleting?.catch(() => undefined);
-    for (const derivation of model.derivations) {
+    for (const [index, derivation] of model.derivations.entries()) {
       const args = derivation.inputs.map((input) =>
         derivation.mode === 'query' ? ctx.query(input.target) : ctx.stream(input.target, { dateStrings: derivation.dateStrings }),
       );
       const deriving = Promise.resolve().then(() => model.instance[derivation.method](...args, ctx));
       deriving.catch(() => undefined);
+      const result = await deriving.catch(async (error: unknown) => {
+        // A failed DELETE is the first thing that went wrong.
+        await deleting;
+        throw error;
+      });
+      signal.throwIfAborted();
+      // A query's INSERT is built while the DELETE may still be on the wire, and queued behind it.
+      // When it is the transaction's last statement, COMMIT is queued behind it in turn.
+      const last = index === model.derivations.length - 1 && !diff && !swap && !options.beforeCommit;
+      const commitAhead = last ? () => transaction.commitAhead() : undefined;
+      const materialize = async () => {
+        report.written += await writer.materialize(result, commitAhead);
+      };
+      const writing = result instanceof SelectQueryBuilder || !deleting ? materialize() : undefined;
+      writing?.catch(() => undefined);
       if (deleting) await deleting;
       deleting = undefined;
-      const result = await deriving;
-      signal.throwIfAborted();
-      await ctx.materialize(result);
+      await (writing ?? materialize());
     }
     if (deleting) await deleting;
     signal.throwIfAborted();

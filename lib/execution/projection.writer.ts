@@ -96,22 +96,33 @@ export class ProjectionWriter {
       });
       return (await begun).deleted;
     }
+    const { text, values } = this.deleteStatement();
+    const result = await this.client.query({ text, values });
+    return result.rowCount ?? 0;
+  }
+
+  /**
+   * The slice's DELETE with its values written in, to send in BEGIN's round trip (one round trip
+   * fewer), when nothing but a plain delete of the lens is due and every value can be written
+   * in; else `undefined`, and `deleteSlice()` runs it on its own.
+   */
+  inlinedDelete(): string | undefined {
+    if (this.options.swap || this.options.diff || this.lens.reducer) return undefined;
+    const { text, values } = this.deleteStatement();
+    return this.model.dialect.inlineValues(text, values);
+  }
+
+  private deleteStatement(): { text: string; values: unknown[] } {
     const { dialect } = this.model;
-    const params: unknown[] = [];
-    let sql: string;
+    const values: unknown[] = [];
     if (this.lens.reducer) {
       const narrowed = narrow(tableQuery(this.model, this.write, true), this.lens, this.model.name);
       const [inner, innerParams] = narrowed.getQueryAndParameters();
-      params.push(...innerParams);
-      sql = dialect.deleteSelected(this.table, inner);
-    } else {
-      sql = dialect.deleteWhere(
-        this.table,
-        dialect.where(this.lens.conditions, (key) => this.columnRef(key), params),
-      );
+      values.push(...innerParams);
+      return { text: dialect.deleteSelected(this.table, inner), values };
     }
-    const result = await this.client.query({ text: sql, values: params });
-    return result.rowCount ?? 0;
+    const where = dialect.where(this.lens.conditions, (key) => this.columnRef(key), values);
+    return { text: dialect.deleteWhere(this.table, where), values };
   }
 
   /**
@@ -125,12 +136,16 @@ export class ProjectionWriter {
     this.paths.add(await swap.finish(columns, this.options.signal));
   }
 
-  /** Materializes whatever a derivation returned; returns the rows inserted or updated. */
-  async materialize(derived: Derived<any>): Promise<number> {
+  /**
+   * Materializes whatever a derivation returned; returns the rows inserted or updated. `last`:
+   * called once the statement that writes a query's rows is sent, when that is a single
+   * `INSERT ... SELECT` (the transaction's last statement: the runner queues COMMIT behind it).
+   */
+  async materialize(derived: Derived<any>, last?: () => void): Promise<number> {
     if (derived === undefined || derived === null) return 0;
     // Rows derived while a swapped rebuild is still creating its fresh table go into that table.
     if (this.swapping) await this.swapping;
-    if (derived instanceof SelectQueryBuilder) return this.writeQuery(derived);
+    if (derived instanceof SelectQueryBuilder) return this.writeQuery(derived, last);
     if (Array.isArray(derived)) return this.writeRows(from(derived as Row[]), this.options.valve);
     if (isObservable(derived)) return this.writeRows(derived as Observable<Row | SelectQueryBuilder<any>>, this.options.valve);
     throw new InvalidRowError(
@@ -141,7 +156,7 @@ export class ProjectionWriter {
     );
   }
 
-  private async writeQuery(qb: SelectQueryBuilder<any>): Promise<number> {
+  private async writeQuery(qb: SelectQueryBuilder<any>, last?: () => void): Promise<number> {
     const { dialect } = this.model;
     const q = dialect.quoteIdent;
     const local = sameDatabase(qb.connection, this.write);
@@ -188,7 +203,8 @@ export class ProjectionWriter {
         ? ` ORDER BY ${keyOutputs.map((output) => `"src".${q(output)}`).join(', ')}`
         : '';
     const insert = dialect.insertSelect(this.table, columns, `${select}${order}`);
-    return this.insert(insert, `${insert} ${dialect.conflictClause(this.table, columns)}`, values);
+    const upsert = `${insert} ${dialect.conflictClause(this.table, columns)}`;
+    return this.insert(insert, upsert, values, last);
   }
 
   /**
@@ -308,14 +324,27 @@ export class ProjectionWriter {
    * meets a key already in the table throws {@link KeyConflict}: the transaction is lost, and the
    * runner rebuilds the projection again in upsert mode.
    */
-  private async insert(plain: string, upsert: string, values: unknown[]): Promise<number> {
-    return (await this.execute(plain, upsert, values)).rowCount ?? 0;
+  private async insert(plain: string, upsert: string, values: unknown[], sent?: () => void): Promise<number> {
+    return (await this.execute(plain, upsert, values, sent)).rowCount ?? 0;
   }
 
-  private async execute(plain: string, upsert: string, values: unknown[]): Promise<{ rowCount: number | null; rows: any[] }> {
+  /** `sent`: called once the statement is queued on the connection. */
+  private async execute(
+    plain: string,
+    upsert: string,
+    values: unknown[],
+    sent?: () => void,
+  ): Promise<{ rowCount: number | null; rows: any[] }> {
+    const executing = this.client.query({ text: this.options.upsert ? upsert : plain, values });
+    sent?.();
+    return this.settle(executing);
+  }
+
+  /** A write's result, its failure told the way the runner acts on it. */
+  private async settle<T>(executing: Promise<T>): Promise<T> {
     const { dialect } = this.model;
     try {
-      return await this.client.query({ text: this.options.upsert ? upsert : plain, values });
+      return await executing;
     } catch (error) {
       if (dialect.isUniqueViolation(error) && !this.options.upsert) throw new KeyConflict(this.model.name, error);
       if (!dialect.isCardinalityViolation(error)) throw error;

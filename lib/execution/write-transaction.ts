@@ -8,7 +8,7 @@ import type { PgClient } from './write-client.js';
 /** How long to wait for `pg_cancel_backend` before rolling back regardless. */
 const CANCEL_GRACE_MS = 2_000;
 
-type PostgresQueryRunner = QueryRunner & { releasePostgresConnection?(error?: Error): Promise<void> };
+type PostgresQueryRunner = QueryRunner & { releasePostgresConnection?(error?: Error): Promise<void>; transactionDepth?: number };
 
 /**
  * One write transaction; closes exactly once, whether the work finishes or is abandoned. Its
@@ -28,6 +28,12 @@ export class WriteTransaction {
   private closed = false;
   private closing?: Promise<void>;
   private stopWatch?: () => void;
+  /** COMMIT was queued behind the last statement, before its result (see `commitAhead`). */
+  private aheadOfResult = false;
+  /** The statement running under a queued COMMIT was cancelled (once is enough). */
+  private cancelled = false;
+  /** Settles when the last statement sent on the connection has (see `inTurn`). */
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly model: ProjectionModel,
@@ -55,20 +61,26 @@ export class WriteTransaction {
     });
     // A derivation still running after a timeout must not reach the pooled connection after it
     // was handed to someone else; on a dead connection it gets the server's reason, not pg's
-    // "not queryable".
+    // "not queryable". Checked when the statement leaves, as it may wait behind others.
     const refusal = () => this.lost ?? (this.closed ? new TransactionClosedError(this.model.name) : undefined);
+    // The manager's statements (a derivation's ctx.write) take their turn with Cinema's own.
+    const runner = this.runner;
+    const runnerQuery = runner.query.bind(runner);
+    runner.query = ((...args: Parameters<QueryRunner['query']>) => this.inTurn(() => runnerQuery(...args))) as QueryRunner['query'];
     return {
-      query: (config) => {
-        const refused = refusal();
-        if (refused) return Promise.reject(refused);
-        // Statements with parameters repeat with other values: prepared once per connection.
-        const name = this.prepare && config.values ? this.model.dialect.statementName(config.text) : undefined;
-        return (raw as PgClient).query(name ? ({ ...config, name } as typeof config) : config);
-      },
-      copy: (text, data) => {
-        const refused = refusal();
-        return refused ? Promise.reject(refused) : copyIn(raw, text, data);
-      },
+      query: (config) =>
+        this.inTurn(() => {
+          const refused = refusal();
+          if (refused) return Promise.reject(refused);
+          // Statements with parameters repeat with other values: prepared once per connection.
+          const name = this.prepare && config.values ? this.model.dialect.statementName(config.text) : undefined;
+          return (raw as PgClient).query(name ? ({ ...config, name } as typeof config) : config);
+        }),
+      copy: (text, data) =>
+        this.inTurn(() => {
+          const refused = refusal();
+          return refused ? Promise.reject(refused) : copyIn(raw, text, data);
+        }),
       copyFrom: (text) => {
         const refused = refusal();
         if (refused) throw refused;
@@ -77,28 +89,109 @@ export class WriteTransaction {
     };
   }
 
-  /** Opens the transaction with `prelude` (a statement without parameters) in BEGIN's round trip. */
-  async open(prelude: string): Promise<void> {
+  /**
+   * Opens the transaction with `prelude` (a statement without parameters) in BEGIN's round trip,
+   * and the statements `then` after it in the same message (e.g. the slice's DELETE); resolves
+   * with the rows each of `then` affected.
+   */
+  async open(prelude: string, then: readonly string[] = []): Promise<number[]> {
     if (this.closed) throw new TransactionClosedError(this.model.name);
     if (this.lost) throw this.lost;
     const state = this.runner as QueryRunner & { transactionDepth?: unknown };
+    const statements = [prelude, ...then].join('; ');
+    let results: unknown;
     if (state.transactionDepth === 0 && !state.isTransactionActive) {
       // TypeORM's own bookkeeping, as startTransaction() sets it (before the statement, so that
       // a failure is rolled back), for the manager handed to derivations and for commit/rollback.
       (state as { isTransactionActive: boolean }).isTransactionActive = true;
       state.transactionDepth = 1;
-      await this.raw!.query({ text: `BEGIN; ${prelude}` });
+      results = await this.inTurn(() => this.raw!.query({ text: `BEGIN; ${statements}` }));
     } else {
       await this.runner!.startTransaction();
-      await this.raw!.query({ text: prelude });
+      results = await this.inTurn(() => this.raw!.query({ text: statements }));
     }
+    // Several statements in one message: node-postgres resolves with one result per statement.
+    const all = (Array.isArray(results) ? results : [results]) as { rowCount?: number | null }[];
+    return all.slice(all.length - then.length).map((result) => result.rowCount ?? 0);
   }
 
   commit(): Promise<void> {
+    if (this.committing) return this.committing;
     if (this.closed) return Promise.reject(new TransactionClosedError(this.model.name));
     if (this.lost) return Promise.reject(this.lost);
     this.committing = this.runner!.commitTransaction().then(() => this.close());
     return this.committing;
+  }
+
+  /**
+   * Queues COMMIT right behind the statement just sent (the transaction's last), so that it
+   * leaves the moment that statement's result arrives, with no JavaScript between them. If that
+   * statement fails, PostgreSQL answers the COMMIT with `ROLLBACK`: the transaction is over,
+   * nothing of it kept, and `committing` rejects. Not done (`false`) when TypeORM has
+   * subscribers to tell of the commit, or the transaction is not the plain one `open` began.
+   */
+  commitAhead(): boolean {
+    const state = this.runner;
+    if (this.committing || this.closed || this.lost || !this.raw || !state) return false;
+    if (state.transactionDepth !== 1 || !state.isTransactionActive || this.model.write!.subscribers.length > 0) return false;
+    const raw = this.raw;
+    const sent = this.inTurn(() => raw.query({ text: 'COMMIT' }));
+    this.aheadOfResult = true;
+    this.committing = sent.then(
+      async (result) => {
+        this.endTransaction();
+        if ((result as { command?: string }).command !== 'COMMIT') throw new TransactionClosedError(this.model.name);
+        await this.close();
+      },
+      (error: Error) => {
+        // The connection failed under it: whether it committed is unknown, and the abandon that
+        // follows destroys the connection.
+        this.endTransaction();
+        throw error;
+      },
+    );
+    this.committing.catch(() => undefined);
+    return true;
+  }
+
+  /** COMMIT was queued before the last statement's result (see `commitAhead`). */
+  get commitQueued(): boolean {
+    return this.aheadOfResult;
+  }
+
+  /**
+   * After a failure while a COMMIT queued by `commitAhead` is outstanding: cancels the statement
+   * still running when `cancel` (a timeout), then says whether the transaction committed after
+   * all (the commit decides, as for any COMMIT already on the wire).
+   */
+  async committedAfterAll(cancel: boolean): Promise<boolean> {
+    if (!this.aheadOfResult || !this.committing) return false;
+    if (cancel && !this.cancelled && this.pid !== undefined) {
+      this.cancelled = true;
+      await withTimeout(this.model.write!.query(this.model.dialect.cancelBackend(), [this.pid]), CANCEL_GRACE_MS).catch(() => undefined);
+    }
+    return this.committing.then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * Sends a statement once every statement sent before it on this connection has settled, in
+   * the microtask its result arrives in: queued in order, with no turn of the event loop between
+   * (node-postgres deprecates calling `query()` on a client that is still running one).
+   */
+  private inTurn<T>(send: () => Promise<T>): Promise<T> {
+    const sent = this.turn.then(send, send);
+    this.turn = sent.catch(() => undefined);
+    return sent;
+  }
+
+  /** TypeORM's bookkeeping once the transaction ended outside `commitTransaction()`. */
+  private endTransaction(): void {
+    const state = this.runner as PostgresQueryRunner & { isTransactionActive: boolean };
+    state.isTransactionActive = false;
+    state.transactionDepth = 0;
   }
 
   /**
@@ -109,6 +202,11 @@ export class WriteTransaction {
   abandon(cancel: boolean): Promise<void> {
     this.closing ??= (async () => {
       if (!this.runner) return;
+      if (this.aheadOfResult) {
+        // COMMIT is queued behind the failed statement: it ends the transaction either way.
+        const committed = await this.committedAfterAll(cancel && !this.closed);
+        return committed ? undefined : this.close(this.lost);
+      }
       if (!this.connected) {
         // Still waiting for a pooled connection: hand it back as soon as it arrives.
         this.closed = true;

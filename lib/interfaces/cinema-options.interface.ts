@@ -52,8 +52,9 @@ export interface CinemaModuleOptions {
    */
   connectionCheckInterval?: number;
   /**
-   * Prepare the statements a refresh sends again and again (a slice's `DELETE` and `INSERT ...
-   * SELECT`, whose text is the same for every lens value) as named statements on each write
+   * Prepare the statements a refresh sends again and again (a slice's `INSERT ... SELECT`, and
+   * its `DELETE` when that cannot ride in BEGIN's round trip with its values written in: their
+   * text is the same for every lens value) as named statements on each write
    * connection: PostgreSQL parses them once per connection and, after five runs, plans them once
    * when its generic plan costs no more than a custom one. Only for lenses of equalities (a list,
    * a range or a reducer is planned for its values every time). Set `false` behind a connection pooler

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inlineParameters, parameterTokens, typedLiteral } from '../../lib/dialect/postgres/inline-parameters.js';
+import { inlineParameters, inlineUntyped, parameterTokens, typedLiteral } from '../../lib/dialect/postgres/inline-parameters.js';
 
 /** The parameter numbers the scanner finds, in order. */
 const found = (sql: string) => parameterTokens(sql)?.map((token) => token.index);
@@ -72,5 +72,40 @@ describe('typed literals', () => {
     expect(inlineParameters(sql, tokens, ['a', 'b'], ['text', 'text', 'text'])).toBeUndefined();
     expect(inlineParameters(sql, tokens, ['a'], ['text', 'text'])).toBeUndefined();
     expect(inlineParameters(sql, tokens, ['a', Buffer.from('b')], ['text', 'bytea'])).toBeUndefined();
+  });
+});
+
+describe('untyped literals (a slice DELETE sent with BEGIN)', () => {
+  it.each([
+    [42, `'42'`],
+    [-7, `'-7'`],
+    [12345678901234567890n, `'12345678901234567890'`],
+    [true, `'true'`],
+    ['eu-west', `'eu-west'`],
+    [`it's`, `'it''s'`],
+    ['back\\slash', `E'back\\\\slash'`],
+  ])('%s as %s', (value, literal) => {
+    expect(inlineUntyped('DELETE FROM "t" WHERE "k" = $1', [value])).toBe(`DELETE FROM "t" WHERE "k" = ${literal}`);
+  });
+
+  it('replaces parameters only, in any order and repeated', () => {
+    expect(inlineUntyped(`SELECT $2, '$1', "a$1", $1 -- $1`, [1, 'b'])).toBe(`SELECT 'b', '$1', "a$1", '1' -- $1`);
+  });
+
+  it.each([
+    ['NULL', null],
+    ['a Date', new Date(0)],
+    ['an array', [1, 2]],
+    ['a Buffer', Buffer.from('x')],
+    ['an object', { a: 1 }],
+    ['NaN', Number.NaN],
+    ['text with NUL', 'a\u0000b'],
+  ])('keeps the parameter for %s', (_, value) => {
+    expect(inlineUntyped('DELETE FROM "t" WHERE "k" = $1', [value])).toBeUndefined();
+  });
+
+  it('keeps the parameters when the text is not one it can read, or a value is missing', () => {
+    expect(inlineUntyped(`DELETE FROM "t" WHERE "k" = 'open`, [])).toBeUndefined();
+    expect(inlineUntyped('DELETE FROM "t" WHERE "k" = $2', [1])).toBeUndefined();
   });
 });

@@ -6,7 +6,7 @@ import { lockExpressions } from '../../lib/dialect/postgres/advisory-locks.js';
 import { postgresDialect } from '../../lib/dialect/postgres/postgres.dialect.js';
 import type { TableModel } from '../../lib/model/projection.model.js';
 import { narrow } from '../../lib/read/slice.queries.js';
-import { inlineIntegers, quoteIdent, quoteTable } from '../../lib/dialect/postgres/sql.js';
+import { hash64, inlineIntegers, quoteIdent, quoteTable } from '../../lib/dialect/postgres/sql.js';
 import { normalizeLens, positionalBinder, renderConditions } from '../../lib/lens/lens.js';
 
 const HOSTILE = [`x"; DROP TABLE accounts; --`, `"`, `""`, `a""b`, `org id); DELETE FROM t; --`, `$1`, `:name`, `'quoted'`, `\\`, `select`];
@@ -129,4 +129,31 @@ describe('integers inlined into the BEGIN message', () => {
       expect(() => inlineIntegers('SELECT $1', [value])).toThrow(/only integers Cinema computed are inlined/);
     },
   );
+});
+
+describe('hash64 (advisory lock keys)', () => {
+  /** 64-bit FNV-1a on BigInts, as the lock keys were first computed: processes must agree on them. */
+  const reference = (text: string): string => {
+    let hash = 0xcbf29ce484222325n;
+    for (let i = 0; i < text.length; i++) {
+      hash ^= BigInt(text.charCodeAt(i));
+      hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
+    }
+    return BigInt.asIntN(64, hash).toString();
+  };
+
+  it('is 64-bit FNV-1a of the UTF-16 code units, as a signed decimal', () => {
+    expect(hash64('')).toBe('-3750763034362895579');
+    expect(hash64('a')).toBe(reference('a'));
+    expect(hash64('"public"."accounts_receivable"\u0000orgId\u000042')).toBe(
+      reference('"public"."accounts_receivable"\u0000orgId\u000042'),
+    );
+  });
+
+  it('equals the BigInt computation for any text', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (text) => hash64(text) === reference(text)),
+      { numRuns: 2_000 },
+    );
+  });
 });

@@ -169,3 +169,30 @@ export function inlineParameters(
   }
   return out + sql.slice(at);
 }
+
+/**
+ * `sql` with each `$n` replaced by `values[n - 1]` as a quoted literal without a type, for a
+ * statement of Cinema's own sent with others in one simple-protocol message (a slice's DELETE in
+ * BEGIN's round trip). A quoted literal is of unknown type, as a parameter `pg` binds without a
+ * type is: PostgreSQL resolves both from their context the same way (`org_id = '42'` compares
+ * integers, `name = '42'` text). Only strings, numbers, bigints and booleans are written;
+ * anything else (NULL, dates, arrays, buffers, objects), or text the scanner refuses, gives `undefined`.
+ */
+export function inlineUntyped(sql: string, values: readonly unknown[]): string | undefined {
+  const tokens = parameterTokens(sql);
+  if (!tokens) return undefined;
+  let out = '';
+  let at = 0;
+  for (const token of tokens) {
+    if (token.index < 1 || token.index > values.length) return undefined;
+    const value = values[token.index - 1];
+    const kind = typeof value;
+    if (kind !== 'string' && kind !== 'number' && kind !== 'bigint' && kind !== 'boolean') return undefined;
+    if (kind === 'number' && !Number.isFinite(value)) return undefined;
+    const text = String(value);
+    if (text.includes('\u0000')) return undefined;
+    out += sql.slice(at, token.start) + pg.escapeLiteral(text).trim();
+    at = token.end;
+  }
+  return out + sql.slice(at);
+}

@@ -4,6 +4,7 @@ import { lockExpressions } from './advisory-locks.js';
 import { copyFormat, copyInEnd, copyInStatement, copyOutStatement, firstNullRow } from './copy-out.js';
 import { COLUMN_INFO_SQL, DIFF_TABLE_ALIAS, sliceDiffStatement, stageSourceStatement } from './diff-statements.js';
 import { estimatedRowWidth } from './row-width.js';
+import { inlineUntyped } from './inline-parameters.js';
 import { inlineIntegers, quoteIdent, quoteTable } from './sql.js';
 import { statementNames } from './statement-names.js';
 import { postgresTableSwap } from './table-swap.js';
@@ -50,6 +51,8 @@ export const postgresDialect: SqlDialect = {
   deleteWhere(table: DialectTable, where: string): string {
     return `DELETE FROM ${table.path}${where ? ` WHERE ${where}` : ''}`;
   },
+
+  inlineValues: inlineUntyped,
 
   deleteSelected(table: DialectTable, select: string): string {
     return `DELETE FROM ${table.path} WHERE ctid IN (SELECT "cinema_ctid" FROM (${select}) AS "cinema_slice")`;

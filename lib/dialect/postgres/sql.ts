@@ -44,15 +44,22 @@ export function hash32(text: string): number {
   return hash | 0;
 }
 
-/** 64-bit FNV-1a, as a signed bigint string for `pg_advisory_xact_lock(bigint)`. */
+/**
+ * 64-bit FNV-1a, as a signed bigint string for `pg_advisory_xact_lock(bigint)`. Computed on two
+ * 32-bit halves (a BigInt per character cost a slice refresh tens of microseconds): the product
+ * by the prime 2^40 + 0x1b3 is the halves times 0x1b3, plus the low half shifted into the high.
+ */
 export function hash64(text: string): string {
-  let hash = 0xcbf29ce484222325n;
-  const prime = 0x100000001b3n;
+  let hi = 0xcbf29ce4;
+  let lo = 0x84222325;
   for (let i = 0; i < text.length; i++) {
-    hash ^= BigInt(text.charCodeAt(i));
-    hash = (hash * prime) & 0xffffffffffffffffn;
+    lo = (lo ^ text.charCodeAt(i)) >>> 0;
+    const low = lo * 0x1b3; // < 2^41: exact in a double
+    const carry = Math.floor(low / 0x1_0000_0000);
+    hi = (Math.imul(hi, 0x1b3) + carry + ((lo << 8) >>> 0)) >>> 0;
+    lo = low >>> 0;
   }
-  return BigInt.asIntN(64, hash).toString();
+  return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)).toString();
 }
 
 /** `orgId` -> `org_id`, to match output columns named by a snake-case convention. */

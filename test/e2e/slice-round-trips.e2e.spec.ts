@@ -1,0 +1,142 @@
+import { Column, Entity, PrimaryColumn, type ObjectLiteral, type SelectQueryBuilder } from 'typeorm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Input, Projection, ProjectionTimeoutError, type DerivationContext } from '../../lib/index.js';
+import { TellerHistory } from '../fixtures/tellers.fixture.js';
+import { useTestApp } from '../support/test-app.js';
+
+/**
+ * A one-slice refresh sends its DELETE in BEGIN's round trip (the lens values written in as
+ * literals) and queues COMMIT behind its one INSERT ... SELECT. These check what that must not
+ * change: exactly the slice is replaced, counts are reported, and a timeout while the INSERT
+ * runs (COMMIT already queued) cancels it and keeps the slice.
+ */
+
+/** Seconds each history row of the slice sleeps in the derivation's query (0: no sleep); a look at the write connection. */
+const slow: { seconds: number; peek?: (ctx: DerivationContext) => Promise<void> } = { seconds: 0 };
+
+@Entity('branch_totals')
+@Projection({ partitionKey: 'bid', timeout: 600 })
+class BranchTotals {
+  @PrimaryColumn({ type: 'integer' }) bid: number;
+  @Column({ type: 'bigint' }) delta: string;
+
+  @Input(() => TellerHistory, { as: 'query' })
+  async derive(history: SelectQueryBuilder<ObjectLiteral>, ctx: DerivationContext) {
+    await slow.peek?.(ctx);
+    return history.connection
+      .createQueryBuilder()
+      .select('h.bid', 'bid')
+      .addSelect('SUM(h.delta)', 'delta')
+      .from(`(${history.getQuery()})`, 'h')
+      .setParameters({ ...history.getParameters(), sleep: slow.seconds, none: '' })
+      .where('pg_sleep(:sleep)::text = :none')
+      .groupBy('h.bid');
+  }
+}
+
+/** Labels with a quote and backslashes: the DELETE's literal must name exactly this slice. */
+const ODD = `it's \\ odd \\\\`;
+
+@Entity('label_counts')
+@Projection({ partitionKey: 'label' })
+class LabelCounts {
+  @PrimaryColumn({ type: 'text' }) label: string;
+  @Column({ type: 'integer' }) rows: number;
+
+  @Input(() => TellerHistory, { as: 'query' })
+  derive(history: SelectQueryBuilder<ObjectLiteral>) {
+    return history.connection
+      .createQueryBuilder()
+      .select('l.label', 'label')
+      .addSelect('COUNT(h.tid)::int', 'rows')
+      .from('(SELECT unnest(ARRAY[:...labels]::text[]) AS label)', 'l')
+      .leftJoin(`(${history.getQuery()})`, 'h', `(l.label = :odd AND h.bid = 1) OR (l.label = 'plain' AND h.bid = 2)`)
+      .setParameters({ ...history.getParameters(), labels: [ODD, 'plain'], odd: ODD })
+      .groupBy('l.label');
+  }
+}
+
+describe('a slice refresh in fewer round trips', () => {
+  const { t } = useTestApp('slice_round_trips', (db) => ({
+    dataSources: [{ url: db.url, synchronize: true }],
+    projections: [TellerHistory, BranchTotals, LabelCounts],
+  }));
+  const history = () => t.dataSource().query(`SELECT bid, SUM(delta)::text AS delta FROM teller_history GROUP BY bid ORDER BY bid`);
+  const totals = () => t.dataSource().query(`SELECT bid, delta::text AS delta FROM branch_totals ORDER BY bid`);
+
+  beforeAll(async () => {
+    await t.dataSource().query(`CREATE TABLE teller_history (tid integer NOT NULL, bid integer NOT NULL, delta integer NOT NULL)`);
+    await t.dataSource().query(`INSERT INTO teller_history VALUES (1, 1, 10), (2, 1, 20), (3, 2, 30), (4, 3, 40)`);
+  });
+
+  it('replaces exactly the slice and reports what it deleted and wrote, run after run', async () => {
+    for (const bid of [1, 2, 3]) await t.cinema.refresh([BranchTotals], { bid });
+    expect(await totals()).toEqual(await history());
+    await t.dataSource().query(`INSERT INTO teller_history VALUES (5, 2, 5)`);
+    for (let i = 0; i < 3; i++) {
+      const run = await t.cinema.refresh([BranchTotals], { bid: 2 });
+      expect(run.nodes.find((node) => node.projection === 'BranchTotals')).toMatchObject({ status: 'succeeded', deleted: 1, written: 1 });
+    }
+    expect(await totals()).toEqual([
+      { bid: 1, delta: '30' },
+      { bid: 2, delta: '35' },
+      { bid: 3, delta: '40' },
+    ]);
+  });
+
+  it('prepares the INSERT ... SELECT once it repeats (its lens values stay parameters), and no DELETE', async () => {
+    for (const bid of [1, 2, 3]) await t.cinema.refresh([BranchTotals], { bid });
+    let prepared: { statement: string }[] = [];
+    slow.peek = async (ctx) => {
+      prepared = await ctx.write.query(`SELECT statement FROM pg_prepared_statements WHERE name LIKE 'cinema_%'`);
+    };
+    try {
+      await t.cinema.refresh([BranchTotals], { bid: 2 });
+    } finally {
+      slow.peek = undefined;
+    }
+    expect(prepared.filter((p) => p.statement.startsWith('DELETE'))).toEqual([]);
+    expect(prepared.filter((p) => p.statement.startsWith('INSERT INTO "branch_totals"'))).toEqual([
+      { statement: expect.stringMatching(/WHERE "src"\."bid" = \$\d+/) },
+    ]);
+  });
+
+  it('writes a text lens value with quotes and backslashes into the DELETE as the same value', async () => {
+    await t.cinema.refresh([LabelCounts], { label: 'plain' });
+    await t.cinema.refresh([LabelCounts], { label: ODD });
+    const rows = () => t.dataSource().query(`SELECT label, rows FROM label_counts ORDER BY label`);
+    expect(await rows()).toEqual([
+      { label: ODD, rows: 2 },
+      { label: 'plain', rows: 2 },
+    ]);
+    await t.dataSource().query(`INSERT INTO teller_history VALUES (6, 1, 1)`);
+    const run = await t.cinema.refresh([LabelCounts], { label: ODD });
+    expect(run.nodes.find((node) => node.projection === 'LabelCounts')).toMatchObject({ deleted: 1, written: 1 });
+    expect(await rows()).toEqual([
+      { label: ODD, rows: 3 },
+      { label: 'plain', rows: 2 },
+    ]);
+    await t.dataSource().query(`DELETE FROM teller_history WHERE tid = 6`);
+  });
+
+  it('cancels an INSERT still running at the timeout, though COMMIT was queued behind it, and keeps the slice', async () => {
+    await t.cinema.refresh([BranchTotals], { bid: 1 });
+    const before = await totals();
+    await t.dataSource().query(`INSERT INTO teller_history VALUES (7, 1, 100)`);
+    slow.seconds = 0.5;
+    try {
+      const began = performance.now();
+      const failure = await t.cinema.refresh([BranchTotals], { bid: 1 }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(ProjectionTimeoutError);
+      expect((failure as Error).message).toContain('BranchTotals');
+      // Cancelled, not waited for: three rows would sleep 1.5 s.
+      expect(performance.now() - began).toBeLessThan(1_400);
+    } finally {
+      slow.seconds = 0;
+    }
+    expect(await totals()).toEqual(before);
+    // The connection went back to the pool clean: the next refresh commits.
+    await t.cinema.refresh([BranchTotals], { bid: 1 });
+    expect((await totals()).find((row: { bid: number }) => row.bid === 1)).toEqual({ bid: 1, delta: '130' });
+  });
+});
