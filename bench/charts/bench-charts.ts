@@ -26,6 +26,8 @@ const COLOURS: Record<string, string> = {
   typeorm: PALETTE[1],
   // Never in a chart with REFRESH CONCURRENTLY; the palette's orange is too light for a thin line.
   'cinema-wide': PALETTE[3],
+  pipe: PALETTE[2],
+  'cinema-rows': PALETTE[5],
 };
 
 const NAMES: Record<string, string> = {
@@ -35,6 +37,8 @@ const NAMES: Record<string, string> = {
   'refresh-concurrently': 'REFRESH MATERIALIZED VIEW CONCURRENTLY',
   typeorm: 'TypeORM upsert loop',
   'cinema-wide': 'Cinema, wide rows (1.1 KB)',
+  pipe: 'bare binary COPY pipe (pg + pg-copy-streams)',
+  'cinema-rows': 'Cinema, rows through JavaScript (ctx.stream)',
 };
 
 /**
@@ -76,9 +80,12 @@ function contenderBars(results: BenchResults, s: ScenarioResult, name: string, t
   return { name, scenarioId: s.id, alt: description, svg };
 }
 
-/** Throughput and peak memory against the rows copied, for each contender of the streamed path. */
+/**
+ * Throughput and peak memory against the rows copied, for each contender of the streamed path;
+ * the machine's bare COPY pipe and the row-by-row path are timed at the large size only (a point).
+ */
 function streamedCharts(results: BenchResults, s: ScenarioResult): ChartFile[] {
-  const kinds = ['cinema', 'typeorm', 'cinema-wide'];
+  const kinds = ['cinema', 'typeorm', 'cinema-wide', 'pipe', 'cinema-rows'];
   const seriesOf = (extra: string): Series[] =>
     kinds.flatMap((kind) => {
       const points = s.contenders

@@ -168,6 +168,10 @@ describe('bench charts: from the results', () => {
     expect(report).toContain('](bench/fraction.svg)');
     // The fraction is read from the scenario (50 orgs), not from the header's sizes.
     expect(charts[3].svg).toContain('>100%</text>');
+    // The references timed at the large size only are one point each, named in the legend and the text.
+    expect(charts[1].alt).toContain('bare binary COPY pipe (pg + pg-copy-streams): 278k rows/s at 2M rows');
+    expect(charts[1].alt).toContain('Cinema, rows through JavaScript (ctx.stream): 73.7k rows/s at 2M rows');
+    expect(charts[1].svg).toContain('>bare binary COPY pipe (pg + pg-copy-streams)</text>');
   });
 
   it('draws every image the README shows', async () => {
@@ -240,6 +244,8 @@ function streamed(): ScenarioResult {
     run('typeorm-200000', 7442, 26_873, 209.4),
     run('cinema-2000000', 13_435, 148_861, 135.1),
     run('typeorm-2000000', 74_099, 26_991, 210.9),
+    run('pipe-2000000', 7_203, 277_670, 120.2),
+    run('cinema-rows-2000000', 27_121, 73_744, 140.3),
   ]);
 }
 
