@@ -59,6 +59,8 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
   private locks?: WatcherLocks;
   /** Projections named by marks that this application does not register (logged once). */
   private readonly unknown = new Set<string>();
+  /** Settles when this watcher's last cycle has ended (see `cycle`). */
+  private cycling: Promise<unknown> = Promise.resolve();
   /** Projections whose last refresh failed: tried again after a doubling delay. */
   private readonly backoff = new Map<string, { failures: number; until: number }>();
 
@@ -101,8 +103,21 @@ export class ChangeWatcher implements OnApplicationBootstrap, BeforeApplicationS
     await this.loop;
   }
 
-  /** Drains the marks once (a cycle): rounds of reads and refreshes until none is left or a bound is hit. */
-  async cycle(): Promise<CaptureCycle> {
+  /**
+   * Drains the marks once (a cycle): rounds of reads and refreshes until none is left or a bound
+   * is hit. Cycles of one watcher take turns (a second call starts when the first has ended): the
+   * locks that keep watchers apart are its connection's, which would grant them to both.
+   */
+  cycle(): Promise<CaptureCycle> {
+    const next = this.cycling.then(
+      () => this.drain(),
+      () => this.drain(),
+    );
+    this.cycling = next.catch(() => undefined);
+    return next;
+  }
+
+  private async drain(): Promise<CaptureCycle> {
     const result: CaptureCycle = { refreshed: 0, failed: 0, skipped: 0 };
     // Logical mode: the slot's changes become marks first.
     await this.slotReader.drain();

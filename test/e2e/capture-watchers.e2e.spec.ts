@@ -66,6 +66,27 @@ describe('two watchers on one database: one refreshes a projection, the other le
     expect(await watcher('b').cycle()).toEqual({ refreshed: 0, failed: 0, skipped: 0 });
   });
 
+  it('two cycles of one watcher at once take turns: each slice is refreshed once, not by both', async () => {
+    await converged();
+    await client().query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 1 + i % 5, i FROM generate_series(1001, 1010) i`);
+    const entered = deferred();
+    const gate = deferred();
+    captureHooks.totalsEntered = entered;
+    captureHooks.totalsGate = gate;
+    const derivations = captureHooks.totalsSlices.length;
+    const first = watcher('a').cycle();
+    await entered.promise;
+    // The watcher's lock connection would grant its locks to a second cycle as well.
+    const second = watcher('a').cycle();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    captureHooks.totalsGate = undefined;
+    gate.resolve();
+    expect(await first).toEqual({ refreshed: 3, failed: 0, skipped: 0 });
+    expect(await second).toEqual({ refreshed: 0, failed: 0, skipped: 0 });
+    expect(captureHooks.totalsSlices.slice(derivations)).toEqual([[1, 2, 3, 4, 5]]);
+    await converged();
+  });
+
   it('a watcher claims every projection of its round, and the other leaves them all to it', async () => {
     await converged();
     await client().query(`UPDATE cap_invoices SET amount = amount + 1 WHERE org_id = 1`);
