@@ -40,27 +40,42 @@ function useTwoWatchers(label: string, interval: number) {
   return { state, client, converged, watcher: (app: 'a' | 'b') => state[app]!.app.get(ChangeWatcher) };
 }
 
+/**
+ * Holds the next refresh of the totals inside its derivation (with their watcher lock taken):
+ * `entered` once it is there, `release()` lets it go, `slices()` the orgs derived since.
+ */
+function holdTotals() {
+  const entered = deferred();
+  const gate = deferred();
+  captureHooks.totalsEntered = entered;
+  captureHooks.totalsGate = gate;
+  const derivations = captureHooks.totalsSlices.length;
+  return {
+    entered: entered.promise,
+    release: () => {
+      captureHooks.totalsGate = undefined;
+      gate.resolve();
+    },
+    slices: () => captureHooks.totalsSlices.slice(derivations),
+  };
+}
+
 describe('two watchers on one database: one refreshes a projection, the other leaves it', () => {
   // Cycles run when the test calls them (the loops' first cycle finds nothing, the next is an hour away).
   const { client, converged, watcher } = useTwoWatchers('capture_two_watchers', 3_600_000);
 
   it('a watcher leaves a projection another watcher is refreshing, and takes the others', async () => {
     await client().query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 1 + i % 20, i FROM generate_series(1, 100) i`);
-    const entered = deferred();
-    const gate = deferred();
-    captureHooks.totalsEntered = entered;
-    captureHooks.totalsGate = gate;
-    const derivations = captureHooks.totalsSlices.length;
+    const held = holdTotals();
     const first = watcher('a').cycle();
     // A holds the totals' lock, inside their derivation.
-    await entered.promise;
+    await held.entered;
     const second = await watcher('b').cycle();
     expect(second).toEqual({ refreshed: 0, failed: 0, skipped: 1 });
-    captureHooks.totalsGate = undefined;
-    gate.resolve();
+    held.release();
     // A refreshed the totals, then, in later rounds, the grades and the grand total they marked.
     expect(await first).toEqual({ refreshed: 3, failed: 0, skipped: 0 });
-    expect(captureHooks.totalsSlices.slice(derivations)).toEqual([Array.from({ length: 20 }, (_, i) => i + 1)]);
+    expect(held.slices()).toEqual([Array.from({ length: 20 }, (_, i) => i + 1)]);
     await converged();
     // Marks left by B's skipped round are gone: another cycle of either finds nothing.
     expect(await watcher('b').cycle()).toEqual({ refreshed: 0, failed: 0, skipped: 0 });
@@ -69,21 +84,16 @@ describe('two watchers on one database: one refreshes a projection, the other le
   it('two cycles of one watcher at once take turns: each slice is refreshed once, not by both', async () => {
     await converged();
     await client().query(`INSERT INTO cap_invoices (id, org_id, amount) SELECT i, 1 + i % 5, i FROM generate_series(1001, 1010) i`);
-    const entered = deferred();
-    const gate = deferred();
-    captureHooks.totalsEntered = entered;
-    captureHooks.totalsGate = gate;
-    const derivations = captureHooks.totalsSlices.length;
+    const held = holdTotals();
     const first = watcher('a').cycle();
-    await entered.promise;
+    await held.entered;
     // The watcher's lock connection would grant its locks to a second cycle as well.
     const second = watcher('a').cycle();
     await new Promise((resolve) => setTimeout(resolve, 200));
-    captureHooks.totalsGate = undefined;
-    gate.resolve();
+    held.release();
     expect(await first).toEqual({ refreshed: 3, failed: 0, skipped: 0 });
     expect(await second).toEqual({ refreshed: 0, failed: 0, skipped: 0 });
-    expect(captureHooks.totalsSlices.slice(derivations)).toEqual([[1, 2, 3, 4, 5]]);
+    expect(held.slices()).toEqual([[1, 2, 3, 4, 5]]);
     await converged();
   });
 
@@ -92,17 +102,13 @@ describe('two watchers on one database: one refreshes a projection, the other le
     await client().query(`UPDATE cap_invoices SET amount = amount + 1 WHERE org_id = 1`);
     // As a refresh of the totals' org 2 would have handed on (a mark read along with org 1's).
     await client().query(`INSERT INTO cinema.changes (projection, lens) VALUES ('CapOrgGrade', '{"orgId": 2}')`);
-    const entered = deferred();
-    const gate = deferred();
-    captureHooks.totalsEntered = entered;
-    captureHooks.totalsGate = gate;
+    const held = holdTotals();
     // B has read both marks, claimed the totals and the grades, and refreshes the totals first (graph order).
     const second = watcher('b').cycle();
-    await entered.promise;
+    await held.entered;
     // A leaves both to B.
     expect(await watcher('a').cycle()).toEqual({ refreshed: 0, failed: 0, skipped: 2 });
-    captureHooks.totalsGate = undefined;
-    gate.resolve();
+    held.release();
     // B: the totals (org 1), the grades' org 2 it claimed, then, in the next round, what the totals
     // handed on (the grades' org 1, the grand total: its hand-off from the grades is covered by the
     // grand total's own mark, claimed in the same round).
