@@ -93,7 +93,6 @@ export class ProjectionRunner {
     const current = { transaction: transaction() };
     try {
       releaseSlot = await options.slots.acquire(controller.signal);
-
       // The projection's own time starts with its transaction, not while it waits for a slot.
       started = performance.now();
       if (options.timeout > 0) {

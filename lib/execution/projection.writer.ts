@@ -203,8 +203,7 @@ export class ProjectionWriter {
         ? ` ORDER BY ${keyOutputs.map((output) => `"src".${q(output)}`).join(', ')}`
         : '';
     const insert = dialect.insertSelect(this.table, columns, `${select}${order}`);
-    const upsert = `${insert} ${dialect.conflictClause(this.table, columns)}`;
-    return this.insert(insert, upsert, values, last);
+    return this.insert(insert, `${insert} ${dialect.conflictClause(this.table, columns)}`, values, last);
   }
 
   /**
