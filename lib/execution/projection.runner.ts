@@ -240,7 +240,7 @@ export class ProjectionRunner {
     });
     // Sent with BEGIN: bound every later statement, then wait for the slice's locks; a plain
     // delete of the slice follows in the same round trip when its values can be written in.
-    const earlyDelete = model.dematerialize && !diff ? writer.inlinedDelete() : undefined;
+    const earlyDelete = model.dematerialize ? writer.inlinedDelete() : undefined;
     const opening = transaction.open(prelude, earlyDelete === undefined ? [] : [earlyDelete]);
     opening.catch(() => undefined);
     // The inputs (queries, no rows read) are built while BEGIN is on the wire.
@@ -271,7 +271,6 @@ export class ProjectionRunner {
         derivation.mode === 'query' ? ctx.query(input.target) : ctx.stream(input.target, { dateStrings: derivation.dateStrings }),
       );
       const deriving = Promise.resolve().then(() => model.instance[derivation.method](...args, ctx));
-      deriving.catch(() => undefined);
       const result = await deriving.catch(async (error: unknown) => {
         // A failed DELETE is the first thing that went wrong.
         await deleting;

@@ -19,6 +19,8 @@ export class WriteTransaction {
   pid?: number;
   /** Set once COMMIT is sent: from then on the outcome is the commit's, not a timeout's. */
   committing?: Promise<void>;
+  /** COMMIT was queued behind the last statement, before its result (see `commitAhead`). */
+  commitQueued = false;
   /** Why the connection died, if it did. */
   lost?: Error;
   private runner?: PostgresQueryRunner;
@@ -28,8 +30,6 @@ export class WriteTransaction {
   private closed = false;
   private closing?: Promise<void>;
   private stopWatch?: () => void;
-  /** COMMIT was queued behind the last statement, before its result (see `commitAhead`). */
-  private aheadOfResult = false;
   /** The statement running under a queued COMMIT was cancelled (once is enough). */
   private cancelled = false;
   /** Settles when the last statement sent on the connection has (see `inTurn`). */
@@ -136,7 +136,7 @@ export class WriteTransaction {
     if (state.transactionDepth !== 1 || !state.isTransactionActive || this.model.write!.subscribers.length > 0) return false;
     const raw = this.raw;
     const sent = this.inTurn(() => raw.query({ text: 'COMMIT' }));
-    this.aheadOfResult = true;
+    this.commitQueued = true;
     this.committing = sent.then(
       async (result) => {
         this.endTransaction();
@@ -154,21 +154,16 @@ export class WriteTransaction {
     return true;
   }
 
-  /** COMMIT was queued before the last statement's result (see `commitAhead`). */
-  get commitQueued(): boolean {
-    return this.aheadOfResult;
-  }
-
   /**
    * After a failure while a COMMIT queued by `commitAhead` is outstanding: cancels the statement
    * still running when `cancel` (a timeout), then says whether the transaction committed after
    * all (the commit decides, as for any COMMIT already on the wire).
    */
   async committedAfterAll(cancel: boolean): Promise<boolean> {
-    if (!this.aheadOfResult || !this.committing) return false;
-    if (cancel && !this.cancelled && this.pid !== undefined) {
+    if (!this.commitQueued || !this.committing) return false;
+    if (cancel && !this.cancelled) {
       this.cancelled = true;
-      await withTimeout(this.model.write!.query(this.model.dialect.cancelBackend(), [this.pid]), CANCEL_GRACE_MS).catch(() => undefined);
+      await this.cancelStatement();
     }
     return this.committing.then(
       () => true,
@@ -187,6 +182,12 @@ export class WriteTransaction {
     return sent;
   }
 
+  /** Cancels whatever statement the connection runs, from another connection (ignored by an idle backend). */
+  private async cancelStatement(): Promise<void> {
+    if (this.pid === undefined) return;
+    await withTimeout(this.model.write!.query(this.model.dialect.cancelBackend(), [this.pid]), CANCEL_GRACE_MS).catch(() => undefined);
+  }
+
   /** TypeORM's bookkeeping once the transaction ended outside `commitTransaction()`. */
   private endTransaction(): void {
     const state = this.runner as PostgresQueryRunner & { isTransactionActive: boolean };
@@ -202,7 +203,7 @@ export class WriteTransaction {
   abandon(cancel: boolean): Promise<void> {
     this.closing ??= (async () => {
       if (!this.runner) return;
-      if (this.aheadOfResult) {
+      if (this.commitQueued) {
         // COMMIT is queued behind the failed statement: it ends the transaction either way.
         const committed = await this.committedAfterAll(cancel && !this.closed);
         return committed ? undefined : this.close(this.lost);
@@ -219,9 +220,7 @@ export class WriteTransaction {
         return;
       }
       if (this.lost) return this.close(this.lost);
-      if (cancel && this.pid !== undefined && !this.closed) {
-        await withTimeout(this.model.write!.query(this.model.dialect.cancelBackend(), [this.pid]), CANCEL_GRACE_MS).catch(() => undefined);
-      }
+      if (cancel && !this.closed) await this.cancelStatement();
       let failure: Error | undefined;
       try {
         if (this.runner.isTransactionActive && !this.lost) await this.runner.rollbackTransaction();
