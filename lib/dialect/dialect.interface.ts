@@ -148,6 +148,11 @@ export interface TableSwapStatements {
   indexes(table: SwapTable, shadow: string): string[] | undefined;
   /** The old table's grants, column statistics settings and owner on the shadow (revoking those in `defaults` first). */
   grants(table: SwapTable, shadow: string, defaults: readonly (string | null)[]): string[];
+  /**
+   * Gathers the planner's statistics of the filled shadow (after its indexes and column settings):
+   * a fresh table has none, where the table it replaces had them.
+   */
+  analyze(table: SwapTable, shadow: string): string;
   /** A savepoint, then the table's exclusive lock waiting at most `timeoutMs`. */
   lock(table: SwapTable, timeoutMs: number): string;
   lockFailed(): string;

@@ -30,8 +30,8 @@ export class SwapUnsafe extends Error {
  * A whole-table rebuild by swap, the strategy of `REFRESH MATERIALIZED VIEW` without its lock:
  * the rows go into a fresh table of the same shape (`CREATE TABLE ... (LIKE ...)`) with no index
  * to maintain, the indexes are built once the rows are in (one sorted pass each), the grants and
- * owner copied, and only then is the table locked, for as long as a drop and a few renames take,
- * and the fresh one renamed in its place. Readers see the old rows until the commit and never
+ * owner copied, the statistics gathered, and only then is the table locked, for as long as a
+ * drop and a few renames take, and the fresh one renamed in its place. Readers see the old rows until the commit and never
  * wait behind the rebuild itself, only behind the swap: a try of the lock gives up after
  * {@link SWAP_LOCK_TRY_MS} so that readers queued behind it are let through, and after
  * {@link SWAP_LOCK_TRIES} tries the rows are copied into the table in place instead.
@@ -109,8 +109,10 @@ export class TableSwap {
 
     const indexes = statements.indexes(this.table, this.shadow);
     if (indexes === undefined) return this.copyBack(columns);
-    // One round trip: the indexes and the keys they back, the grants, then the first try of the lock.
-    let prepared = [...indexes, ...statements.grants(this.table, this.shadow, this.defaults)];
+    // One round trip: the indexes and the keys they back, the grants and column settings, the
+    // statistics (REFRESH keeps the view's; a fresh table has none until autovacuum analyzes it,
+    // and a reader's plans would be guesses until then), then the first try of the lock.
+    let prepared = [...indexes, ...statements.grants(this.table, this.shadow, this.defaults), statements.analyze(this.table, this.shadow)];
     for (let attempt = 1; attempt <= SWAP_LOCK_TRIES; attempt++) {
       signal.throwIfAborted();
       try {

@@ -119,7 +119,7 @@ export interface ProjectionOptions {
    * (`pg_relation_size`) and rebuilds a smaller one in place, where the swap's fixed cost (a few
    * more round trips and DDL) outweighs the index maintenance it saves. `'swap'` builds the rows into a fresh table
    * of the same shape with no index to maintain, builds the indexes once the rows are in, copies
-   * the grants and owner, then swaps it in under a lock held for a few milliseconds (a try of the
+   * the grants and owner, gathers its planner statistics (`ANALYZE`), then swaps it in under a lock held for a few milliseconds (a try of the
    * lock gives up after 20 ms so readers are never queued behind it for long; the rows are copied
    * in place if it cannot be had): `REFRESH MATERIALIZED VIEW`'s strategy without locking readers
    * out, and no dead rows left behind. A table that something refers to by identity (views,

@@ -121,6 +121,28 @@ describe('whole-table rebuilds', () => {
     }
   });
 
+  it("gathers the fresh table's statistics, under the old table's column settings, before it swaps it in", async () => {
+    const statistics = async () =>
+      t
+        .dataSource()
+        .query(
+          `SELECT attname, most_common_vals::text AS common FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'dag_s' ORDER BY attname`,
+        );
+    // No statistics for org_id: the fresh table must be analyzed after that setting is copied.
+    await t.dataSource().query(`ALTER TABLE dag_s ALTER COLUMN org_id SET STATISTICS 0`);
+    try {
+      source.value = 8;
+      const run = await t.cinema.project(Swapped, {}, { async: true, fetch: false });
+      await run.result;
+      expect(run.nodes[1]).toMatchObject({ projection: 's', written: 3, paths: ['stream', 'swap'] });
+      expect(await statistics()).toEqual([{ attname: 'value', common: '{9}' }]);
+      const [{ reltuples }] = await t.dataSource().query(`SELECT reltuples FROM pg_class WHERE oid = 'dag_s'::regclass`);
+      expect(reltuples).toBe(3);
+    } finally {
+      await t.dataSource().query(`ALTER TABLE dag_s ALTER COLUMN org_id SET STATISTICS -1`);
+    }
+  });
+
   it('copies the rows into the table in place when a reader holds the table through every try of the lock', async () => {
     const oldOid = await oid('dag_s');
     const reader = new pg.Client({ connectionString: db.url });

@@ -165,6 +165,8 @@ SELECT (SELECT "bytes" FROM "size") < $2::int8 AS "small", (SELECT count(*) FROM
     return statements;
   },
 
+  analyze: (table: SwapTable, shadow: string) => `ANALYZE ${quoteIdent(table.schema)}.${quoteIdent(shadow)}`,
+
   lock(table: SwapTable, timeoutMs: number): string {
     return `SAVEPOINT "cinema_swap"; SELECT set_config('lock_timeout', '${Math.max(1, Math.round(timeoutMs))}ms', true); LOCK TABLE ${table.qualified} IN ACCESS EXCLUSIVE MODE`;
   },
