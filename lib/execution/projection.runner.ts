@@ -245,7 +245,8 @@ export class ProjectionRunner {
     opening.catch(() => undefined);
     // The inputs (queries, no rows read) are built while BEGIN is on the wire.
     const inputs = await prepareInputs(model, lens, signal, options.outputs);
-    if (earlyDelete === undefined) await opening;
+    // A diff deletes nothing before its derivations: they are called while BEGIN is on the wire too.
+    if (earlyDelete === undefined && !diff) await opening;
 
     const ctx = derivationContext({
       model,
@@ -261,10 +262,12 @@ export class ProjectionRunner {
 
     // The first derivation is called while the DELETE is on the wire (in BEGIN's round trip, or
     // its own): whatever it sends on the write connection queues behind the DELETE, and its rows
-    // are written after it. A diff deletes only what is no longer derived, once everything is.
+    // are written after it. A diff deletes only what is no longer derived, once everything is:
+    // what it waits for is BEGIN's round trip.
     let deleting: Promise<unknown> | undefined;
     if (earlyDelete !== undefined) deleting = opening.then(([deleted]) => (report.deleted += deleted));
-    else if (model.dematerialize && !diff) deleting = ctx.dematerialize();
+    else if (diff) deleting = opening;
+    else if (model.dematerialize) deleting = ctx.dematerialize();
     deleting?.catch(() => undefined);
     for (const [index, derivation] of model.derivations.entries()) {
       const args = derivation.inputs.map((input) =>
@@ -293,7 +296,8 @@ export class ProjectionRunner {
     if (deleting) await deleting;
     signal.throwIfAborted();
     if (diff) {
-      const counts = await writer.applyDiff();
+      // The diff's statement is the transaction's last: COMMIT is queued behind it.
+      const counts = await writer.applyDiff(options.beforeCommit ? undefined : () => transaction.commitAhead());
       signal.throwIfAborted();
       report.deleted += counts.deleted;
       report.written += counts.inserted + counts.updated;

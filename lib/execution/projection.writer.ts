@@ -69,13 +69,15 @@ export class ProjectionWriter {
     this.write = model.write!;
     this.checks = new RowChecks(model);
     this.staging = new StagingTables(model, lens, client, options.diff, (plain, upsert, values) => this.insert(plain, upsert, values));
-    if (options.diff)
-      this.differ = new SliceDiffer(model, lens, client, options.upsert, (plain, upsert, values) => this.execute(plain, upsert, values));
+    if (options.diff) this.differ = new SliceDiffer(model, lens, client, options.upsert, (...args) => this.execute(...args));
   }
 
-  /** `write: 'diff'`: writes the difference between the slice and everything derived. */
-  applyDiff(): Promise<DiffCounts> {
-    return this.differ!.apply(this.staging.sources(this.options.upsert));
+  /**
+   * `write: 'diff'`: writes the difference between the slice and everything derived. `last`:
+   * called once the statement that writes it is queued (the transaction's last).
+   */
+  applyDiff(last?: () => void): Promise<DiffCounts> {
+    return this.differ!.apply(this.staging.sources(this.options.upsert), last);
   }
 
   /**

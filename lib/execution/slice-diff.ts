@@ -22,7 +22,8 @@ export interface DiffCounts {
 }
 
 /** Runs a statement plainly, or in upsert mode its variant (see `ProjectionWriter.execute`). */
-type Execute = (plain: string, upsert: string, values: unknown[]) => Promise<{ rows: any[] }>;
+/** `sent`: called once the statement is queued on the connection. */
+type Execute = (plain: string, upsert: string, values: unknown[], sent?: () => void) => Promise<{ rows: any[] }>;
 
 /** The column types of each table, read once from the catalog (a table's types do not change under a running app). */
 const columnInfos = new WeakMap<ProjectionModel, Promise<ColumnInfo[]>>();
@@ -61,8 +62,11 @@ export class SliceDiffer {
     this.sources.push(source);
   }
 
-  /** Writes the difference between the slice and every source added (and `staged`, in that order). */
-  async apply(staged: readonly DiffSource[]): Promise<DiffCounts> {
+  /**
+   * Writes the difference between the slice and every source added (and `staged`, in that
+   * order), in one statement; `sent` is called once that statement is queued.
+   */
+  async apply(staged: readonly DiffSource[], sent?: () => void): Promise<DiffCounts> {
     for (const source of staged) this.add(source);
     const { dialect } = this.model;
     const info = await this.columnInfo();
@@ -74,7 +78,7 @@ export class SliceDiffer {
     const diff = { derived: source.select, columns: source.columns, slice, deletes: this.model.dematerialize, info };
     const plain = dialect.sliceDiff(this.table, diff);
     const upsert = dialect.sliceDiff(this.table, { ...diff, conflictClause: dialect.conflictClause(this.table, source.columns) });
-    const [row] = (await this.execute(plain, upsert, values)).rows;
+    const [row] = (await this.execute(plain, upsert, values, sent)).rows;
     const counts = { deleted: row.deleted, inserted: row.inserted, updated: row.updated };
     return { ...counts, unchanged: Math.max(0, row.derived - counts.inserted - counts.updated) };
   }

@@ -6,9 +6,10 @@ import { useTestApp } from '../support/test-app.js';
 
 /**
  * A one-slice refresh sends its DELETE in BEGIN's round trip (the lens values written in as
- * literals) and queues COMMIT behind its one INSERT ... SELECT. These check what that must not
- * change: exactly the slice is replaced, counts are reported, and a timeout while the INSERT
- * runs (COMMIT already queued) cancels it and keeps the slice.
+ * literals) and queues COMMIT behind its one INSERT ... SELECT; a diff calls its derivation while
+ * BEGIN is on the wire and queues COMMIT behind its one diff statement. These check what that must
+ * not change: exactly the slice is replaced, counts are reported, and a timeout while the last
+ * statement runs (COMMIT already queued) cancels it and keeps the slice.
  */
 
 /** Seconds each history row of the slice sleeps in the derivation's query (0: no sleep); a look at the write connection. */
@@ -21,17 +22,34 @@ class BranchTotals {
   @Column({ type: 'bigint' }) delta: string;
 
   @Input(() => TellerHistory, { as: 'query' })
-  async derive(history: SelectQueryBuilder<ObjectLiteral>, ctx: DerivationContext) {
-    await slow.peek?.(ctx);
-    return history.connection
-      .createQueryBuilder()
-      .select('h.bid', 'bid')
-      .addSelect('SUM(h.delta)', 'delta')
-      .from(`(${history.getQuery()})`, 'h')
-      .setParameters({ ...history.getParameters(), sleep: slow.seconds, none: '' })
-      .where('pg_sleep(:sleep)::text = :none')
-      .groupBy('h.bid');
+  derive(history: SelectQueryBuilder<ObjectLiteral>, ctx: DerivationContext) {
+    return totalsOf(history, ctx);
   }
+}
+
+/** The same totals written as a diff: one statement writes what changed, COMMIT queued behind it. */
+@Entity('branch_totals_diff')
+@Projection({ partitionKey: 'bid', timeout: 600, write: 'diff' })
+class BranchTotalsDiff {
+  @PrimaryColumn({ type: 'integer' }) bid: number;
+  @Column({ type: 'bigint' }) delta: string;
+
+  @Input(() => TellerHistory, { as: 'query' })
+  derive(history: SelectQueryBuilder<ObjectLiteral>, ctx: DerivationContext) {
+    return totalsOf(history, ctx);
+  }
+}
+
+async function totalsOf(history: SelectQueryBuilder<ObjectLiteral>, ctx: DerivationContext) {
+  await slow.peek?.(ctx);
+  return history.connection
+    .createQueryBuilder()
+    .select('h.bid', 'bid')
+    .addSelect('SUM(h.delta)', 'delta')
+    .from(`(${history.getQuery()})`, 'h')
+    .setParameters({ ...history.getParameters(), sleep: slow.seconds, none: '' })
+    .where('pg_sleep(:sleep)::text = :none')
+    .groupBy('h.bid');
 }
 
 /** Labels with a quote and backslashes: the DELETE's literal must name exactly this slice. */
@@ -59,7 +77,7 @@ class LabelCounts {
 describe('a slice refresh in fewer round trips', () => {
   const { t } = useTestApp('slice_round_trips', (db) => ({
     dataSources: [{ url: db.url, synchronize: true }],
-    projections: [TellerHistory, BranchTotals, LabelCounts],
+    projections: [TellerHistory, BranchTotals, BranchTotalsDiff, LabelCounts],
   }));
   const history = () => t.dataSource().query(`SELECT bid, SUM(delta)::text AS delta FROM teller_history GROUP BY bid ORDER BY bid`);
   const totals = () => t.dataSource().query(`SELECT bid, delta::text AS delta FROM branch_totals ORDER BY bid`);
@@ -138,5 +156,48 @@ describe('a slice refresh in fewer round trips', () => {
     // The connection went back to the pool clean: the next refresh commits.
     await t.cinema.refresh([BranchTotals], { bid: 1 });
     expect((await totals()).find((row: { bid: number }) => row.bid === 1)).toEqual({ bid: 1, delta: '130' });
+  });
+
+  it("writes a diff's changes with the derivation's own statements inside the transaction, after the slice's lock", async () => {
+    const diffed = () => t.dataSource().query(`SELECT bid, delta::text AS delta FROM branch_totals_diff ORDER BY bid`);
+    for (const bid of [1, 2, 3]) await t.cinema.refresh([BranchTotalsDiff], { bid });
+    expect(await diffed()).toEqual(await history());
+    // Called while BEGIN may still be on the wire: what it sends waits for BEGIN and the lock.
+    let locks: { n: number }[] = [];
+    slow.peek = async (ctx) => {
+      locks = await ctx.write.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()`);
+    };
+    try {
+      const same = await t.cinema.refresh([BranchTotalsDiff], { bid: 2 });
+      expect(same.nodes.find((node) => node.projection === 'BranchTotalsDiff')).toMatchObject({ deleted: 0, written: 0, unchanged: 1 });
+    } finally {
+      slow.peek = undefined;
+    }
+    expect(locks).toEqual([{ n: expect.any(Number) }]);
+    expect(locks[0].n).toBeGreaterThan(0);
+    await t.dataSource().query(`INSERT INTO teller_history VALUES (8, 2, 2)`);
+    const changed = await t.cinema.refresh([BranchTotalsDiff], { bid: 2 });
+    expect(changed.nodes.find((node) => node.projection === 'BranchTotalsDiff')).toMatchObject({ deleted: 0, written: 1, unchanged: 0 });
+    expect(await diffed()).toEqual(await history());
+  });
+
+  it('cancels a diff statement still running at the timeout, though COMMIT was queued behind it, and keeps the slice', async () => {
+    const diffed = () => t.dataSource().query(`SELECT bid, delta::text AS delta FROM branch_totals_diff ORDER BY bid`);
+    await t.cinema.refresh([BranchTotalsDiff], { bid: 1 });
+    const before = await diffed();
+    await t.dataSource().query(`INSERT INTO teller_history VALUES (9, 1, 1000)`);
+    slow.seconds = 0.5;
+    try {
+      const began = performance.now();
+      const failure = await t.cinema.refresh([BranchTotalsDiff], { bid: 1 }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(ProjectionTimeoutError);
+      expect((failure as Error).message).toContain('BranchTotalsDiff');
+      expect(performance.now() - began).toBeLessThan(1_400);
+    } finally {
+      slow.seconds = 0;
+    }
+    expect(await diffed()).toEqual(before);
+    await t.cinema.refresh([BranchTotalsDiff], { bid: 1 });
+    expect(await diffed()).toEqual(await history());
   });
 });
