@@ -125,9 +125,10 @@ export function measure(
   title: string,
   contenders: readonly Contender[],
   options: { warmups: number; rounds: number },
+  { quiet = false }: { quiet?: boolean } = {},
 ): Promise<ContenderResult[]> {
-  ctx.log(`${title}: ${options.warmups} warm-up + ${options.rounds} rounds`);
-  return alternate(contenders, { ...options, log: (line) => ctx.log(line) });
+  ctx.log(`${title}: ${options.warmups} warm-up + ${options.rounds} rounds${quiet ? ' (rounds not logged)' : ''}`);
+  return alternate(contenders, { ...options, log: quiet ? undefined : (line) => ctx.log(line) });
 }
 
 /** A scenario's result: its identity and duration filled in, lists empty unless given. */
