@@ -21,8 +21,10 @@ export interface DiffCounts {
   unchanged: number;
 }
 
-/** Runs a statement plainly, or in upsert mode its variant (see `ProjectionWriter.execute`). */
-/** `sent`: called once the statement is queued on the connection. */
+/**
+ * Runs a statement plainly, or in upsert mode its variant (see `ProjectionWriter.execute`);
+ * `sent` is called once the statement is queued on the connection.
+ */
 type Execute = (plain: string, upsert: string, values: unknown[], sent?: () => void) => Promise<{ rows: any[] }>;
 
 /** The column types of each table, read once from the catalog (a table's types do not change under a running app). */

@@ -31,10 +31,10 @@ export class SwapUnsafe extends Error {
  * the rows go into a fresh table of the same shape (`CREATE TABLE ... (LIKE ...)`) with no index
  * to maintain, the indexes are built once the rows are in (one sorted pass each), the grants and
  * owner copied, the statistics gathered, and only then is the table locked, for as long as a
- * drop and a few renames take, and the fresh one renamed in its place. Readers see the old rows until the commit and never
- * wait behind the rebuild itself, only behind the swap: a try of the lock gives up after
- * {@link SWAP_LOCK_TRY_MS} so that readers queued behind it are let through, and after
- * {@link SWAP_LOCK_TRIES} tries the rows are copied into the table in place instead.
+ * drop and a few renames take, and the fresh one renamed in its place. Readers see the old rows
+ * until the commit and never wait behind the rebuild itself, only behind the swap: a try of the
+ * lock gives up after {@link SWAP_LOCK_TRY_MS} so that readers queued behind it are let through,
+ * and after {@link SWAP_LOCK_TRIES} tries the rows are copied into the table in place instead.
  *
  * A table that something refers to by identity (views, foreign keys, triggers, publications, ...)
  * is not swapped (`begin` returns `undefined` and the rebuild deletes and inserts in place).
