@@ -114,6 +114,11 @@ export interface SwapTable {
   deleted: string;
   /** Its rows before the rebuild when swapped, as text. */
   rows: string | null;
+  /**
+   * Its planner statistics can be copied onto the fresh table: the server can restore them, and
+   * they cover every column and index expression.
+   */
+  carryStatistics: boolean;
   /** The connection's count of writes into it so far, as text (see `TableSwapStatements.writes`). */
   writes: string;
 }
@@ -149,10 +154,12 @@ export interface TableSwapStatements {
   /** The old table's grants, column statistics settings and owner on the shadow (revoking those in `defaults` first). */
   grants(table: SwapTable, shadow: string, defaults: readonly (string | null)[]): string[];
   /**
-   * Gathers the planner's statistics of the filled shadow (after its indexes and column settings):
-   * a fresh table has none, where the table it replaces had them.
+   * The planner's statistics of the filled shadow (after its indexes and column settings), which
+   * a fresh table has none of: the old table's carried over where `carryStatistics` (what
+   * `REFRESH MATERIALIZED VIEW` keeps), with the fresh table's size (`rows` written into it),
+   * else gathered (`ANALYZE`).
    */
-  analyze(table: SwapTable, shadow: string): string;
+  statistics(table: SwapTable, shadow: string, rows: number): string;
   /** A savepoint, then the table's exclusive lock waiting at most `timeoutMs`. */
   lock(table: SwapTable, timeoutMs: number): string;
   lockFailed(): string;

@@ -99,10 +99,11 @@ export class TableSwap {
 
   /**
    * Builds the indexes, copies the grants, then swaps the shadow in under the table's lock (or,
-   * if the lock cannot be had briefly, copies its rows into the table in place). Returns the
-   * path taken. A duplicate key found by a unique index is a {@link KeyConflict}, as it is in place.
+   * if the lock cannot be had briefly, copies its rows into the table in place). `written`: the
+   * rows written into the fresh table. Returns the path taken. A duplicate key found by a unique index
+   * is a {@link KeyConflict}, as it is in place.
    */
-  async finish(columns: readonly string[], signal: AbortSignal): Promise<'swap' | 'swap-in-place'> {
+  async finish(columns: readonly string[], written: number, signal: AbortSignal): Promise<'swap' | 'swap-in-place'> {
     const statements = this.model.dialect.tableSwap;
     const { rows } = await this.client.query({ text: statements.writes(), values: [this.model.table!.path] });
     if (rows[0].writes !== this.table.writes) throw new SwapUnsafe(this.model.name);
@@ -110,9 +111,13 @@ export class TableSwap {
     const indexes = statements.indexes(this.table, this.shadow);
     if (indexes === undefined) return this.copyBack(columns);
     // One round trip: the indexes and the keys they back, the grants and column settings, the
-    // statistics (REFRESH keeps the view's; a fresh table has none until autovacuum analyzes it,
-    // and a reader's plans would be guesses until then), then the first try of the lock.
-    let prepared = [...indexes, ...statements.grants(this.table, this.shadow, this.defaults), statements.analyze(this.table, this.shadow)];
+    // statistics (a fresh table has none until autovacuum analyzes it, and a reader's plans would
+    // be guesses until then), then the first try of the lock.
+    let prepared = [
+      ...indexes,
+      ...statements.grants(this.table, this.shadow, this.defaults),
+      statements.statistics(this.table, this.shadow, written),
+    ];
     for (let attempt = 1; attempt <= SWAP_LOCK_TRIES; attempt++) {
       signal.throwIfAborted();
       try {

@@ -119,13 +119,13 @@ export interface ProjectionOptions {
    * (`pg_relation_size`) and rebuilds a smaller one in place, where the swap's fixed cost (a few
    * more round trips and DDL) outweighs the index maintenance it saves. `'swap'` builds the rows
    * into a fresh table of the same shape with no index to maintain, builds the indexes once the
-   * rows are in, copies the grants and owner, gathers its planner statistics (`ANALYZE`), then
-   * swaps it in under a lock held for a few milliseconds (a try of the lock gives up after 20 ms
-   * so readers are never queued behind it for long; the rows are copied in place if it cannot be
-   * had): `REFRESH MATERIALIZED VIEW`'s strategy without locking readers out, and no dead rows
-   * left behind. A table that something refers to by identity (views,
-   * foreign keys, triggers, publications, policies, inheritance, sequences it owns) is rebuilt in
-   * place, with a log line saying why. `'in-place'` always deletes and inserts, as a slice does.
+   * rows are in, copies the grants and owner, sets its planner statistics (the old table's on
+   * PostgreSQL 18, as REFRESH keeps them, else by `ANALYZE`), then swaps it in under a lock held
+   * for a few milliseconds (a try of the lock gives up after 20 ms so readers are never queued
+   * behind it for long; the rows are copied in place if it cannot be had): `REFRESH MATERIALIZED
+   * VIEW`'s strategy without locking readers out, and no dead rows left behind. A table that
+   * something refers to by identity (views, foreign keys, triggers, publications, policies,
+   * inheritance, sequences it owns) is rebuilt in place, with a log line saying why. `'in-place'` always deletes and inserts, as a slice does.
    * `write: 'diff'`, upserts after a key conflict and `dematerialize: false` are always in place.
    * See docs/ARCHITECTURE.md, "Whole-table rebuilds".
    * @default 'auto'

@@ -9,6 +9,27 @@ import { quoteIdent } from './sql.js';
 const WRITES = `(pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid) + pg_stat_get_xact_tuples_deleted(c.oid))::int8::text`;
 
 /**
+ * Whether the table's planner statistics can be carried over to the fresh table instead of
+ * gathered again: the server restores statistics (`pg_restore_attribute_stats`, PostgreSQL 18),
+ * autovacuum will analyze the new rows (on, and not turned off for the table: else the carried
+ * statistics would stay stale), every column that has a statistics target, and every expression
+ * of its indexes, has them (`pg_stats`, which shows what the current user may read), and it has
+ * no extended statistics, whose data cannot be restored.
+ */
+const CARRY_STATISTICS = `(current_setting('server_version_num')::int >= 180000
+    AND current_setting('autovacuum')::bool AND current_setting('track_counts')::bool
+    AND NOT EXISTS (SELECT 1 FROM unnest(c.reloptions) o WHERE split_part(o, '=', 1) = 'autovacuum_enabled'
+      AND lower(split_part(o, '=', 2)) IN ('f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of', 'off', '0'))
+    AND NOT EXISTS (SELECT 1 FROM pg_statistic_ext x WHERE x.stxrelid = c.oid)
+    AND NOT EXISTS (SELECT 1 FROM (SELECT c.oid AS "rel", c.relname AS "name", NULL::int2vector AS "keys"
+        UNION ALL SELECT i.indexrelid, ic.relname, i.indkey FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+        WHERE i.indrelid = c.oid AND i.indexprs IS NOT NULL) r
+      JOIN pg_attribute a ON a.attrelid = r."rel" AND a.attnum > 0 AND NOT a.attisdropped AND a.attstattarget IS DISTINCT FROM 0
+      WHERE (r."keys" IS NULL OR r."keys"[a.attnum - 1] = 0)
+        AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = r."name"
+          AND s.attname = a.attname AND NOT s.inherited)))`;
+
+/**
  * What a whole-table rebuild by swap needs to know of a table, in one catalog query (parameter:
  * the table's path): why it cannot be swapped (`blockers`, empty when it can), and everything
  * that must survive the swap and that `CREATE TABLE ... (LIKE ...)` does not copy: indexes (built
@@ -60,6 +81,7 @@ const INFO_SQL = `SELECT c.oid::int8::text AS "oid", pg_relation_size(c.oid) AS 
       'options', ARRAY(SELECT o FROM unnest(a.attoptions) o WHERE o LIKE 'n_distinct%')))
     FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       AND (a.attstattarget::int >= 0 OR EXISTS (SELECT 1 FROM unnest(a.attoptions) o WHERE o LIKE 'n_distinct%'))), '[]') AS "columns",
+  ${CARRY_STATISTICS} AS "carryStatistics",
   ${WRITES} AS "writes"
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`;
 
@@ -165,7 +187,35 @@ SELECT (SELECT "bytes" FROM "size") < $2::int8 AS "small", (SELECT count(*) FROM
     return statements;
   },
 
-  analyze: (table: SwapTable, shadow: string) => `ANALYZE ${quoteIdent(table.schema)}.${quoteIdent(shadow)}`,
+  statistics(table: SwapTable, shadow: string, rows: number): string {
+    const path = `${quoteIdent(table.schema)}.${quoteIdent(shadow)}`;
+    const analyze = `ANALYZE ${path}`;
+    if (!table.carryStatistics) return analyze;
+    // The table's columns by name (a dropped column shifts the numbers), its indexes' by number.
+    const pairs = [
+      `(${literal(table.name)}, ${literal(shadow)}, false)`,
+      ...table.indexes.map((index, i) => `(${literal(index.name)}, ${literal(`${shadow}_${i}`)}, true)`),
+    ];
+    const schema = literal(table.schema);
+    const restore = `SELECT COALESCE(bool_and(pg_restore_attribute_stats('schemaname', ${schema}::text, 'relname', x.target,
+        'attname', CASE WHEN NOT x.index THEN s.attname::text END, 'attnum', CASE WHEN x.index THEN a.attnum END,
+        'inherited', s.inherited, 'null_frac', s.null_frac, 'avg_width', s.avg_width, 'n_distinct', s.n_distinct,
+        'most_common_vals', s.most_common_vals::text, 'most_common_freqs', s.most_common_freqs,
+        'histogram_bounds', s.histogram_bounds::text, 'correlation', s.correlation,
+        'most_common_elems', s.most_common_elems::text, 'most_common_elem_freqs', s.most_common_elem_freqs,
+        'elem_count_histogram', s.elem_count_histogram, 'range_length_histogram', s.range_length_histogram::text,
+        'range_empty_frac', s.range_empty_frac, 'range_bounds_histogram', s.range_bounds_histogram::text)), true)
+      FROM (VALUES ${pairs.join(', ')}) AS x(source, target, index)
+      JOIN pg_attribute a ON a.attrelid = format('%I.%I', ${schema}, x.source)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+        AND a.attstattarget IS DISTINCT FROM 0
+      JOIN pg_stats s ON s.schemaname = ${schema} AND s.tablename = x.source AND s.attname = a.attname AND NOT s.inherited`;
+    // The table's size is the fresh one's: its pages, and the rows written (CREATE INDEX counts
+    // them only when autovacuum is on for the table).
+    const size = `SELECT pg_restore_relation_stats('schemaname', ${schema}::text, 'relname', ${literal(shadow)}::text,
+        'relpages', (pg_relation_size(${literal(path)}) / current_setting('block_size')::int)::int, 'reltuples', ${Number(rows)}::real)`;
+    // A value the server would not take back (it warns and returns false) falls back to gathering them.
+    return `DO ${literal(`BEGIN IF NOT ((${size}) AND (${restore})) THEN ${analyze}; END IF; END`)}`;
+  },
 
   lock(table: SwapTable, timeoutMs: number): string {
     return `SAVEPOINT "cinema_swap"; SELECT set_config('lock_timeout', '${Math.max(1, Math.round(timeoutMs))}ms', true); LOCK TABLE ${table.qualified} IN ACCESS EXCLUSIVE MODE`;
