@@ -115,8 +115,8 @@ export interface SwapTable {
   /** Its rows before the rebuild when swapped, as text. */
   rows: string | null;
   /**
-   * Its planner statistics can be copied onto the fresh table: the server can restore them, and
-   * they cover every column and index expression.
+   * Its planner statistics can be copied onto the fresh table: the server can restore them,
+   * autovacuum will analyze the new rows later, and they cover every column and index expression.
    */
   carryStatistics: boolean;
   /** The connection's count of writes into it so far, as text (see `TableSwapStatements.writes`). */

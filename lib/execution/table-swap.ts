@@ -100,8 +100,8 @@ export class TableSwap {
   /**
    * Builds the indexes, copies the grants, then swaps the shadow in under the table's lock (or,
    * if the lock cannot be had briefly, copies its rows into the table in place). `written`: the
-   * rows written into the fresh table. Returns the path taken. A duplicate key found by a unique index
-   * is a {@link KeyConflict}, as it is in place.
+   * rows written into the fresh table. Returns the path taken. A duplicate key found by a unique
+   * index is a {@link KeyConflict}, as it is in place.
    */
   async finish(columns: readonly string[], written: number, signal: AbortSignal): Promise<'swap' | 'swap-in-place'> {
     const statements = this.model.dialect.tableSwap;
