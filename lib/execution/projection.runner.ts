@@ -305,7 +305,7 @@ export class ProjectionRunner {
     }
     // A swapped whole-table rebuild swaps its table in now: the queue's bookkeeping below stamps
     // the node's end after it, and the swap's lock lasts until the commit.
-    await writer.finish();
+    await writer.finish(report.written);
     signal.throwIfAborted();
     report.paths = [...writer.paths];
     if (options.beforeCommit) {

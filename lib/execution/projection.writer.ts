@@ -54,8 +54,6 @@ export class ProjectionWriter {
   /** A swapped whole-table rebuild: settled once the fresh table is there to write into. */
   private swapping?: Promise<TableSwap | undefined>;
   private swapped = false;
-  /** Rows materialized so far: all a swapped rebuild's fresh table holds. */
-  private written = 0;
   private readonly write: DataSource;
   private readonly checks: RowChecks;
   private readonly staging: StagingTables;
@@ -132,12 +130,13 @@ export class ProjectionWriter {
   /**
    * A swapped whole-table rebuild: builds the fresh table's indexes and swaps it in (the last
    * statements of the write before the commit, so the table's lock is held the shortest time).
+   * `written`: the rows materialized, all of which the fresh table holds.
    */
-  async finish(): Promise<void> {
+  async finish(written: number): Promise<void> {
     const swap = await this.swapping;
     if (!swap) return;
     const columns = this.model.table!.columns.filter((column) => !column.computed).map((column) => column.column);
-    this.paths.add(await swap.finish(columns, this.written, this.options.signal));
+    this.paths.add(await swap.finish(columns, written, this.options.signal));
   }
 
   /**
@@ -146,12 +145,6 @@ export class ProjectionWriter {
    * `INSERT ... SELECT` (the transaction's last statement: the runner queues COMMIT behind it).
    */
   async materialize(derived: Derived<any>, last?: () => void): Promise<number> {
-    const written = await this.writeDerived(derived, last);
-    this.written += written;
-    return written;
-  }
-
-  private async writeDerived(derived: Derived<any>, last?: () => void): Promise<number> {
     if (derived === undefined || derived === null) return 0;
     // Rows derived while a swapped rebuild is still creating its fresh table go into that table.
     if (this.swapping) await this.swapping;

@@ -125,7 +125,8 @@ export interface ProjectionOptions {
    * behind it for long; the rows are copied in place if it cannot be had): `REFRESH MATERIALIZED
    * VIEW`'s strategy without locking readers out, and no dead rows left behind. A table that
    * something refers to by identity (views, foreign keys, triggers, publications, policies,
-   * inheritance, sequences it owns) is rebuilt in place, with a log line saying why. `'in-place'` always deletes and inserts, as a slice does.
+   * inheritance, sequences it owns) is rebuilt in place, with a log line saying why.
+   * `'in-place'` always deletes and inserts, as a slice does.
    * `write: 'diff'`, upserts after a key conflict and `dematerialize: false` are always in place.
    * See docs/ARCHITECTURE.md, "Whole-table rebuilds".
    * @default 'auto'
